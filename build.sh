@@ -1,0 +1,103 @@
+#!/usr/bin/env bash
+# convscope's one build script.
+#
+#   ./build.sh          build the static site into dist/
+#   ./build.sh serve    build, then serve dist/ on http://127.0.0.1:8080 (PORT to change)
+#   ./build.sh test     install what is missing, build, and run every test (Rust on the CPU
+#                       and on wgpu, the page in headless Chromium on WebGPU and on the CPU)
+#   ./build.sh bench    build, then print the benchmark figures (native and in the page)
+#
+# Installs what is missing: the wasm target, wasm-bindgen-cli at the version Cargo.lock pins,
+# wasm-opt (npm's binaryen; Debian's breaks the module), and for `test`/`bench` Chromium,
+# Mesa's lavapipe and playwright-core.
+set -euo pipefail
+cd "$(dirname "$0")"
+ROOT=$PWD
+export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
+TOOLS=$ROOT/.tools
+WASM=$CARGO_TARGET_DIR/wasm32-unknown-unknown/wasm-release/convscope_web.wasm
+export PATH=$HOME/.cargo/bin:$TOOLS/node_modules/.bin:$PATH
+
+log() { printf '\n== %s\n' "$*"; }
+
+ensure_wasm_tools() {
+  if ! rustup target list --installed | grep -q '^wasm32-unknown-unknown$'; then
+    log "adding the wasm32 target"
+    rustup target add wasm32-unknown-unknown
+  fi
+  local want
+  want=$(awk '/^name = "wasm-bindgen"$/ { getline; gsub(/version = |"/, ""); print; exit }' Cargo.lock)
+  if [ "$(wasm-bindgen --version 2>/dev/null | awk '{print $2}')" != "$want" ]; then
+    log "installing wasm-bindgen-cli $want (the version Cargo.lock pins)"
+    cargo install wasm-bindgen-cli --version "=$want"
+  fi
+  if [ ! -x "$TOOLS/node_modules/.bin/wasm-opt" ]; then
+    log "installing wasm-opt (npm binaryen)"
+    npm install --prefix "$TOOLS" --no-audit --no-fund --silent binaryen@132
+  fi
+}
+
+ensure_test_tools() {
+  local missing=()
+  command -v chromium >/dev/null || missing+=(chromium)
+  ls /usr/share/vulkan/icd.d/lvp_icd*.json >/dev/null 2>&1 || missing+=(mesa-vulkan-drivers)
+  ldconfig -p | grep -q libvulkan.so.1 || missing+=(libvulkan1)
+  if [ ${#missing[@]} -gt 0 ]; then
+    log "installing ${missing[*]}"
+    local sudo=""; [ "$(id -u)" -eq 0 ] || sudo=sudo
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
+  fi
+  if [ ! -d "$ROOT/tests/e2e/node_modules/playwright-core" ]; then
+    log "installing playwright-core (no browser download: Debian's chromium is used)"
+    (cd tests/e2e && npm ci --no-audit --no-fund --silent)
+  fi
+}
+
+build_site() {
+  ensure_wasm_tools
+  log "building the wasm (release)"
+  cargo build -p convscope-web --target wasm32-unknown-unknown --profile wasm-release
+  rm -rf dist && mkdir -p dist/pkg dist/weights
+  wasm-bindgen --target web --no-typescript --out-dir dist/pkg "$WASM"
+  log "optimising the wasm"
+  wasm-opt -O3 --enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext \
+    --enable-mutable-globals --enable-reference-types --enable-multivalue --enable-simd \
+    --strip-debug --strip-producers dist/pkg/convscope_web_bg.wasm -o dist/pkg/convscope_web_bg.wasm
+  cp -r www/. dist/
+  cp weights/*.csm weights/README.md dist/weights/
+  local raw gz
+  raw=$(stat -c %s dist/pkg/convscope_web_bg.wasm)
+  gz=$(gzip -9 -c dist/pkg/convscope_web_bg.wasm | wc -c)
+  log "dist/ ready: wasm $raw bytes, $gz gzipped"
+}
+
+serve() {
+  local port=${PORT:-8080}
+  log "serving dist/ on http://127.0.0.1:$port (Ctrl-C to stop)"
+  exec python3 -m http.server "$port" --bind 127.0.0.1 --directory dist
+}
+
+run_tests() {
+  ensure_test_tools
+  log "Rust tests (CPU and wgpu on lavapipe)"
+  cargo test --release --workspace --exclude convscope-web
+  cargo test --release -p convscope-web --lib
+  build_site
+  log "end-to-end tests in headless Chromium"
+  node --test tests/e2e/
+}
+
+case "${1:-build}" in
+  build) build_site ;;
+  serve) build_site; serve ;;
+  test) run_tests ;;
+  bench)
+    ensure_test_tools
+    build_site
+    cargo build --release -p convscope-cli
+    "$CARGO_TARGET_DIR/release/convscope" bench --runs 20
+    node tests/e2e/bench.mjs
+    ;;
+  *) echo "usage: ./build.sh [build|serve|test|bench]" >&2; exit 2 ;;
+esac

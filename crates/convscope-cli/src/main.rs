@@ -1,0 +1,189 @@
+//! `convscope`: look inside CNNs from the command line.
+
+mod args;
+mod bench;
+mod convert;
+mod npy;
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use args::Args;
+use burn::tensor::{Device, Tensor};
+use convscope_core::{Model, RgbaImage, tensor_data::StoredDType};
+
+const BUNDLED: [&str; 2] = ["efficientnet-lite0", "digit-cnn"];
+
+const USAGE: &str = "convscope: look inside CNNs
+
+usage:
+  convscope predict --model M IMAGE [--top K] [--json] [--backend cpu|wgpu]
+  convscope layers --model M [--json]
+  convscope activations --model M --layer ID IMAGE --npy OUT.npy [--backend cpu|wgpu]
+  convscope convert --from SHARED_MODELS_DIR --out WEIGHTS_DIR [--dtype f16|f32]
+  convscope bench [--runs N] [--backend cpu|wgpu|both] [--json]
+
+M is a bundled model (efficientnet-lite0, digit-cnn) or a path to a .csm file.
+Bundled models are read from $CONVSCOPE_WEIGHTS, else from the repository's weights/.";
+
+fn main() -> ExitCode {
+    let raw: Vec<String> = std::env::args().skip(1).collect();
+    let Some((cmd, rest)) = raw.split_first() else {
+        eprintln!("{USAGE}");
+        return ExitCode::from(2);
+    };
+    let result = match cmd.as_str() {
+        "predict" => predict(rest),
+        "layers" => layers(rest),
+        "activations" => activations(rest),
+        "convert" => convert(rest),
+        "bench" => bench::run(rest),
+        "help" | "--help" | "-h" => {
+            println!("{USAGE}");
+            Ok(())
+        }
+        other => Err(format!("unknown command `{other}`\n\n{USAGE}")),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// The burn device for `--backend`.
+pub fn device(name: &str) -> Result<Device, String> {
+    match name {
+        "cpu" => Ok(Device::flex()),
+        "wgpu" => Device::wgpu_options().init().map_err(|e| {
+            format!("no wgpu device ({e}); on a machine without a GPU install Mesa's lavapipe (mesa-vulkan-drivers)")
+        }),
+        other => Err(format!("unknown backend `{other}`; use cpu or wgpu")),
+    }
+}
+
+fn weights_dir() -> PathBuf {
+    std::env::var_os("CONVSCOPE_WEIGHTS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../weights"))
+}
+
+/// Where model `name` (bundled id or path) lives.
+pub fn model_path(name: &str) -> Result<PathBuf, String> {
+    let as_path = Path::new(name);
+    if name.ends_with(".csm") || as_path.components().count() > 1 {
+        return if as_path.is_file() { Ok(as_path.into()) } else { Err(format!("model file {name} does not exist")) };
+    }
+    if !BUNDLED.contains(&name) {
+        return Err(format!(
+            "unknown model `{name}`; bundled models are: {} (or give a path to a .csm file)",
+            BUNDLED.join(", ")
+        ));
+    }
+    let path = weights_dir().join(format!("{name}.csm"));
+    if path.is_file() {
+        Ok(path)
+    } else {
+        Err(format!("{} is missing; run `convscope convert` or set CONVSCOPE_WEIGHTS", path.display()))
+    }
+}
+
+/// Load model `name` onto `device`.
+pub fn load_model(name: &str, device: &Device) -> Result<Model, String> {
+    let path = model_path(name)?;
+    let bytes = std::fs::read(&path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    Model::from_bytes(&bytes, device).map_err(|e| format!("{}: {e}", path.display()))
+}
+
+/// Decode an image file (any bit depth, grey or colour, with or without alpha) to RGBA8.
+pub fn load_image(path: &str) -> Result<RgbaImage, String> {
+    if !Path::new(path).is_file() {
+        return Err(format!("image {path} does not exist"));
+    }
+    let img = image::open(path).map_err(|e| format!("cannot read image {path}: {e}"))?.to_rgba8();
+    let (w, h) = img.dimensions();
+    RgbaImage::new(w as usize, h as usize, img.into_raw()).map_err(|e| e.to_string())
+}
+
+fn one_image(a: &Args) -> Result<&str, String> {
+    match a.positional() {
+        [one] => Ok(one),
+        [] => Err("give an image file".into()),
+        many => Err(format!("give one image file, got {}", many.len())),
+    }
+}
+
+fn read_f32(t: Tensor<2>) -> Result<Vec<f32>, String> {
+    t.into_data().to_vec::<f32>().map_err(|e| format!("{e:?}"))
+}
+
+fn predict(raw: &[String]) -> Result<(), String> {
+    let a = Args::parse(raw, &["json"])?;
+    a.only(&["model", "top", "json", "backend"])?;
+    let backend = a.get("backend").unwrap_or("cpu");
+    let device = device(backend)?;
+    let model = load_model(a.need("model")?, &device)?;
+    let image = load_image(one_image(&a)?)?;
+    let k: usize = a.get("top").unwrap_or("5").parse().map_err(|_| "--top needs a whole number".to_string())?;
+    let input = model.input_tensor(&image).map_err(|e| e.to_string())?;
+    let (logits, _) = model.graph.forward(input, &[]).map_err(|e| e.to_string())?;
+    let top = model.top_k(&read_f32(logits)?, k);
+    if a.has("json") {
+        let out = serde_json::json!({ "model": model.name, "backend": backend, "top": top });
+        println!("{out}");
+    } else {
+        for p in top {
+            println!("{:>7.3}%  {:>4}  {}", p.prob * 100.0, p.index, p.label);
+        }
+    }
+    Ok(())
+}
+
+fn layers(raw: &[String]) -> Result<(), String> {
+    let a = Args::parse(raw, &["json"])?;
+    a.only(&["model", "json"])?;
+    let model = load_model(a.need("model")?, &Device::flex())?;
+    let layers = model.graph.layers();
+    if a.has("json") {
+        let out = serde_json::json!({ "model": model.name, "input": model.graph.input_shape(), "layers": layers });
+        println!("{out}");
+    } else {
+        for l in layers {
+            println!("{:<24} {:<28} {:?}", l.id, l.kind, l.shape);
+        }
+    }
+    Ok(())
+}
+
+fn activations(raw: &[String]) -> Result<(), String> {
+    let a = Args::parse(raw, &[])?;
+    a.only(&["model", "layer", "npy", "backend"])?;
+    let device = device(a.get("backend").unwrap_or("cpu"))?;
+    let model = load_model(a.need("model")?, &device)?;
+    let layer = model.graph.layer(a.need("layer")?).map_err(|e| e.to_string())?;
+    let out = a.need("npy")?;
+    let image = load_image(one_image(&a)?)?;
+    let input = model.input_tensor(&image).map_err(|e| e.to_string())?;
+    let (_, acts) = model.graph.forward(input, &[layer]).map_err(|e| e.to_string())?;
+    let value = acts.into_iter().next().expect("one layer asked");
+    let dims = value.dims();
+    let data = value.flatten().into_data().to_vec::<f32>().map_err(|e| format!("{e:?}"))?;
+    std::fs::write(out, npy::encode_f32(&dims[1..], &data)).map_err(|e| format!("cannot write {out}: {e}"))?;
+    Ok(())
+}
+
+fn convert(raw: &[String]) -> Result<(), String> {
+    let a = Args::parse(raw, &[])?;
+    a.only(&["from", "out", "dtype"])?;
+    let dtype = match a.get("dtype").unwrap_or("f16") {
+        "f16" => StoredDType::F16,
+        "f32" => StoredDType::F32,
+        other => return Err(format!("--dtype is f16 or f32, not {other}")),
+    };
+    for (path, bytes) in convert::run(Path::new(a.need("from")?), Path::new(a.need("out")?), dtype)? {
+        println!("wrote {path} ({bytes} bytes)");
+    }
+    Ok(())
+}

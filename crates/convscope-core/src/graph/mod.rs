@@ -1,0 +1,328 @@
+//! A model as a graph of named layers, run on whatever burn `Device` it was loaded on.
+//!
+//! Every node is a layer with an id, a kind and an output shape. The forward pass can keep
+//! any layers' activations, stop at a layer ([`Graph::forward_to`]) and resume from a given
+//! activation of that layer ([`Graph::forward_from`]): on an autodiff device that gives the
+//! gradient of any output with respect to any layer.
+
+mod ops;
+mod optimize;
+mod spec;
+mod value;
+
+use std::collections::HashMap;
+
+use burn::tensor::{
+    Device, Tensor, TensorData,
+    ops::{AvgPoolOptions, ConvOptions, MaxPoolOptions},
+};
+use serde::Serialize;
+
+pub use ops::{Op, apply_activation};
+pub use optimize::{fold_activations, fold_batch_norms};
+pub use spec::{Activation, GraphSpec, INPUT, LayerShape, NodeSpec, OpSpec, Padding2d};
+pub use value::Value;
+
+use crate::{Error, Result, tensor_data::HostTensor};
+
+/// What the model says about one of its layers.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct LayerInfo {
+    /// Unique id, e.g. `blocks.5`.
+    pub id: String,
+    /// Kind of op, e.g. `conv2d`.
+    pub kind: String,
+    /// Output shape without batch: `[C, H, W]` or `[F]`.
+    pub shape: LayerShape,
+}
+
+/// Index of a layer in network order; get one from [`Graph::layer`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct LayerId(pub usize);
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Source {
+    Input,
+    Node(usize),
+}
+
+#[derive(Debug, Clone)]
+struct Node {
+    op: Op,
+    inputs: Vec<Source>,
+}
+
+/// A loaded graph: ops with weights on a device.
+#[derive(Debug, Clone)]
+pub struct Graph {
+    input_shape: [usize; 3],
+    layers: Vec<LayerInfo>,
+    nodes: Vec<Node>,
+    /// For each node, the last node that reads it (`usize::MAX` for the output).
+    last_use: Vec<usize>,
+    input_last_use: usize,
+    device: Device,
+}
+
+/// The state of a forward pass stopped at a layer: that layer's activation and every earlier
+/// value a later layer still reads (skip connections).
+#[derive(Debug, Clone)]
+pub struct Trace {
+    layer: LayerId,
+    input: Option<Tensor<4>>,
+    values: Vec<Option<Value>>,
+}
+
+impl Trace {
+    /// The layer the pass stopped at.
+    pub fn layer(&self) -> LayerId {
+        self.layer
+    }
+
+    /// That layer's activation.
+    pub fn activation(&self) -> &Value {
+        self.values[self.layer.0].as_ref().expect("a trace keeps its own layer")
+    }
+}
+
+fn pad_pairs(p: &Padding2d) -> [(usize, usize); 2] {
+    [(p[0][0], p[0][1]), (p[1][0], p[1][1])]
+}
+
+fn upload<const D: usize>(t: &HostTensor, device: &Device) -> Tensor<D> {
+    Tensor::from_data(TensorData::new(t.data.clone(), t.shape.clone()), device)
+}
+
+impl Graph {
+    /// Check a spec, optimise it (batch norms and activations folded into the convs they
+    /// follow) and put its weights on `device`.
+    pub fn load(spec: &GraphSpec, tensors: &HashMap<String, HostTensor>, device: &Device) -> Result<Self> {
+        spec.infer_shapes(tensors)?;
+        let mut tensors = tensors.clone();
+        let spec = fold_activations(&fold_batch_norms(spec, &mut tensors));
+        let shapes = spec.infer_shapes(&tensors)?;
+        let index: HashMap<&str, usize> = spec.nodes.iter().enumerate().map(|(i, n)| (n.id.as_str(), i)).collect();
+        let mut nodes = Vec::with_capacity(spec.nodes.len());
+        let mut layers = Vec::with_capacity(spec.nodes.len());
+        let mut last_use = vec![usize::MAX; spec.nodes.len()];
+        let mut input_last_use = usize::MAX;
+        for (at, (node, shape)) in spec.nodes.iter().zip(shapes).enumerate() {
+            let inputs: Vec<Source> = node
+                .inputs
+                .iter()
+                .map(|i| if i == INPUT { Source::Input } else { Source::Node(index[i.as_str()]) })
+                .collect();
+            for s in &inputs {
+                match s {
+                    Source::Input => input_last_use = at,
+                    Source::Node(j) => last_use[*j] = at,
+                }
+            }
+            nodes.push(Node { op: lower(&node.op, &tensors, device), inputs });
+            layers.push(LayerInfo { id: node.id.clone(), kind: node.op.kind(), shape });
+        }
+        // The output is kept until the end.
+        if let Some(l) = last_use.last_mut() {
+            *l = usize::MAX;
+        }
+        Ok(Self { input_shape: spec.input_shape, layers, nodes, last_use, input_last_use, device: device.clone() })
+    }
+
+    /// Every layer, in network order.
+    pub fn layers(&self) -> &[LayerInfo] {
+        &self.layers
+    }
+
+    /// Input shape without batch, `[C, H, W]`.
+    pub fn input_shape(&self) -> [usize; 3] {
+        self.input_shape
+    }
+
+    /// The device the weights live on.
+    pub fn device(&self) -> &Device {
+        &self.device
+    }
+
+    /// Look a layer up by id; the error lists the valid ids.
+    pub fn layer(&self, id: &str) -> Result<LayerId> {
+        self.layers.iter().position(|l| l.id == id).map(LayerId).ok_or_else(|| Error::UnknownLayer {
+            id: id.into(),
+            valid: self.layers.iter().map(|l| l.id.clone()).collect(),
+        })
+    }
+
+    /// Info about a layer.
+    pub fn info(&self, layer: LayerId) -> &LayerInfo {
+        &self.layers[layer.0]
+    }
+
+    /// The id of the output layer (logits).
+    pub fn output(&self) -> LayerId {
+        LayerId(self.layers.len() - 1)
+    }
+
+    /// The last layer with feature maps before the network turns them into flat features
+    /// (the usual Grad-CAM layer), found from the graph, not from names.
+    pub fn last_spatial_layer(&self) -> Option<LayerId> {
+        let first_flat = self.layers.iter().position(|l| l.shape.len() == 1)?;
+        self.layers[..first_flat].iter().rposition(|l| l.shape.len() == 3).map(LayerId)
+    }
+
+    fn check_input(&self, input: &Tensor<4>) -> Result<()> {
+        let [_, c, h, w] = input.dims();
+        if [c, h, w] != self.input_shape {
+            return Err(Error::BadInput(format!(
+                "the model takes [batch, {}, {}, {}], got {:?}",
+                self.input_shape[0],
+                self.input_shape[1],
+                self.input_shape[2],
+                input.dims()
+            )));
+        }
+        Ok(())
+    }
+
+    /// Run nodes `range`, dropping values once no later node (nor `keep`) needs them.
+    fn execute(
+        &self,
+        input: &mut Option<Tensor<4>>,
+        values: &mut [Option<Value>],
+        range: std::ops::Range<usize>,
+        keep: &dyn Fn(usize) -> bool,
+        keep_input: bool,
+    ) -> Result<()> {
+        for at in range {
+            let node = &self.nodes[at];
+            let args = node
+                .inputs
+                .iter()
+                .map(|s| match s {
+                    Source::Input => input.clone().map(Value::Spatial),
+                    Source::Node(j) => values[*j].clone(),
+                })
+                .collect::<Option<Vec<_>>>()
+                .ok_or_else(|| Error::InvalidGraph(format!("layer `{}` ran before its inputs", self.layers[at].id)))?;
+            values[at] = Some(node.op.apply(args)?);
+            for s in &node.inputs {
+                match s {
+                    Source::Input if self.input_last_use == at && !keep_input => *input = None,
+                    Source::Node(j) if self.last_use[*j] == at && !keep(*j) => values[*j] = None,
+                    _ => {}
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The logits, plus the activations of the `capture` layers in the order asked.
+    ///
+    /// # Shapes
+    /// `input`: `[batch, C, H, W]`; returns `[batch, classes]`
+    pub fn forward(&self, input: Tensor<4>, capture: &[LayerId]) -> Result<(Tensor<2>, Vec<Value>)> {
+        self.check_input(&input)?;
+        let mut values = vec![None; self.nodes.len()];
+        let mut input = Some(input);
+        self.execute(&mut input, &mut values, 0..self.nodes.len(), &|j| capture.contains(&LayerId(j)), false)?;
+        let captured = capture.iter().map(|l| values[l.0].clone().expect("captured values are kept")).collect();
+        let logits = values.pop().flatten().expect("the output is kept").flat("the output")?;
+        Ok((logits, captured))
+    }
+
+    /// Run up to and including `layer`, keeping what the rest of the network will need.
+    pub fn forward_to(&self, input: Tensor<4>, layer: LayerId) -> Result<Trace> {
+        self.check_input(&input)?;
+        let end = layer.0 + 1;
+        let keep = |j: usize| j == layer.0 || (self.last_use[j] >= end);
+        let mut values = vec![None; self.nodes.len()];
+        let keep_input = self.input_last_use >= end && self.input_last_use != usize::MAX;
+        let mut input = Some(input);
+        self.execute(&mut input, &mut values, 0..end, &keep, keep_input)?;
+        for (j, v) in values.iter_mut().enumerate().take(end) {
+            if !keep(j) {
+                *v = None;
+            }
+        }
+        Ok(Trace { layer, input: if keep_input { input } else { None }, values })
+    }
+
+    /// Resume a pass from `activation` standing in for the trace's layer; returns the logits.
+    /// Earlier values the rest reads (skip connections) come from the trace, so on an
+    /// autodiff device the gradient with respect to `activation` is the layer's gradient.
+    ///
+    /// # Shapes
+    /// `activation` as the layer's output with batch; returns `[batch, classes]`
+    pub fn forward_from(&self, trace: &Trace, activation: Value) -> Result<Tensor<2>> {
+        let at = trace.layer.0;
+        if activation.dims()[1..] != self.layers[at].shape[..] {
+            return Err(Error::BadInput(format!(
+                "layer `{}` has shape {:?}, the activation given is {:?}",
+                self.layers[at].id,
+                self.layers[at].shape,
+                activation.dims()
+            )));
+        }
+        let mut values = trace.values.clone();
+        values[at] = Some(activation);
+        let mut input = trace.input.clone();
+        self.execute(&mut input, &mut values, at + 1..self.nodes.len(), &|_| false, false)?;
+        values.pop().flatten().expect("the output is kept").flat("the output")
+    }
+}
+
+fn lower(op: &OpSpec, t: &HashMap<String, HostTensor>, device: &Device) -> Op {
+    match op {
+        OpSpec::Conv2d { weight, bias, stride, padding, dilation, groups, act } => Op::Conv2d {
+            weight: upload(&t[weight], device),
+            bias: bias.as_ref().map(|b| upload(&t[b], device)),
+            options: ConvOptions::new_with_padding(*stride, pad_pairs(padding), *dilation, *groups),
+            act: *act,
+        },
+        OpSpec::BatchNorm { gamma, beta, mean, var, eps } => {
+            let (g, b, m, v) = (&t[gamma].data, &t[beta].data, &t[mean].data, &t[var].data);
+            let scale: Vec<f32> = g.iter().zip(v).map(|(g, v)| g / (v + *eps as f32).sqrt()).collect();
+            let shift: Vec<f32> = (0..scale.len()).map(|c| b[c] - m[c] * scale[c]).collect();
+            let n = scale.len();
+            Op::Affine {
+                scale: Tensor::from_data(TensorData::new(scale, [1, n]), device),
+                shift: Tensor::from_data(TensorData::new(shift, [1, n]), device),
+            }
+        }
+        OpSpec::Act(a) => Op::Act(*a),
+        OpSpec::MaxPool2d { kernel, stride, padding, dilation, ceil_mode } => Op::MaxPool(MaxPoolOptions {
+            kernel_size: *kernel,
+            stride: *stride,
+            padding: pad_pairs(padding),
+            dilation: *dilation,
+            ceil_mode: *ceil_mode,
+        }),
+        OpSpec::AvgPool2d { kernel, stride, padding, count_include_pad, ceil_mode } => Op::AvgPool(AvgPoolOptions {
+            kernel_size: *kernel,
+            stride: *stride,
+            padding: pad_pairs(padding),
+            count_include_pad: *count_include_pad,
+            ceil_mode: *ceil_mode,
+        }),
+        OpSpec::GlobalAvgPool => Op::GlobalAvgPool,
+        OpSpec::GlobalMaxPool => Op::GlobalMaxPool,
+        OpSpec::Linear { weight, bias } => {
+            let w = &t[weight];
+            let (o, i) = (w.shape[0], w.shape[1]);
+            let mut wt = vec![0f32; o * i];
+            for r in 0..o {
+                for c in 0..i {
+                    wt[c * o + r] = w.data[r * i + c];
+                }
+            }
+            Op::Linear {
+                weight: Tensor::from_data(TensorData::new(wt, [i, o]), device),
+                bias: bias.as_ref().map(|b| upload(&t[b], device)),
+            }
+        }
+        OpSpec::Add => Op::Add,
+        OpSpec::Mul => Op::Mul,
+        OpSpec::Concat => Op::Concat,
+        OpSpec::Flatten => Op::Flatten,
+        OpSpec::Softmax => Op::Softmax,
+        OpSpec::Identity => Op::Identity,
+    }
+}

@@ -1,0 +1,142 @@
+//! Ops with their weights on a device, and how each one runs.
+
+use burn::tensor::{
+    Tensor, activation,
+    module::{avg_pool2d, conv2d, linear, max_pool2d},
+    ops::{AvgPoolOptions, ConvOptions, MaxPoolOptions},
+};
+
+use super::{Activation, Value};
+use crate::{Error, Result};
+
+/// An op ready to run: weights live on the device.
+#[derive(Debug, Clone)]
+pub enum Op {
+    /// 2-D convolution; `weight` is `[out, in / groups, kh, kw]`.
+    Conv2d {
+        /// Kernel.
+        weight: Tensor<4>,
+        /// Bias, `[out]`.
+        bias: Option<Tensor<1>>,
+        /// Stride, padding, dilation, groups.
+        options: ConvOptions<2>,
+        /// Fused activation.
+        act: Option<Activation>,
+    },
+    /// `x * scale + shift` per channel (inference batch norm); both `[1, C]`.
+    Affine {
+        /// Per-channel factor.
+        scale: Tensor<2>,
+        /// Per-channel offset.
+        shift: Tensor<2>,
+    },
+    /// Elementwise activation.
+    Act(Activation),
+    /// Max pooling.
+    MaxPool(MaxPoolOptions<2>),
+    /// Average pooling.
+    AvgPool(AvgPoolOptions<2>),
+    /// Spatial mean.
+    GlobalAvgPool,
+    /// Spatial max.
+    GlobalMaxPool,
+    /// Fully connected; `weight` is `[in, out]`.
+    Linear {
+        /// Weight, `[in, out]`.
+        weight: Tensor<2>,
+        /// Bias, `[out]`.
+        bias: Option<Tensor<1>>,
+    },
+    /// Elementwise sum.
+    Add,
+    /// Elementwise product, broadcasting the second input.
+    Mul,
+    /// Concatenate channels.
+    Concat,
+    /// Flatten to `[batch, features]`.
+    Flatten,
+    /// Softmax over features.
+    Softmax,
+    /// No-op.
+    Identity,
+}
+
+/// Apply an activation to a tensor of any rank.
+pub fn apply_activation<const D: usize>(x: Tensor<D>, act: Activation) -> Tensor<D> {
+    match act {
+        Activation::Relu => activation::relu(x),
+        Activation::Relu6 => x.clamp(0.0, 6.0),
+        Activation::Clip { min, max } => x.clamp(min, max),
+        Activation::LeakyRelu { alpha } => activation::leaky_relu(x, alpha as f64),
+        Activation::Sigmoid => activation::sigmoid(x),
+        Activation::HardSigmoid { alpha, beta } => (x * alpha + beta).clamp(0.0, 1.0),
+        Activation::HardSwish => x.clone() * (x / 6.0 + 0.5).clamp(0.0, 1.0),
+        Activation::Tanh => x.tanh(),
+        Activation::Silu => activation::silu(x),
+    }
+}
+
+impl Op {
+    /// Run the op on its inputs (already checked for arity and shape at load time).
+    pub fn apply(&self, mut inputs: Vec<Value>) -> Result<Value> {
+        let mut one = || inputs.pop().ok_or_else(|| Error::InvalidGraph("missing input".into()));
+        Ok(match self {
+            Op::Conv2d { weight, bias, options, act } => {
+                let x = one()?.spatial("conv2d")?;
+                let y = conv2d(x, weight.clone(), bias.clone(), options.clone());
+                Value::Spatial(match act {
+                    Some(a) => apply_activation(y, *a),
+                    None => y,
+                })
+            }
+            Op::Affine { scale, shift } => match one()? {
+                Value::Spatial(x) => {
+                    let [_, c] = scale.dims();
+                    let s = scale.clone().reshape([1, c, 1, 1]);
+                    let b = shift.clone().reshape([1, c, 1, 1]);
+                    Value::Spatial(x * s + b)
+                }
+                Value::Flat(x) => Value::Flat(x * scale.clone() + shift.clone()),
+            },
+            Op::Act(a) => one()?.map(|t| apply_activation(t, *a), |t| apply_activation(t, *a)),
+            Op::MaxPool(o) => Value::Spatial(max_pool2d(one()?.spatial("max_pool2d")?, o.clone())),
+            Op::AvgPool(o) => Value::Spatial(avg_pool2d(one()?.spatial("avg_pool2d")?, o.clone())),
+            Op::GlobalAvgPool => {
+                let x = one()?.spatial("global_avg_pool")?;
+                let [n, c, _, _] = x.dims();
+                Value::Flat(x.flatten::<3>(2, 3).mean_dim(2).reshape([n, c]))
+            }
+            Op::GlobalMaxPool => {
+                let x = one()?.spatial("global_max_pool")?;
+                let [n, c, _, _] = x.dims();
+                Value::Flat(x.flatten::<3>(2, 3).max_dim(2).reshape([n, c]))
+            }
+            Op::Linear { weight, bias } => Value::Flat(linear(one()?.flat("linear")?, weight.clone(), bias.clone())),
+            Op::Add | Op::Mul => {
+                let b = one()?;
+                let a = one()?;
+                match (a, b) {
+                    (Value::Spatial(a), Value::Spatial(b)) => {
+                        Value::Spatial(if matches!(self, Op::Add) { a + b } else { a * b })
+                    }
+                    (Value::Flat(a), Value::Flat(b)) => Value::Flat(if matches!(self, Op::Add) { a + b } else { a * b }),
+                    _ => return Err(Error::InvalidGraph("add/mul of feature maps and flat features".into())),
+                }
+            }
+            Op::Concat => match inputs.first() {
+                Some(Value::Spatial(_)) => Value::Spatial(Tensor::cat(
+                    inputs.into_iter().map(|v| v.spatial("concat")).collect::<Result<_>>()?,
+                    1,
+                )),
+                Some(Value::Flat(_)) => Value::Flat(Tensor::cat(
+                    inputs.into_iter().map(|v| v.flat("concat")).collect::<Result<_>>()?,
+                    1,
+                )),
+                None => return Err(Error::InvalidGraph("concat of nothing".into())),
+            },
+            Op::Flatten => Value::Flat(one()?.flatten()),
+            Op::Softmax => Value::Flat(activation::softmax(one()?.flat("softmax")?, 1)),
+            Op::Identity => one()?,
+        })
+    }
+}

@@ -1,0 +1,72 @@
+//! What flows along the graph's edges.
+
+use burn::tensor::Tensor;
+
+use crate::{Error, Result};
+
+/// A batch of activations: spatial feature maps or flat feature vectors.
+#[derive(Debug, Clone)]
+pub enum Value {
+    /// `[batch, channels, height, width]`
+    Spatial(Tensor<4>),
+    /// `[batch, features]`
+    Flat(Tensor<2>),
+}
+
+impl Value {
+    /// Dimensions including the batch.
+    pub fn dims(&self) -> Vec<usize> {
+        match self {
+            Value::Spatial(t) => t.dims().to_vec(),
+            Value::Flat(t) => t.dims().to_vec(),
+        }
+    }
+
+    /// The spatial tensor, or an error naming what needed it.
+    ///
+    /// # Shapes
+    /// `[batch, channels, height, width]`
+    pub fn spatial(self, what: &str) -> Result<Tensor<4>> {
+        match self {
+            Value::Spatial(t) => Ok(t),
+            Value::Flat(t) => Err(Error::InvalidGraph(format!("{what} needs feature maps, got flat {:?}", t.dims()))),
+        }
+    }
+
+    /// The flat tensor, or an error naming what needed it.
+    ///
+    /// # Shapes
+    /// `[batch, features]`
+    pub fn flat(self, what: &str) -> Result<Tensor<2>> {
+        match self {
+            Value::Flat(t) => Ok(t),
+            Value::Spatial(t) => Err(Error::InvalidGraph(format!("{what} needs flat features, got {:?}", t.dims()))),
+        }
+    }
+
+    /// Same value cut off from the autodiff graph.
+    pub fn detach(self) -> Self {
+        self.map(|t| t.detach(), |t| t.detach())
+    }
+
+    /// Same value marked as a leaf whose gradient is wanted.
+    pub fn require_grad(self) -> Self {
+        self.map(|t| t.require_grad(), |t| t.require_grad())
+    }
+
+    /// Apply a rank-preserving function to either variant.
+    pub fn map(self, f4: impl FnOnce(Tensor<4>) -> Tensor<4>, f2: impl FnOnce(Tensor<2>) -> Tensor<2>) -> Self {
+        match self {
+            Value::Spatial(t) => Value::Spatial(f4(t)),
+            Value::Flat(t) => Value::Flat(f2(t)),
+        }
+    }
+
+    /// Every element of the batch flattened: `[batch, rest]`.
+    pub fn flatten(self) -> Tensor<2> {
+        match self {
+            Value::Spatial(t) => t.flatten(1, 3),
+            Value::Flat(t) => t,
+        }
+    }
+}

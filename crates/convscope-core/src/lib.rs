@@ -1,0 +1,20 @@
+//! convscope's core: CNN models as graphs of named layers on a burn `Device`, and the
+//! algorithms that look inside them.
+//!
+//! Nothing here does I/O, touches the DOM or awaits: callers hand in bytes and a device, and
+//! get tensors and numbers back. The same code runs on the CPU (`Device::flex()`), natively on
+//! wgpu, and in the browser on WebGPU.
+
+#![warn(missing_docs)]
+
+mod error;
+pub mod format;
+pub mod graph;
+pub mod model;
+pub mod preprocess;
+pub mod tensor_data;
+
+pub use error::{Error, Result};
+pub use graph::{Graph, LayerId, LayerInfo, Trace, Value};
+pub use model::{Model, Prediction};
+pub use preprocess::{InputSpec, RgbaImage};

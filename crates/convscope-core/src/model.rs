@@ -1,0 +1,102 @@
+//! A classifier: its graph on a device plus what it needs around it (input spec, labels).
+
+use burn::tensor::{Device, Tensor};
+use serde::Serialize;
+
+use crate::{
+    Result,
+    format::ModelFile,
+    graph::Graph,
+    preprocess::{InputSpec, Preprocess, RgbaImage},
+};
+
+/// A loaded image classifier.
+#[derive(Debug, Clone)]
+pub struct Model {
+    /// Short id, e.g. `efficientnet-lite0`.
+    pub name: String,
+    /// One line about it.
+    pub description: String,
+    /// How images become its input.
+    pub input: InputSpec,
+    /// Class names in logit order (may be empty: classes are then shown by index).
+    pub labels: Vec<String>,
+    /// The network.
+    pub graph: Graph,
+}
+
+/// One class of a prediction.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Prediction {
+    /// Class index.
+    pub index: usize,
+    /// Class name.
+    pub label: String,
+    /// Softmax probability.
+    pub prob: f32,
+    /// Raw logit.
+    pub logit: f32,
+}
+
+impl Model {
+    /// Load a `.csm` model file onto `device`.
+    pub fn from_bytes(bytes: &[u8], device: &Device) -> Result<Self> {
+        Self::from_file(&ModelFile::from_bytes(bytes)?, device)
+    }
+
+    /// Load a parsed model file onto `device`.
+    pub fn from_file(file: &ModelFile, device: &Device) -> Result<Self> {
+        let h = &file.header;
+        Ok(Self {
+            name: h.name.clone(),
+            description: h.description.clone(),
+            input: h.input.clone(),
+            labels: h.labels.clone(),
+            graph: Graph::load(&h.graph, &file.tensors, device)?,
+        })
+    }
+
+    /// The input tensor for an image, with convscope's default preprocessing.
+    ///
+    /// # Shapes
+    /// returns `[1, C, H, W]`
+    pub fn input_tensor(&self, image: &RgbaImage) -> Result<Tensor<4>> {
+        Preprocess::default().to_tensor(image, &self.input, self.graph.device())
+    }
+
+    /// Name of class `index` (its number when the model has no labels).
+    pub fn label(&self, index: usize) -> String {
+        self.labels.get(index).cloned().unwrap_or_else(|| format!("class {index}"))
+    }
+
+    /// The `k` most probable classes from one row of logits, most probable first.
+    pub fn top_k(&self, logits: &[f32], k: usize) -> Vec<Prediction> {
+        let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+        let exp: Vec<f64> = logits.iter().map(|&l| ((l - max) as f64).exp()).collect();
+        let sum: f64 = exp.iter().sum();
+        let mut order: Vec<usize> = (0..logits.len()).collect();
+        order.sort_by(|&a, &b| logits[b].total_cmp(&logits[a]).then(a.cmp(&b)));
+        order
+            .into_iter()
+            .take(k)
+            .map(|i| Prediction { index: i, label: self.label(i), prob: (exp[i] / sum) as f32, logit: logits[i] })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use burn::tensor::Device;
+    use crate::format::tests::tiny_file;
+
+    #[test]
+    fn top_k_is_sorted_softmax() {
+        let model = Model::from_file(&tiny_file(), &Device::flex()).unwrap();
+        let top = model.top_k(&[1.0, 3.0], 2);
+        assert_eq!(top[0].index, 1);
+        assert_eq!(top[0].label, "b");
+        let p = 1.0 / (1.0 + (-2.0f32).exp());
+        assert!((top[0].prob - p).abs() < 1e-6 && (top[1].prob - (1.0 - p)).abs() < 1e-6);
+    }
+}

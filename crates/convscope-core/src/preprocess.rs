@@ -1,0 +1,219 @@
+//! From an image's pixels to the tensor a model takes.
+//!
+//! By default the whole image (no crop) is resized to the model's input size with an
+//! antialiased bilinear filter (a triangle filter whose support widens when shrinking, like
+//! PIL's `BILINEAR`); an image already at the input size is used as is. Transparent pixels are
+//! composited over white; RGB is turned into grey (ITU-R 601 luma) for one-channel models.
+//! Values in 0..255 are then normalised per channel as `(x - mean) / std`.
+
+use burn::tensor::{Device, Tensor, TensorData};
+use image::{ImageBuffer, Rgb, imageops::FilterType};
+use serde::{Deserialize, Serialize};
+
+use crate::{Error, Result};
+
+/// How a model wants its input: size, channels and normalisation (on 0..255 pixel values).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct InputSpec {
+    /// 1 (grey) or 3 (RGB).
+    pub channels: usize,
+    /// Input height in pixels.
+    pub height: usize,
+    /// Input width in pixels.
+    pub width: usize,
+    /// Per-channel mean subtracted from 0..255 values (first `channels` entries used).
+    pub mean: [f32; 3],
+    /// Per-channel divisor applied after the mean.
+    pub std: [f32; 3],
+}
+
+impl InputSpec {
+    /// ImageNet mean/std (torchvision's, scaled to 0..255).
+    pub fn imagenet(channels: usize, height: usize, width: usize) -> Self {
+        Self { channels, height, width, mean: [123.675, 116.28, 103.53], std: [58.395, 57.12, 57.375] }
+    }
+}
+
+/// An RGBA8 image, row-major, as browsers' `ImageData` and the `image` crate give it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RgbaImage {
+    /// Width in pixels.
+    pub width: usize,
+    /// Height in pixels.
+    pub height: usize,
+    /// `width * height * 4` bytes, RGBA.
+    pub pixels: Vec<u8>,
+}
+
+impl RgbaImage {
+    /// Wraps RGBA bytes; fails if the sizes disagree or the image is empty.
+    pub fn new(width: usize, height: usize, pixels: Vec<u8>) -> Result<Self> {
+        if width == 0 || height == 0 {
+            return Err(Error::BadInput(format!("the image is empty ({width}x{height})")));
+        }
+        if pixels.len() != width * height * 4 {
+            return Err(Error::BadInput(format!(
+                "{width}x{height} RGBA needs {} bytes, got {}",
+                width * height * 4,
+                pixels.len()
+            )));
+        }
+        Ok(Self { width, height, pixels })
+    }
+}
+
+/// Which part of the image is fed to the model.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Fit {
+    /// The whole image, stretched to the input size (convscope's default).
+    Whole,
+    /// A centred square whose side is this fraction of the shorter side (0.875 is the
+    /// classic EfficientNet / Inception evaluation crop).
+    CenterCrop(f32),
+}
+
+/// Resampling filter. Both widen their support when shrinking (antialiased).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Filter {
+    /// Triangle (bilinear), the default.
+    Bilinear,
+    /// Catmull-Rom cubic (a = -0.5), like PIL's `BICUBIC`.
+    Bicubic,
+}
+
+/// Turns RGBA pixels into a model input.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Preprocess {
+    /// What part of the image.
+    pub fit: Fit,
+    /// How to resample it.
+    pub filter: Filter,
+}
+
+impl Default for Preprocess {
+    fn default() -> Self {
+        Self { fit: Fit::Whole, filter: Filter::Bilinear }
+    }
+}
+
+impl Preprocess {
+    /// The image resized as the model sees it, RGB8, before normalisation.
+    pub fn resize(&self, image: &RgbaImage, spec: &InputSpec) -> Result<Vec<u8>> {
+        if spec.channels != 1 && spec.channels != 3 {
+            return Err(Error::BadInput(format!("models with {} input channels are not supported", spec.channels)));
+        }
+        // Composite over white.
+        let rgb: Vec<u8> = image
+            .pixels
+            .chunks_exact(4)
+            .flat_map(|p| {
+                let a = p[3] as u32;
+                [0, 1, 2].map(|c| ((p[c] as u32 * a + 255 * (255 - a) + 127) / 255) as u8)
+            })
+            .collect();
+        let buf: ImageBuffer<Rgb<u8>, Vec<u8>> =
+            ImageBuffer::from_raw(image.width as u32, image.height as u32, rgb).expect("sizes checked");
+        let buf = match self.fit {
+            Fit::Whole => buf,
+            Fit::CenterCrop(fraction) => {
+                let side = ((image.width.min(image.height) as f32) * fraction).round().max(1.0) as u32;
+                let x = (image.width as u32 - side) / 2;
+                let y = (image.height as u32 - side) / 2;
+                image::imageops::crop_imm(&buf, x, y, side, side).to_image()
+            }
+        };
+        let (w, h) = (spec.width as u32, spec.height as u32);
+        let resized = if buf.width() == w && buf.height() == h {
+            buf
+        } else {
+            let filter = match self.filter {
+                Filter::Bilinear => FilterType::Triangle,
+                Filter::Bicubic => FilterType::CatmullRom,
+            };
+            image::imageops::resize(&buf, w, h, filter)
+        };
+        Ok(resized.into_raw())
+    }
+
+    /// The normalised input tensor.
+    ///
+    /// # Shapes
+    /// returns `[1, channels, height, width]`
+    pub fn to_tensor(&self, image: &RgbaImage, spec: &InputSpec, device: &Device) -> Result<Tensor<4>> {
+        let rgb = self.resize(image, spec)?;
+        Ok(Tensor::from_data(normalise(&rgb, spec), device))
+    }
+}
+
+/// Normalise RGB8 pixels at the input size into CHW floats.
+pub fn normalise(rgb: &[u8], spec: &InputSpec) -> TensorData {
+    let n = spec.height * spec.width;
+    let mut out = vec![0f32; spec.channels * n];
+    for (i, p) in rgb.chunks_exact(3).enumerate() {
+        if spec.channels == 1 {
+            let luma = 0.299 * p[0] as f32 + 0.587 * p[1] as f32 + 0.114 * p[2] as f32;
+            out[i] = (luma - spec.mean[0]) / spec.std[0];
+        } else {
+            for c in 0..3 {
+                out[c * n + i] = (p[c] as f32 - spec.mean[c]) / spec.std[c];
+            }
+        }
+    }
+    TensorData::new(out, [1, spec.channels, spec.height, spec.width])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn solid(w: usize, h: usize, rgba: [u8; 4]) -> RgbaImage {
+        RgbaImage::new(w, h, rgba.repeat(w * h)).unwrap()
+    }
+
+    #[test]
+    fn whole_image_is_resized_and_normalised() {
+        let spec = InputSpec { channels: 3, height: 4, width: 4, mean: [100.0, 0.0, 0.0], std: [2.0, 1.0, 10.0] };
+        let data = Preprocess::default().to_tensor(&solid(9, 5, [120, 3, 50, 255]), &spec, &Device::flex());
+        let v = data.unwrap().into_data().to_vec::<f32>().unwrap();
+        assert_eq!(v.len(), 48);
+        assert!(v[..16].iter().all(|&x| (x - 10.0).abs() < 1e-6));
+        assert!(v[16..32].iter().all(|&x| (x - 3.0).abs() < 1e-6));
+        assert!(v[32..].iter().all(|&x| (x - 5.0).abs() < 1e-6));
+    }
+
+    #[test]
+    fn transparent_pixels_become_white_and_grey_uses_luma() {
+        let spec = InputSpec { channels: 1, height: 2, width: 2, mean: [0.0; 3], std: [1.0; 3] };
+        let rgb = Preprocess::default().resize(&solid(2, 2, [0, 0, 0, 0]), &spec).unwrap();
+        assert_eq!(rgb, vec![255; 12]);
+        let t = normalise(&[255, 0, 0, 0, 255, 0, 0, 0, 255, 10, 10, 10], &spec);
+        let v = t.to_vec::<f32>().unwrap();
+        assert!((v[0] - 76.245).abs() < 1e-3 && (v[1] - 149.685).abs() < 1e-3 && (v[3] - 10.0).abs() < 1e-4);
+    }
+
+    #[test]
+    fn an_image_at_input_size_is_used_as_is() {
+        let pixels: Vec<u8> = (0..16u8).flat_map(|i| [i * 10, i, 255 - i, 255]).collect();
+        let img = RgbaImage::new(4, 4, pixels.clone()).unwrap();
+        let rgb = Preprocess::default().resize(&img, &InputSpec::imagenet(3, 4, 4)).unwrap();
+        let expect: Vec<u8> = pixels.chunks(4).flat_map(|p| [p[0], p[1], p[2]]).collect();
+        assert_eq!(rgb, expect);
+    }
+
+    #[test]
+    fn centre_crop_takes_the_middle() {
+        // Left half red, right half blue, 8x4: the centred 4x4 square is half and half.
+        let pixels: Vec<u8> = (0..32).flat_map(|i| if i % 8 < 4 { [255, 0, 0, 255] } else { [0, 0, 255, 255] }).collect();
+        let img = RgbaImage::new(8, 4, pixels).unwrap();
+        let pre = Preprocess { fit: Fit::CenterCrop(1.0), filter: Filter::Bicubic };
+        let rgb = pre.resize(&img, &InputSpec::imagenet(3, 4, 4)).unwrap();
+        assert_eq!(&rgb[0..3], &[255, 0, 0]);
+        assert_eq!(&rgb[9..12], &[0, 0, 255]);
+    }
+
+    #[test]
+    fn bad_sizes_are_errors() {
+        assert!(RgbaImage::new(0, 3, vec![]).is_err());
+        assert!(RgbaImage::new(2, 2, vec![0; 15]).is_err());
+    }
+}

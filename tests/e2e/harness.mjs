@@ -1,0 +1,70 @@
+// Shared by the browser tests and benchmarks: a static server for dist/ on 127.0.0.1 and
+// Debian's Chromium with a software WebGPU adapter.
+import { createServer } from 'node:http';
+import { readFile, mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, extname, resolve, sep } from 'node:path';
+import { chromium } from 'playwright-core';
+
+export const DIST = resolve(import.meta.dirname, '../../dist');
+
+const TYPES = {
+  '.html': 'text/html; charset=utf-8', '.js': 'text/javascript', '.mjs': 'text/javascript',
+  '.css': 'text/css', '.wasm': 'application/wasm', '.json': 'application/json',
+  '.png': 'image/png', '.jpg': 'image/jpeg', '.md': 'text/markdown; charset=utf-8',
+  '.csm': 'application/octet-stream',
+};
+
+/** Serve dist/ on a free loopback port. Returns { url, close }. */
+export async function serveDist() {
+  const server = createServer(async (req, res) => {
+    const path = decodeURIComponent(new URL(req.url, 'http://x').pathname);
+    const file = resolve(DIST, '.' + (path.endsWith('/') ? path + 'index.html' : path));
+    if (!file.startsWith(DIST + sep)) { res.writeHead(403).end(); return; }
+    try {
+      const body = await readFile(file);
+      res.writeHead(200, { 'content-type': TYPES[extname(file)] || 'application/octet-stream', 'cache-control': 'no-store' });
+      res.end(body);
+    } catch {
+      res.writeHead(404).end('not found');
+    }
+  });
+  await new Promise((ok) => server.listen(0, '127.0.0.1', ok));
+  return { url: `http://127.0.0.1:${server.address().port}/`, close: () => new Promise((ok) => server.close(ok)) };
+}
+
+/** Headless Chromium with a fresh profile and WebGPU on SwiftShader. Returns { context, close }. */
+export async function launchBrowser() {
+  const profile = await mkdtemp(join(tmpdir(), 'convscope-chromium-'));
+  const context = await chromium.launchPersistentContext(profile, {
+    executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
+    headless: true,
+    ignoreDefaultArgs: ['--headless'],
+    viewport: { width: 1200, height: 760 },
+    args: ['--headless=new', '--no-sandbox', '--no-first-run', '--disable-background-networking',
+      '--disable-component-update', '--disable-sync', '--disable-quic',
+      '--enable-unsafe-webgpu', '--use-webgpu-adapter=swiftshader', '--use-angle=swiftshader'],
+  });
+  return { context, close: async () => { await context.close(); await rm(profile, { recursive: true, force: true }); } };
+}
+
+/** Open the page and wait until its first prediction is drawn. Collects console errors. */
+export async function openPage(context, url, timeout = 240_000) {
+  const page = await context.newPage();
+  const consoleErrors = [];
+  const requests = [];
+  page.on('console', (m) => { if (m.type() === 'error') consoleErrors.push(m.text()); });
+  page.on('pageerror', (e) => consoleErrors.push(String(e)));
+  page.on('request', (r) => requests.push(r.url()));
+  await page.goto(url);
+  await page.waitForFunction(() => window.convscope && (window.convscope.runs > 0 || window.convscope.error), null, { timeout });
+  return { page, consoleErrors, requests };
+}
+
+/** Click a sample and wait for its prediction. */
+export async function pickSample(page, file, timeout = 240_000) {
+  const before = await page.evaluate(() => window.convscope.runs);
+  await page.click(`[data-sample="${file}"]`);
+  await page.waitForFunction((n) => window.convscope.runs > n || window.convscope.error, before, { timeout });
+  return page.evaluate(() => ({ top: window.convscope.lastTop, error: window.convscope.error }));
+}

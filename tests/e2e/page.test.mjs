@@ -1,0 +1,87 @@
+// The page in headless Chromium: EfficientNet-Lite0 on WebGPU (software adapter) and on the
+// CPU fallback gives the reference top-5 for the sample images, both backends agree on the
+// logits, bad input gets a message in the page, and nothing is loaded from other origins.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFile } from 'node:fs/promises';
+import { serveDist, launchBrowser, openPage, pickSample } from './harness.mjs';
+
+const reference = JSON.parse(await readFile(new URL('../data/reference_top5.json', import.meta.url)));
+const IMAGES = ['chelsea.png', 'coffee.png', 'camera.png', 'rocket.jpg'];
+let server, browser;
+const logitsByBackend = {};
+
+before(async () => {
+  server = await serveDist();
+  browser = await launchBrowser();
+});
+after(async () => {
+  await browser?.close();
+  await server?.close();
+});
+
+for (const backend of ['webgpu', 'cpu']) {
+  test(`EfficientNet-Lite0 on ${backend} gives the reference top-5`, { timeout: 900_000 }, async () => {
+    const { page, consoleErrors, requests } = await openPage(browser.context, `${server.url}?backend=${backend}&fit=center-crop`);
+    const state = await page.evaluate(() => ({ backend: window.convscope.backend, error: window.convscope.error, top: window.convscope.lastTop }));
+    assert.equal(state.error, null, `page error: ${state.error}`);
+    assert.equal(state.backend, backend, 'the page runs on the backend asked for');
+    const status = await page.textContent('#status');
+    assert.match(status, backend === 'webgpu' ? /WebGPU/ : /CPU/, 'the page says which backend it uses');
+    // chelsea loads first: its top-1 is a cat.
+    assert.ok(state.top[0].index >= 281 && state.top[0].index <= 285, `chelsea top-1 ${JSON.stringify(state.top[0])}`);
+    logitsByBackend[backend] = {};
+    for (const image of IMAGES) {
+      const { top, error } = image === 'chelsea.png' ? { top: state.top, error: null } : await pickSample(page, image);
+      assert.equal(error, null, `${image}: ${error}`);
+      const want = reference[image].f16.map((e) => e[0]);
+      assert.deepEqual(top.map((p) => p.index), want, `${backend} ${image}: ${JSON.stringify(top)}`);
+      logitsByBackend[backend][image] = await page.evaluate(() => window.convscope.logits());
+    }
+    const shown = await page.$$eval('#top5 li', (lis) => lis.map((li) => Number(li.dataset.index)));
+    assert.deepEqual(shown, reference['rocket.jpg'].f16.map((e) => e[0]), 'the drawn list is the prediction');
+    const foreign = requests.filter((u) => !u.startsWith(server.url) && !u.startsWith('data:') && !u.startsWith('blob:'));
+    assert.deepEqual(foreign, [], 'nothing is loaded from other origins');
+    assert.deepEqual(consoleErrors, [], 'no console errors');
+    await page.close();
+  });
+}
+
+test('logits agree across WebGPU and the CPU to 1e-3', () => {
+  assert.ok(logitsByBackend.webgpu && logitsByBackend.cpu, 'both backends ran');
+  for (const image of IMAGES) {
+    const a = logitsByBackend.webgpu[image], b = logitsByBackend.cpu[image];
+    assert.equal(a.length, 1000);
+    const diff = Math.max(...a.map((v, i) => Math.abs(v - b[i])));
+    assert.ok(diff < 1e-3, `${image}: max logit difference ${diff}`);
+  }
+});
+
+test('a file that is not an image gets a clear message and the page keeps working', { timeout: 600_000 }, async () => {
+  const { page } = await openPage(browser.context, `${server.url}?backend=cpu`);
+  await page.setInputFiles('#file-input', { name: 'notes.png', mimeType: 'image/png', buffer: Buffer.from('this is not a PNG') });
+  await page.waitForSelector('#error:not([hidden])');
+  assert.match(await page.textContent('#error'), /Could not read notes\.png as an image/);
+  const { top, error } = await pickSample(page, 'coffee.png');
+  assert.equal(error, null);
+  assert.equal(top[0].index, 967, 'espresso after the bad file');
+  assert.equal(await page.isHidden('#error'), true, 'the message goes once a good image is shown');
+  await page.close();
+});
+
+test('a dropped image file is classified', { timeout: 600_000 }, async () => {
+  const { page } = await openPage(browser.context, `${server.url}?backend=cpu&image=camera.png`);
+  const bytes = await readFile(new URL('../../www/samples/coffee.png', import.meta.url));
+  const before = await page.evaluate(() => window.convscope.runs);
+  const dataTransfer = await page.evaluateHandle((b64) => {
+    const bin = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
+    const dt = new DataTransfer();
+    dt.items.add(new File([bin], 'my-coffee.png', { type: 'image/png' }));
+    return dt;
+  }, bytes.toString('base64'));
+  await page.dispatchEvent('#drop-zone', 'drop', { dataTransfer });
+  await page.waitForFunction((n) => window.convscope.runs > n, before);
+  const top = await page.evaluate(() => window.convscope.lastTop);
+  assert.equal(top[0].index, 967);
+  await page.close();
+});

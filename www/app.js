@@ -1,0 +1,212 @@
+// convscope page: decodes images, calls the wasm engine, draws. No tensor maths here.
+import init, { Engine } from './pkg/convscope_web.js';
+
+const $ = (id) => document.getElementById(id);
+const params = new URLSearchParams(location.search);
+const SAMPLES = ['chelsea.png', 'coffee.png', 'camera.png', 'rocket.jpg', 'astronaut.png'];
+
+const state = { engine: null, model: null, modelName: null, info: null, image: null, fit: 'whole', queue: Promise.resolve() };
+// What tests and benchmarks read; the page itself never needs it.
+const probe = { ready: false, backend: null, note: null, lastTop: null, lastMs: null, firstPredictionMs: null, runs: 0, error: null };
+window.convscope = probe;
+// Raw logits of the current image, for tests that compare backends.
+probe.logits = async (fit = state.fit) => {
+  const { rgba, width, height } = state.image;
+  return Array.from(await state.model.logits(rgba, width, height, fit));
+};
+
+function setStatus(text, ready = false) {
+  $('status-text').textContent = text;
+  $('status').classList.toggle('ready', ready);
+}
+
+function showError(message) {
+  const box = $('error');
+  box.textContent = message;
+  box.hidden = false;
+  probe.error = message;
+}
+
+function clearError() {
+  $('error').hidden = true;
+  probe.error = null;
+}
+
+// Run page work one job at a time; report failures in the page.
+function enqueue(job) {
+  state.queue = state.queue.then(job).catch((e) => {
+    showError(e && e.message ? e.message : String(e));
+    setStatus('Ready (the last action failed)', true);
+  });
+  return state.queue;
+}
+
+async function decode(blob, name) {
+  let bitmap;
+  try {
+    bitmap = await createImageBitmap(blob);
+  } catch {
+    throw new Error(`Could not read ${name} as an image (supported: PNG, JPEG, GIF, WebP, BMP).`);
+  }
+  const canvas = document.createElement('canvas');
+  canvas.width = bitmap.width;
+  canvas.height = bitmap.height;
+  const ctx = canvas.getContext('2d', { willReadFrequently: true });
+  ctx.drawImage(bitmap, 0, 0);
+  const data = ctx.getImageData(0, 0, bitmap.width, bitmap.height);
+  return { name, bitmap, width: bitmap.width, height: bitmap.height, rgba: new Uint8Array(data.data.buffer) };
+}
+
+function drawImage(img) {
+  const canvas = $('image-canvas');
+  const scale = Math.min(1, 448 / img.width, 340 / img.height);
+  canvas.width = Math.round(img.width * scale);
+  canvas.height = Math.round(img.height * scale);
+  canvas.getContext('2d').drawImage(img.bitmap, 0, 0, canvas.width, canvas.height);
+  canvas.setAttribute('aria-label', `the chosen image: ${img.name}, ${img.width}x${img.height}`);
+}
+
+function drawModelView(rgba) {
+  const { width, height } = state.info.input;
+  const canvas = $('model-view');
+  canvas.width = width;
+  canvas.height = height;
+  canvas.getContext('2d').putImageData(new ImageData(new Uint8ClampedArray(rgba), width, height), 0, 0);
+}
+
+function drawTop(top) {
+  const list = $('top5');
+  list.replaceChildren(...top.map((p) => {
+    const li = document.createElement('li');
+    li.dataset.index = p.index;
+    const bar = document.createElement('span');
+    bar.className = 'bar';
+    bar.style.width = `${(p.prob * 100).toFixed(1)}%`;
+    const label = document.createElement('span');
+    label.className = 'label';
+    label.textContent = p.label;
+    const prob = document.createElement('span');
+    prob.className = 'prob';
+    prob.textContent = `${(p.prob * 100).toFixed(1)}%`;
+    li.append(bar, label, prob);
+    return li;
+  }));
+}
+
+async function predict() {
+  if (!state.model || !state.image) return;
+  const { rgba, width, height } = state.image;
+  setStatus(`Running ${state.info.name} on ${probe.backend}…`);
+  const t0 = performance.now();
+  const top = await state.model.predict(rgba, width, height, 5, state.fit);
+  const ms = performance.now() - t0;
+  drawTop(top);
+  drawModelView(state.model.modelView(rgba, width, height, state.fit));
+  probe.lastTop = top;
+  probe.lastMs = ms;
+  probe.runs += 1;
+  if (probe.firstPredictionMs === null) probe.firstPredictionMs = performance.now();
+  $('timing').textContent = `${state.info.name} on ${probe.backend}: ${ms.toFixed(0)} ms`;
+  setStatus(`Ready — ${state.info.name} on ${probe.backend === 'webgpu' ? 'WebGPU' : 'the CPU'}`, true);
+}
+
+async function loadModel(name) {
+  setStatus(`Loading model ${name}…`);
+  const response = await fetch(`weights/${name}.csm`);
+  if (!response.ok) throw new Error(`Could not load the model weights/${name}.csm (HTTP ${response.status}).`);
+  const bytes = new Uint8Array(await response.arrayBuffer());
+  if (state.model) state.model.free();
+  state.model = state.engine.loadModel(bytes);
+  state.info = state.model.info();
+  state.modelName = name;
+}
+
+async function useImage(blob, name) {
+  clearError();
+  const img = await decode(blob, name);
+  state.image = img;
+  drawImage(img);
+  await predict();
+}
+
+async function useSample(file, button) {
+  const response = await fetch(`samples/${file}`);
+  if (!response.ok) throw new Error(`Could not load the sample ${file} (HTTP ${response.status}).`);
+  for (const b of $('samples').children) b.setAttribute('aria-pressed', String(b === button));
+  await useImage(await response.blob(), file);
+}
+
+function setupSamples() {
+  for (const file of SAMPLES) {
+    const button = document.createElement('button');
+    button.type = 'button';
+    button.title = file;
+    button.setAttribute('aria-pressed', 'false');
+    button.dataset.sample = file;
+    const img = document.createElement('img');
+    img.src = `samples/${file}`;
+    img.alt = `sample: ${file.replace(/\.\w+$/, '')}`;
+    button.append(img);
+    button.addEventListener('click', () => enqueue(() => useSample(file, button)));
+    $('samples').append(button);
+  }
+}
+
+function setupInputs() {
+  $('file-input').addEventListener('change', (e) => {
+    const file = e.target.files[0];
+    if (file) enqueue(() => useImage(file, file.name));
+    e.target.value = '';
+  });
+  const zone = $('drop-zone');
+  for (const type of ['dragenter', 'dragover']) {
+    document.addEventListener(type, (e) => { e.preventDefault(); zone.classList.add('dragging'); });
+  }
+  document.addEventListener('dragleave', () => zone.classList.remove('dragging'));
+  document.addEventListener('drop', (e) => {
+    e.preventDefault();
+    zone.classList.remove('dragging');
+    const file = e.dataTransfer.files[0];
+    if (file) enqueue(() => useImage(file, file.name));
+  });
+  document.addEventListener('paste', (e) => {
+    const item = [...e.clipboardData.items].find((i) => i.type.startsWith('image/'));
+    if (item) enqueue(() => useImage(item.getAsFile(), 'pasted image'));
+  });
+  $('model-select').addEventListener('change', (e) => enqueue(async () => {
+    await loadModel(e.target.value);
+    await predict();
+  }));
+  $('fit-select').addEventListener('change', (e) => enqueue(async () => {
+    state.fit = e.target.value;
+    await predict();
+  }));
+  $('backend-select').addEventListener('change', (e) => {
+    params.set('backend', e.target.value);
+    location.search = params.toString();
+  });
+}
+
+async function main() {
+  const backend = params.get('backend') || 'auto';
+  const model = params.get('model') || 'efficientnet-lite0';
+  state.fit = params.get('fit') || 'whole';
+  $('backend-select').value = backend;
+  $('model-select').value = model;
+  $('fit-select').value = state.fit;
+  setupSamples();
+  setupInputs();
+  setStatus('Loading the engine…');
+  await init();
+  const wantGpu = backend !== 'cpu' && 'gpu' in navigator;
+  state.engine = await Engine.create(wantGpu ? 'webgpu' : 'cpu');
+  probe.backend = state.engine.backend;
+  probe.note = state.engine.note || (backend !== 'cpu' && !('gpu' in navigator) ? 'this browser has no WebGPU; running on the CPU' : '');
+  if (backend === 'webgpu' && probe.backend !== 'webgpu') showError(probe.note);
+  await loadModel(model);
+  probe.ready = true;
+  const first = $('samples').querySelector(`[data-sample="${params.get('image') || 'chelsea.png'}"]`) || $('samples').firstChild;
+  await useSample(first.dataset.sample, first);
+}
+
+enqueue(main);
