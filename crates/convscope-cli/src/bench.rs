@@ -32,7 +32,7 @@ pub fn run(raw: &[String]) -> Result<(), String> {
         let input = model.input_tensor(&image).map_err(|e| e.to_string())?;
         let forward = |x: Tensor<4>| -> Result<f32, String> {
             let (logits, _) = model.graph.forward(x, &[]).map_err(|e| e.to_string())?;
-            let v = logits.into_data().to_vec::<f32>().map_err(|e| format!("{e:?}"))?;
+            let v = logits.into_data().try_to_vec::<f32>().map_err(|e| format!("{e:?}"))?;
             Ok(v[0])
         };
         forward(input.clone())?;

@@ -10,14 +10,18 @@ use std::process::ExitCode;
 
 use args::Args;
 use burn::tensor::{Device, Tensor};
-use convscope_core::{Model, RgbaImage, tensor_data::StoredDType};
+use convscope_core::{
+    Model, RgbaImage,
+    preprocess::{Filter, Fit, Preprocess},
+    tensor_data::StoredDType,
+};
 
 const BUNDLED: [&str; 2] = ["efficientnet-lite0", "digit-cnn"];
 
 const USAGE: &str = "convscope: look inside CNNs
 
 usage:
-  convscope predict --model M IMAGE [--top K] [--json] [--backend cpu|wgpu]
+  convscope predict --model M IMAGE [--top K] [--json] [--backend cpu|wgpu] [--fit whole|center-crop]
   convscope layers --model M [--json]
   convscope activations --model M --layer ID IMAGE --npy OUT.npy [--backend cpu|wgpu]
   convscope convert --from SHARED_MODELS_DIR --out WEIGHTS_DIR [--dtype f16|f32]
@@ -115,19 +119,30 @@ fn one_image(a: &Args) -> Result<&str, String> {
     }
 }
 
+/// `--fit`: the whole image (default) or the 87.5% centre crop with bicubic resampling that
+/// ImageNet evaluations use.
+fn preprocess(fit: &str) -> Result<Preprocess, String> {
+    match fit {
+        "whole" => Ok(Preprocess::default()),
+        "center-crop" => Ok(Preprocess { fit: Fit::CenterCrop(0.875), filter: Filter::Bicubic }),
+        other => Err(format!("--fit is whole or center-crop, not {other}")),
+    }
+}
+
 fn read_f32(t: Tensor<2>) -> Result<Vec<f32>, String> {
-    t.into_data().to_vec::<f32>().map_err(|e| format!("{e:?}"))
+    t.into_data().try_to_vec::<f32>().map_err(|e| format!("{e:?}"))
 }
 
 fn predict(raw: &[String]) -> Result<(), String> {
     let a = Args::parse(raw, &["json"])?;
-    a.only(&["model", "top", "json", "backend"])?;
+    a.only(&["model", "top", "json", "backend", "fit"])?;
     let backend = a.get("backend").unwrap_or("cpu");
     let device = device(backend)?;
     let model = load_model(a.need("model")?, &device)?;
     let image = load_image(one_image(&a)?)?;
     let k: usize = a.get("top").unwrap_or("5").parse().map_err(|_| "--top needs a whole number".to_string())?;
-    let input = model.input_tensor(&image).map_err(|e| e.to_string())?;
+    let pre = preprocess(a.get("fit").unwrap_or("whole"))?;
+    let input = pre.to_tensor(&image, &model.input, &device).map_err(|e| e.to_string())?;
     let (logits, _) = model.graph.forward(input, &[]).map_err(|e| e.to_string())?;
     let top = model.top_k(&read_f32(logits)?, k);
     if a.has("json") {
@@ -169,7 +184,7 @@ fn activations(raw: &[String]) -> Result<(), String> {
     let (_, acts) = model.graph.forward(input, &[layer]).map_err(|e| e.to_string())?;
     let value = acts.into_iter().next().expect("one layer asked");
     let dims = value.dims();
-    let data = value.flatten().into_data().to_vec::<f32>().map_err(|e| format!("{e:?}"))?;
+    let data = value.flatten().into_data().try_to_vec::<f32>().map_err(|e| format!("{e:?}"))?;
     std::fs::write(out, npy::encode_f32(&dims[1..], &data)).map_err(|e| format!("cannot write {out}: {e}"))?;
     Ok(())
 }

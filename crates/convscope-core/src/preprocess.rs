@@ -174,7 +174,7 @@ mod tests {
     fn whole_image_is_resized_and_normalised() {
         let spec = InputSpec { channels: 3, height: 4, width: 4, mean: [100.0, 0.0, 0.0], std: [2.0, 1.0, 10.0] };
         let data = Preprocess::default().to_tensor(&solid(9, 5, [120, 3, 50, 255]), &spec, &Device::flex());
-        let v = data.unwrap().into_data().to_vec::<f32>().unwrap();
+        let v = data.unwrap().into_data().try_to_vec::<f32>().unwrap();
         assert_eq!(v.len(), 48);
         assert!(v[..16].iter().all(|&x| (x - 10.0).abs() < 1e-6));
         assert!(v[16..32].iter().all(|&x| (x - 3.0).abs() < 1e-6));
@@ -187,7 +187,7 @@ mod tests {
         let rgb = Preprocess::default().resize(&solid(2, 2, [0, 0, 0, 0]), &spec).unwrap();
         assert_eq!(rgb, vec![255; 12]);
         let t = normalise(&[255, 0, 0, 0, 255, 0, 0, 0, 255, 10, 10, 10], &spec);
-        let v = t.to_vec::<f32>().unwrap();
+        let v = t.try_to_vec::<f32>().unwrap();
         assert!((v[0] - 76.245).abs() < 1e-3 && (v[1] - 149.685).abs() < 1e-3 && (v[3] - 10.0).abs() < 1e-4);
     }
 

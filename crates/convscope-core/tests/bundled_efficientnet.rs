@@ -30,9 +30,14 @@ fn top5_matches_the_numpy_reference_on_every_backend() {
             let want_idx: Vec<u64> = want.as_array().unwrap().iter().map(|e| e[0].as_u64().unwrap()).collect();
             let got_idx: Vec<u64> = top.iter().map(|p| p.index as u64).collect();
             assert_eq!(got_idx, want_idx, "{backend} {image}: top-5 {top:?}");
-            for (p, w) in top.iter().zip(want.as_array().unwrap()) {
-                let wp = w[2].as_f64().unwrap() as f32;
-                assert!((p.prob - wp).abs() < 0.03, "{backend} {image}: {} prob {} vs reference {wp}", p.label, p.prob);
+            // The reference resized with PIL's bicubic, this with the `image` crate's Catmull-Rom
+            // filter: the pixels differ slightly, which moved logits by up to 0.27 when measured
+            // (chelsea's top two are 0.06 apart, so their probabilities move by ~0.04).
+            let want_logits = reference[image]["logits_top5"].as_array().unwrap();
+            for ((p, w), wl) in top.iter().zip(want.as_array().unwrap()).zip(want_logits) {
+                let (wp, wl) = (w[2].as_f64().unwrap() as f32, wl.as_f64().unwrap() as f32);
+                assert!((p.prob - wp).abs() < 0.05, "{backend} {image}: {} prob {} vs reference {wp}", p.label, p.prob);
+                assert!((p.logit - wl).abs() < 0.3, "{backend} {image}: {} logit {} vs reference {wl}", p.label, p.logit);
             }
             all.push(logits);
         }

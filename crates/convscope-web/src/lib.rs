@@ -107,7 +107,7 @@ impl WebModel {
         let input = preprocess(&fit)?.to_tensor(&image, &self.model.input, self.model.graph.device()).map_err(js_err)?;
         let (logits, _) = self.model.graph.forward(input, &[]).map_err(js_err)?;
         let data = logits.into_data_async().await.map_err(|e| js_err(format!("{e:?}")))?;
-        data.to_vec::<f32>().map_err(|e| js_err(format!("{e:?}")))
+        data.try_to_vec::<f32>().map_err(|e| js_err(format!("{e:?}")))
     }
 
     /// The image as the model sees it (resized, before normalisation), RGBA8 at the input size.

@@ -10,9 +10,9 @@ use convscope_core::tensor_data::HostTensor;
 #[derive(Debug, Clone)]
 enum Pv {
     None,
-    Bool(bool),
+    Bool,
     Int(i64),
-    Float(f64),
+    Float,
     Str(String),
     Tuple(Vec<Pv>),
     List(Vec<Pv>),
@@ -112,8 +112,7 @@ fn unpickle(bytes: &[u8]) -> Result<Pv, String> {
             b']' => stack.push(Pv::List(vec![])),
             b'(' => stack.push(Pv::Mark),
             b'N' => stack.push(Pv::None),
-            0x88 => stack.push(Pv::Bool(true)),
-            0x89 => stack.push(Pv::Bool(false)),
+            0x88 | 0x89 => stack.push(Pv::Bool),
             b'X' => {
                 let n = r.u32()? as usize;
                 stack.push(Pv::Str(String::from_utf8_lossy(r.take(n)?).into_owned()));
@@ -141,8 +140,8 @@ fn unpickle(bytes: &[u8]) -> Result<Pv, String> {
                 stack.push(Pv::Int(v));
             }
             b'G' => {
-                let b = r.take(8)?;
-                stack.push(Pv::Float(f64::from_be_bytes(b.try_into().expect("8"))));
+                r.take(8)?;
+                stack.push(Pv::Float);
             }
             b't' => {
                 let items = pop_mark(&mut stack)?;

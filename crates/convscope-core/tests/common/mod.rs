@@ -32,7 +32,7 @@ pub fn sample(name: &str) -> RgbaImage {
 }
 
 pub fn to_vec<const D: usize>(t: burn::tensor::Tensor<D>) -> Vec<f32> {
-    t.into_data().to_vec::<f32>().expect("f32 tensor")
+    t.into_data().try_to_vec::<f32>().expect("f32 tensor")
 }
 
 /// Deterministic pseudo-random numbers in [-1, 1): bit-exact on every target (xorshift).
