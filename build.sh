@@ -82,7 +82,6 @@ run_tests() {
   ensure_test_tools
   log "Rust tests (CPU and wgpu on lavapipe)"
   cargo test --release --workspace --exclude convscope-web
-  cargo test --release -p convscope-web --lib
   build_site
   log "end-to-end tests in headless Chromium"
   node --test tests/e2e/

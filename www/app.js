@@ -7,7 +7,7 @@ const SAMPLES = ['chelsea.png', 'coffee.png', 'camera.png', 'rocket.jpg', 'astro
 
 const state = { engine: null, model: null, modelName: null, info: null, image: null, fit: 'whole', queue: Promise.resolve() };
 // What tests and benchmarks read; the page itself never needs it.
-const probe = { ready: false, backend: null, note: null, lastTop: null, lastMs: null, firstPredictionMs: null, runs: 0, error: null };
+const probe = { ready: false, backend: null, note: null, lastTop: null, lastMs: null, firstPredictionMs: null, runs: 0, failures: 0, error: null };
 window.convscope = probe;
 // Raw logits of the current image, for tests that compare backends.
 probe.logits = async (fit = state.fit) => {
@@ -25,6 +25,7 @@ function showError(message) {
   box.textContent = message;
   box.hidden = false;
   probe.error = message;
+  probe.failures += 1;
 }
 
 function clearError() {

@@ -63,8 +63,8 @@ export async function openPage(context, url, timeout = 240_000) {
 
 /** Click a sample and wait for its prediction. */
 export async function pickSample(page, file, timeout = 240_000) {
-  const before = await page.evaluate(() => window.convscope.runs);
+  const before = await page.evaluate(() => [window.convscope.runs, window.convscope.failures]);
   await page.click(`[data-sample="${file}"]`);
-  await page.waitForFunction((n) => window.convscope.runs > n || window.convscope.error, before, { timeout });
+  await page.waitForFunction(([runs, failures]) => window.convscope.runs > runs || window.convscope.failures > failures, before, { timeout });
   return page.evaluate(() => ({ top: window.convscope.lastTop, error: window.convscope.error }));
 }

@@ -322,6 +322,7 @@ fn lower(op: &OpSpec, t: &HashMap<String, HostTensor>, device: &Device) -> Op {
         OpSpec::Mul => Op::Mul,
         OpSpec::Concat => Op::Concat,
         OpSpec::Flatten => Op::Flatten,
+        OpSpec::Reshape { shape } => Op::Reshape(shape.clone()),
         OpSpec::Softmax => Op::Softmax,
         OpSpec::Identity => Op::Identity,
     }

@@ -55,6 +55,8 @@ pub enum Op {
     Concat,
     /// Flatten to `[batch, features]`.
     Flatten,
+    /// Reshape to a shape without batch: `[C, H, W]` or `[F]`.
+    Reshape(Vec<usize>),
     /// Softmax over features.
     Softmax,
     /// No-op.
@@ -135,6 +137,15 @@ impl Op {
                 None => return Err(Error::InvalidGraph("concat of nothing".into())),
             },
             Op::Flatten => Value::Flat(one()?.flatten()),
+            Op::Reshape(shape) => {
+                let x = one()?.flatten();
+                let n = x.dims()[0];
+                match shape.as_slice() {
+                    [c, h, w] => Value::Spatial(x.reshape([n, *c, *h, *w])),
+                    [f] => Value::Flat(x.reshape([n, *f])),
+                    _ => return Err(Error::InvalidGraph(format!("reshape to {shape:?}"))),
+                }
+            }
             Op::Softmax => Value::Flat(activation::softmax(one()?.flat("softmax")?, 1)),
             Op::Identity => one()?,
         })

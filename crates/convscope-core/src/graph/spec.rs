@@ -151,6 +151,11 @@ pub enum OpSpec {
     Concat,
     /// `[C, H, W] -> [C * H * W]`, C outermost.
     Flatten,
+    /// Reshape to `shape` (without batch): `[C, H, W]` or `[F]`, same element count.
+    Reshape {
+        /// Target shape without the batch dimension.
+        shape: Vec<usize>,
+    },
     /// Softmax over the features of a flat input.
     Softmax,
     /// Passes its input through (dropout at inference).
@@ -180,6 +185,7 @@ impl OpSpec {
             OpSpec::Mul => "mul".into(),
             OpSpec::Concat => "concat".into(),
             OpSpec::Flatten => "flatten".into(),
+            OpSpec::Reshape { .. } => "reshape".into(),
             OpSpec::Softmax => "softmax".into(),
             OpSpec::Identity => "identity".into(),
         }
@@ -417,6 +423,14 @@ fn node_shape(
         OpSpec::Flatten => {
             arity(ins, 1)?;
             Ok(vec![ins[0].iter().product()])
+        }
+        OpSpec::Reshape { shape } => {
+            arity(ins, 1)?;
+            let (from, to): (usize, usize) = (ins[0].iter().product(), shape.iter().product());
+            if from != to || !(shape.len() == 1 || shape.len() == 3) {
+                return Err(format!("cannot reshape {:?} to {shape:?}", ins[0]));
+            }
+            Ok(shape.clone())
         }
         OpSpec::Softmax => {
             arity(ins, 1)?;

@@ -1,0 +1,106 @@
+//! The `convscope` binary: its JSON contract, its .npy output, and its error messages.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn run(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_convscope")).args(args).current_dir(repo()).output().expect("convscope runs")
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn read_npy(path: &Path) -> (Vec<usize>, Vec<f32>) {
+    let b = std::fs::read(path).unwrap();
+    assert_eq!(&b[..8], b"\x93NUMPY\x01\x00");
+    let hlen = u16::from_le_bytes([b[8], b[9]]) as usize;
+    let header = std::str::from_utf8(&b[10..10 + hlen]).unwrap();
+    assert!(header.contains("'descr': '<f4'"), "{header}");
+    let shape_str = header.split("'shape': (").nth(1).unwrap().split(')').next().unwrap();
+    let shape: Vec<usize> = shape_str.split(',').filter(|s| !s.trim().is_empty()).map(|s| s.trim().parse().unwrap()).collect();
+    let data = b[10 + hlen..].chunks_exact(4).map(|c| f32::from_le_bytes(c.try_into().unwrap())).collect();
+    (shape, data)
+}
+
+#[test]
+fn predict_json_is_one_object_with_the_top_k() {
+    let out = run(&["predict", "--model", "efficientnet-lite0", "www/samples/chelsea.png", "--top", "3", "--json"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(stdout.trim().lines().count(), 1, "exactly one JSON object: {stdout}");
+    let v: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(v["model"], "efficientnet-lite0");
+    assert_eq!(v["backend"], "cpu");
+    let top = v["top"].as_array().unwrap();
+    assert_eq!(top.len(), 3);
+    let idx = top[0]["index"].as_u64().unwrap();
+    assert!((281..=285).contains(&idx), "chelsea is a cat: {top:?}");
+    assert!(top[0]["label"].as_str().unwrap().contains("cat"));
+    let probs: Vec<f64> = top.iter().map(|p| p["prob"].as_f64().unwrap()).collect();
+    assert!(probs.windows(2).all(|w| w[0] >= w[1]) && probs[0] <= 1.0);
+    assert!(top[0]["logit"].as_f64().is_some());
+}
+
+#[test]
+fn activations_npy_holds_the_layer_and_agrees_with_predict() {
+    let dir = std::env::temp_dir().join(format!("convscope-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let stem = dir.join("stem.npy");
+    let out = run(&["activations", "--model", "efficientnet-lite0", "--layer", "stem", "www/samples/coffee.png", "--npy", stem.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let (shape, data) = read_npy(&stem);
+    assert_eq!(shape, vec![32, 112, 112]);
+    assert_eq!(data.len(), 32 * 112 * 112);
+    // ReLU6 output.
+    assert!(data.iter().all(|v| (0.0..=6.0).contains(v)));
+    assert!(data.iter().any(|v| *v > 0.5), "the stem responds to the image");
+
+    let logits = dir.join("logits.npy");
+    let out = run(&["activations", "--model", "efficientnet-lite0", "--layer", "logits", "www/samples/coffee.png", "--npy", logits.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let (shape, data) = read_npy(&logits);
+    assert_eq!(shape, vec![1000]);
+    let out = run(&["predict", "--model", "efficientnet-lite0", "www/samples/coffee.png", "--top", "1", "--json"]);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let (index, logit) = (v["top"][0]["index"].as_u64().unwrap() as usize, v["top"][0]["logit"].as_f64().unwrap());
+    assert_eq!(index, 967);
+    assert!((data[index] as f64 - logit).abs() < 1e-5);
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn layers_json_lists_ids_kinds_and_shapes() {
+    let out = run(&["layers", "--model", "efficientnet-lite0", "--json"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let layers = v["layers"].as_array().unwrap();
+    let head = layers.iter().find(|l| l["id"] == "head").unwrap();
+    assert_eq!(head["shape"], serde_json::json!([1280, 7, 7]));
+    assert_eq!(head["kind"], "conv2d+relu6");
+    assert_eq!(layers.last().unwrap()["id"], "logits");
+    assert_eq!(v["input"], serde_json::json!([3, 224, 224]));
+}
+
+#[test]
+fn errors_say_what_was_wrong() {
+    let cases: [(&[&str], &str); 6] = [
+        (&["predict", "--model", "efficientnet-lite0", "no/such.png"], "image no/such.png does not exist"),
+        (&["predict", "--model", "resnet9000", "www/samples/chelsea.png"], "unknown model `resnet9000`; bundled models are: efficientnet-lite0, digit-cnn"),
+        (&["predict", "--model", "efficientnet-lite0", "weights/README.md"], "cannot read image weights/README.md"),
+        (&["activations", "--model", "digit-cnn", "--layer", "conv9", "www/samples/chelsea.png", "--npy", "/tmp/x.npy"], "unknown layer `conv9`; valid layers are: conv1, pool1"),
+        (&["predict", "--model", "efficientnet-lite0", "www/samples/chelsea.png", "--backend", "tpu"], "unknown backend `tpu`"),
+        (&["predict", "--model", "weights/README.md", "www/samples/chelsea.png"], "not a valid convscope model file"),
+    ];
+    for (args, want) in cases {
+        let out = run(args);
+        assert!(!out.status.success(), "{args:?} should fail");
+        let err = stderr(&out);
+        assert!(err.contains(want), "{args:?}: expected `{want}` in: {err}");
+        assert!(!err.contains("panicked"), "{args:?} panicked: {err}");
+    }
+}
