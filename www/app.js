@@ -7,7 +7,7 @@ const SAMPLES = ['chelsea.png', 'coffee.png', 'camera.png', 'rocket.jpg', 'astro
 
 const state = { engine: null, model: null, modelName: null, info: null, image: null, fit: 'whole', queue: Promise.resolve() };
 // What tests and benchmarks read; the page itself never needs it.
-const probe = { ready: false, backend: null, note: null, lastTop: null, lastMs: null, firstPredictionMs: null, runs: 0, failures: 0, error: null };
+const probe = { ready: false, backend: null, note: null, lastTop: null, lastMs: null, firstPredictionMs: null, runs: 0, failures: 0, error: null, startup: {} };
 window.convscope = probe;
 // Raw logits of the current image, for tests that compare backends.
 probe.logits = async (fit = state.fit) => {
@@ -176,6 +176,7 @@ function setupInputs() {
   });
   $('model-select').addEventListener('change', (e) => enqueue(async () => {
     await loadModel(e.target.value);
+    showModelInputs(e.target.value);
     await predict();
   }));
   $('fit-select').addEventListener('change', (e) => enqueue(async () => {
@@ -188,6 +189,44 @@ function setupInputs() {
   });
 }
 
+// A drawing pad for the digit model: white strokes on black, predicted on every stroke.
+function setupDrawing() {
+  const canvas = $('draw-canvas');
+  const ctx = canvas.getContext('2d', { willReadFrequently: true });
+  const clear = () => { ctx.fillStyle = '#000'; ctx.fillRect(0, 0, canvas.width, canvas.height); };
+  clear();
+  let last = null;
+  const at = (e) => {
+    const r = canvas.getBoundingClientRect();
+    return [(e.clientX - r.left) * canvas.width / r.width, (e.clientY - r.top) * canvas.height / r.height];
+  };
+  canvas.addEventListener('pointerdown', (e) => { last = at(e); canvas.setPointerCapture(e.pointerId); });
+  canvas.addEventListener('pointermove', (e) => {
+    if (!last) return;
+    const p = at(e);
+    ctx.strokeStyle = '#fff';
+    ctx.lineWidth = 22;
+    ctx.lineCap = 'round';
+    ctx.beginPath();
+    ctx.moveTo(...last);
+    ctx.lineTo(...p);
+    ctx.stroke();
+    last = p;
+  });
+  canvas.addEventListener('pointerup', () => {
+    last = null;
+    enqueue(async () => {
+      const blob = await new Promise((ok) => canvas.toBlob(ok, 'image/png'));
+      await useImage(blob, 'your drawing');
+    });
+  });
+  $('draw-clear').addEventListener('click', clear);
+}
+
+function showModelInputs(name) {
+  $('draw-panel').hidden = name !== 'digit-cnn';
+}
+
 async function main() {
   const backend = params.get('backend') || 'auto';
   const model = params.get('model') || 'efficientnet-lite0';
@@ -197,14 +236,21 @@ async function main() {
   $('fit-select').value = state.fit;
   setupSamples();
   setupInputs();
+  setupDrawing();
+  showModelInputs(model);
   setStatus('Loading the engine…');
+  const mark = (name) => { probe.startup[name] = Math.round(performance.now()); };
+  mark('script');
   await init();
+  mark('wasm_ready');
   const wantGpu = backend !== 'cpu' && 'gpu' in navigator;
   state.engine = await Engine.create(wantGpu ? 'webgpu' : 'cpu');
+  mark('engine_ready');
   probe.backend = state.engine.backend;
   probe.note = state.engine.note || (backend !== 'cpu' && !('gpu' in navigator) ? 'this browser has no WebGPU; running on the CPU' : '');
   if (backend === 'webgpu' && probe.backend !== 'webgpu') showError(probe.note);
   await loadModel(model);
+  mark('model_ready');
   probe.ready = true;
   const first = $('samples').querySelector(`[data-sample="${params.get('image') || 'chelsea.png'}"]`) || $('samples').firstChild;
   await useSample(first.dataset.sample, first);

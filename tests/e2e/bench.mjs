@@ -16,6 +16,7 @@ for (const backend of ['cpu', 'webgpu']) {
   try {
     const { page } = await openPage(browser.context, `${server.url}?backend=${backend}`, 600_000);
     const firstMs = await page.evaluate(() => window.convscope.firstPredictionMs);
+    const startup = await page.evaluate(() => window.convscope.startup);
     const times = await page.evaluate(async ([warmup, runs]) => {
       for (let i = 0; i < warmup; i++) await window.convscope.logits();
       const t = [];
@@ -26,7 +27,7 @@ for (const backend of ['cpu', 'webgpu']) {
       }
       return t;
     }, [backend === 'webgpu' ? Math.min(WARMUP, 3) : WARMUP, RUNS]);
-    results[backend] = { backend: await page.evaluate(() => window.convscope.backend), first_prediction_ms: firstMs, warm_median_ms: median(times), warm_min_ms: Math.min(...times), runs: RUNS };
+    results[backend] = { backend: await page.evaluate(() => window.convscope.backend), first_prediction_ms: firstMs, startup_ms: startup, warm_median_ms: median(times), warm_min_ms: Math.min(...times), runs: RUNS };
   } finally {
     await browser.close();
   }
@@ -41,6 +42,7 @@ const sizes = {
   efficientnet_weights_gzip_bytes: gzipSync(await readFile(`${DIST}/weights/efficientnet-lite0.csm`)).length,
 };
 for (const [k, r] of Object.entries(results)) {
+  console.log(`page ${k}: startup marks (ms after navigation) ${JSON.stringify(r.startup_ms)}`);
   console.log(`page ${k}: first prediction ${r.first_prediction_ms.toFixed(0)} ms after navigation; warm forward median ${r.warm_median_ms.toFixed(1)} ms (min ${r.warm_min_ms.toFixed(1)}) over ${r.runs} runs`);
 }
 console.log(`wasm ${(sizes.wasm_bytes / 1e6).toFixed(2)} MB raw, ${(sizes.wasm_gzip_bytes / 1e6).toFixed(2)} MB gzipped; EfficientNet-Lite0 weights ${(sizes.efficientnet_weights_bytes / 1e6).toFixed(2)} MB (${(sizes.efficientnet_weights_gzip_bytes / 1e6).toFixed(2)} MB gzipped)`);

@@ -85,3 +85,21 @@ test('a dropped image file is classified', { timeout: 600_000 }, async () => {
   assert.equal(top[0].index, 967);
   await page.close();
 });
+
+test('the digit model reads a digit drawn on the pad', { timeout: 600_000 }, async () => {
+  const { page } = await openPage(browser.context, `${server.url}?backend=cpu&model=digit-cnn`);
+  assert.equal(await page.isVisible('#draw-canvas'), true, 'the pad shows for the digit model');
+  const box = await page.locator('#draw-canvas').boundingBox();
+  const before = await page.evaluate(() => window.convscope.runs);
+  // A "7": a bar across the top, then a stroke down to the bottom left.
+  await page.mouse.move(box.x + box.width * 0.25, box.y + box.height * 0.22);
+  await page.mouse.down();
+  for (const [fx, fy] of [[0.5, 0.22], [0.75, 0.22], [0.62, 0.5], [0.5, 0.8]]) {
+    await page.mouse.move(box.x + box.width * fx, box.y + box.height * fy, { steps: 8 });
+  }
+  await page.mouse.up();
+  await page.waitForFunction((n) => window.convscope.runs > n, before);
+  const top = await page.evaluate(() => window.convscope.lastTop);
+  assert.equal(top[0].label, '7', JSON.stringify(top));
+  await page.close();
+});
