@@ -80,6 +80,10 @@ serve() {
 
 run_tests() {
   ensure_test_tools
+  # Mesa's lavapipe wants a runtime dir and says "error:" (harmlessly) without one.
+  if [ -z "${XDG_RUNTIME_DIR:-}" ]; then
+    XDG_RUNTIME_DIR=$(mktemp -d); chmod 700 "$XDG_RUNTIME_DIR"; export XDG_RUNTIME_DIR
+  fi
   log "Rust tests (CPU and wgpu on lavapipe)"
   cargo test --release --workspace --exclude convscope-web
   build_site

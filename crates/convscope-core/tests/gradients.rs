@@ -64,8 +64,7 @@ fn tiny_graph(device: &Device) -> Graph {
     Graph::load(&spec, &t, device).unwrap()
 }
 
-fn input(device: &Device) -> Vec<f32> {
-    let _ = device;
+fn input() -> Vec<f32> {
     XorShift(42).vec(IN.iter().product(), 1.0)
 }
 
@@ -73,6 +72,19 @@ fn logit(graph: &Graph, x: &[f32], device: &Device) -> f32 {
     let t = Tensor::<4>::from_data(TensorData::new(x.to_vec(), [1, IN[0], IN[1], IN[2]]), device);
     let (logits, _) = graph.forward(t, &[]).unwrap();
     to_vec(logits)[CLASS]
+}
+
+/// `(f(x + h e_i) - f(x - h e_i)) / 2h` for every coordinate i, with h = 1e-2.
+fn central_differences(x: &[f32], f: impl Fn(&[f32]) -> f32) -> Vec<f32> {
+    let h = 1e-2;
+    (0..x.len())
+        .map(|i| {
+            let (mut up, mut down) = (x.to_vec(), x.to_vec());
+            up[i] += h;
+            down[i] -= h;
+            (f(&up) - f(&down)) / (2.0 * h)
+        })
+        .collect()
 }
 
 fn assert_close(backend: &str, what: &str, autodiff: &[f32], numeric: &[f32]) {
@@ -88,20 +100,12 @@ fn input_gradient_matches_finite_differences() {
     for (backend, device) in devices() {
         let device = device.autodiff();
         let graph = tiny_graph(&device);
-        let x = input(&device);
+        let x = input();
         let t = Tensor::<4>::from_data(TensorData::new(x.clone(), [1, IN[0], IN[1], IN[2]]), &device).require_grad();
         let (logits, _) = graph.forward(t.clone(), &[]).unwrap();
         let grads = logits.slice([0..1, CLASS..CLASS + 1]).sum().backward();
         let g = to_vec(t.grad(&grads).expect("input gradient"));
-        let h = 1e-2;
-        let numeric: Vec<f32> = (0..x.len())
-            .map(|i| {
-                let (mut up, mut down) = (x.clone(), x.clone());
-                up[i] += h;
-                down[i] -= h;
-                (logit(&graph, &up, &device) - logit(&graph, &down, &device)) / (2.0 * h)
-            })
-            .collect();
+        let numeric = central_differences(&x, |v| logit(&graph, v, &device));
         assert_close(backend, "d logit / d input", &g, &numeric);
     }
 }
@@ -111,7 +115,7 @@ fn layer_gradient_matches_finite_differences_through_the_skip_connection() {
     for (backend, device) in devices() {
         let device = device.autodiff();
         let graph = tiny_graph(&device);
-        let x = Tensor::<4>::from_data(TensorData::new(input(&device), [1, IN[0], IN[1], IN[2]]), &device);
+        let x = Tensor::<4>::from_data(TensorData::new(input(), [1, IN[0], IN[1], IN[2]]), &device);
         // a1 feeds both the depthwise branch and the residual add: its gradient has two paths.
         let trace = graph.forward_to(x, graph.layer("a1").unwrap()).unwrap();
         let Value::Spatial(act) = trace.activation().clone() else { panic!("a1 is spatial") };
@@ -125,18 +129,10 @@ fn layer_gradient_matches_finite_differences_through_the_skip_connection() {
             let t = Tensor::<4>::from_data(TensorData::new(v.to_vec(), dims), &device);
             to_vec(graph.forward_from(&trace, Value::Spatial(t)).unwrap())[CLASS]
         };
-        let h = 1e-2;
-        let numeric: Vec<f32> = (0..a0.len())
-            .map(|i| {
-                let (mut up, mut down) = (a0.clone(), a0.clone());
-                up[i] += h;
-                down[i] -= h;
-                (run(&up) - run(&down)) / (2.0 * h)
-            })
-            .collect();
+        let numeric = central_differences(&a0, run);
         assert_close(backend, "d logit / d a1", &g, &numeric);
         // Resuming from the untouched activation reproduces the plain forward pass.
-        let full = to_vec(graph.forward(Tensor::from_data(TensorData::new(input(&device), [1, IN[0], IN[1], IN[2]]), &device), &[]).unwrap().0);
+        let full = to_vec(graph.forward(Tensor::from_data(TensorData::new(input(), [1, IN[0], IN[1], IN[2]]), &device), &[]).unwrap().0);
         let resumed = to_vec(graph.forward_from(&trace, trace.activation().clone()).unwrap());
         for (a, b) in full.iter().zip(&resumed) {
             assert!((a - b).abs() < 1e-5, "{backend}: resumed {b} vs full {a}");
