@@ -41,18 +41,18 @@ pub struct Prediction {
 impl Model {
     /// Load a `.csm` model file onto `device`.
     pub fn from_bytes(bytes: &[u8], device: &Device) -> Result<Self> {
-        Self::from_file(&ModelFile::from_bytes(bytes)?, device)
+        Self::from_file(ModelFile::from_bytes(bytes)?, device)
     }
 
-    /// Load a parsed model file onto `device`.
-    pub fn from_file(file: &ModelFile, device: &Device) -> Result<Self> {
-        let h = &file.header;
+    /// Load a parsed model file onto `device`; its weights move to the device.
+    pub fn from_file(file: ModelFile, device: &Device) -> Result<Self> {
+        let ModelFile { header: h, tensors } = file;
         Ok(Self {
-            name: h.name.clone(),
-            description: h.description.clone(),
-            input: h.input.clone(),
-            labels: h.labels.clone(),
-            graph: Graph::load(&h.graph, &file.tensors, device)?,
+            graph: Graph::load(&h.graph, tensors, device)?,
+            name: h.name,
+            description: h.description,
+            input: h.input,
+            labels: h.labels,
         })
     }
 
@@ -92,7 +92,7 @@ mod tests {
 
     #[test]
     fn top_k_is_sorted_softmax() {
-        let model = Model::from_file(&tiny_file(), &Device::flex()).unwrap();
+        let model = Model::from_file(tiny_file(), &Device::flex()).unwrap();
         let top = model.top_k(&[1.0, 3.0], 2);
         assert_eq!(top[0].index, 1);
         assert_eq!(top[0].label, "b");

@@ -61,7 +61,7 @@ fn tiny_graph(device: &Device) -> Graph {
             node("logits", OpSpec::Linear { weight: "fc.w".into(), bias: Some("fc.b".into()) }, &["pool"]),
         ],
     };
-    Graph::load(&spec, &t, device).unwrap()
+    Graph::load(&spec, t, device).unwrap()
 }
 
 fn input() -> Vec<f32> {

@@ -18,7 +18,7 @@ fn run(nodes: Vec<NodeSpec>, tensors: HashMap<String, HostTensor>, shape: [usize
     let mut nodes = nodes;
     let last = nodes.last().unwrap().id.clone();
     nodes.push(NodeSpec { id: "out".into(), op: OpSpec::Flatten, inputs: vec![last] });
-    let graph = Graph::load(&GraphSpec { input_shape: shape, nodes }, &tensors, device).unwrap();
+    let graph = Graph::load(&GraphSpec { input_shape: shape, nodes }, tensors, device).unwrap();
     let input = Tensor::<4>::from_data(TensorData::new(x.to_vec(), [1, shape[0], shape[1], shape[2]]), device);
     to_vec(graph.forward(input, &[]).unwrap().0)
 }

@@ -89,18 +89,44 @@ fn pad_pairs(p: &Padding2d) -> [(usize, usize); 2] {
     [(p[0][0], p[0][1]), (p[1][0], p[1][1])]
 }
 
-fn upload<const D: usize>(t: &HostTensor, device: &Device) -> Tensor<D> {
-    Tensor::from_data(TensorData::new(t.data.clone(), t.shape.clone()), device)
+/// Host weights handed to the device: each is moved, not copied, unless several ops use it.
+struct Weights {
+    map: HashMap<String, HostTensor>,
+    uses: HashMap<String, usize>,
+}
+
+impl Weights {
+    fn new(map: HashMap<String, HostTensor>, spec: &GraphSpec) -> Self {
+        let mut uses = HashMap::new();
+        for node in &spec.nodes {
+            for name in node.op.weight_names() {
+                *uses.entry(name.to_string()).or_insert(0) += 1;
+            }
+        }
+        Self { map, uses }
+    }
+
+    /// The weight, validated present by shape inference.
+    fn take(&mut self, name: &str) -> HostTensor {
+        let left = self.uses.get_mut(name).expect("weight counted");
+        *left -= 1;
+        if *left == 0 { self.map.remove(name) } else { self.map.get(name).cloned() }.expect("weight present")
+    }
+
+    fn upload<const D: usize>(&mut self, name: &str, device: &Device) -> Tensor<D> {
+        let t = self.take(name);
+        Tensor::from_data(TensorData::new(t.data, t.shape), device)
+    }
 }
 
 impl Graph {
     /// Check a spec, optimise it (batch norms and activations folded into the convs they
     /// follow) and put its weights on `device`.
-    pub fn load(spec: &GraphSpec, tensors: &HashMap<String, HostTensor>, device: &Device) -> Result<Self> {
-        spec.infer_shapes(tensors)?;
-        let mut tensors = tensors.clone();
+    pub fn load(spec: &GraphSpec, mut tensors: HashMap<String, HostTensor>, device: &Device) -> Result<Self> {
+        spec.infer_shapes(&tensors)?;
         let spec = fold_activations(&fold_batch_norms(spec, &mut tensors));
         let shapes = spec.infer_shapes(&tensors)?;
+        let mut weights = Weights::new(tensors, &spec);
         let index: HashMap<&str, usize> = spec.nodes.iter().enumerate().map(|(i, n)| (n.id.as_str(), i)).collect();
         let mut nodes = Vec::with_capacity(spec.nodes.len());
         let mut layers = Vec::with_capacity(spec.nodes.len());
@@ -118,7 +144,7 @@ impl Graph {
                     Source::Node(j) => last_use[*j] = at,
                 }
             }
-            nodes.push(Node { op: lower(&node.op, &tensors, device), inputs });
+            nodes.push(Node { op: lower(&node.op, &mut weights, device), inputs });
             layers.push(LayerInfo { id: node.id.clone(), kind: node.op.kind(), shape });
         }
         // The output is kept until the end.
@@ -269,17 +295,17 @@ impl Graph {
     }
 }
 
-fn lower(op: &OpSpec, t: &HashMap<String, HostTensor>, device: &Device) -> Op {
+fn lower(op: &OpSpec, t: &mut Weights, device: &Device) -> Op {
     match op {
         OpSpec::Conv2d { weight, bias, stride, padding, dilation, groups, act } => Op::Conv2d {
-            weight: upload(&t[weight], device),
-            bias: bias.as_ref().map(|b| upload(&t[b], device)),
+            weight: t.upload(weight, device),
+            bias: bias.as_ref().map(|b| t.upload(b, device)),
             options: ConvOptions::new_with_padding(*stride, pad_pairs(padding), *dilation, *groups),
             act: *act,
         },
         OpSpec::BatchNorm { gamma, beta, mean, var, eps } => {
-            let (g, b, m, v) = (&t[gamma].data, &t[beta].data, &t[mean].data, &t[var].data);
-            let scale: Vec<f32> = g.iter().zip(v).map(|(g, v)| g / (v + *eps as f32).sqrt()).collect();
+            let (g, b, m, v) = (t.take(gamma).data, t.take(beta).data, t.take(mean).data, t.take(var).data);
+            let scale: Vec<f32> = g.iter().zip(&v).map(|(g, v)| g / (v + *eps as f32).sqrt()).collect();
             let shift: Vec<f32> = (0..scale.len()).map(|c| b[c] - m[c] * scale[c]).collect();
             let n = scale.len();
             Op::Affine {
@@ -305,7 +331,7 @@ fn lower(op: &OpSpec, t: &HashMap<String, HostTensor>, device: &Device) -> Op {
         OpSpec::GlobalAvgPool => Op::GlobalAvgPool,
         OpSpec::GlobalMaxPool => Op::GlobalMaxPool,
         OpSpec::Linear { weight, bias } => {
-            let w = &t[weight];
+            let w = t.take(weight);
             let (o, i) = (w.shape[0], w.shape[1]);
             let mut wt = vec![0f32; o * i];
             for r in 0..o {
@@ -315,7 +341,7 @@ fn lower(op: &OpSpec, t: &HashMap<String, HostTensor>, device: &Device) -> Op {
             }
             Op::Linear {
                 weight: Tensor::from_data(TensorData::new(wt, [i, o]), device),
-                bias: bias.as_ref().map(|b| upload(&t[b], device)),
+                bias: bias.as_ref().map(|b| t.upload(b, device)),
             }
         }
         OpSpec::Add => Op::Add,
