@@ -144,11 +144,13 @@ impl ModelFile {
     }
 }
 
+/// Fixtures shared with other modules' tests.
 #[cfg(test)]
 pub mod tests {
     use super::*;
     use crate::graph::{NodeSpec, OpSpec, INPUT};
 
+    /// A two-class linear model on a 1x2x2 input.
     pub fn tiny_file() -> ModelFile {
         let mut tensors = HashMap::new();
         tensors.insert("fc.w".to_string(), HostTensor::new(vec![2, 4], (0..8).map(|i| i as f32).collect()).unwrap());

@@ -305,8 +305,7 @@ fn lower(op: &OpSpec, t: &mut Weights, device: &Device) -> Op {
         },
         OpSpec::BatchNorm { gamma, beta, mean, var, eps } => {
             let (g, b, m, v) = (t.take(gamma).data, t.take(beta).data, t.take(mean).data, t.take(var).data);
-            let scale: Vec<f32> = g.iter().zip(&v).map(|(g, v)| g / (v + *eps as f32).sqrt()).collect();
-            let shift: Vec<f32> = (0..scale.len()).map(|c| b[c] - m[c] * scale[c]).collect();
+            let (scale, shift) = optimize::batch_norm_affine(&g, &b, &m, &v, *eps);
             let n = scale.len();
             Op::Affine {
                 scale: Tensor::from_data(TensorData::new(scale, [1, n]), device),
