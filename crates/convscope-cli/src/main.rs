@@ -12,7 +12,7 @@ use args::Args;
 use burn::tensor::{Device, Tensor};
 use convscope_core::{
     Model, RgbaImage,
-    preprocess::{Filter, Fit, Preprocess},
+    preprocess::Preprocess,
     tensor_data::StoredDType,
 };
 
@@ -119,16 +119,6 @@ fn one_image(a: &Args) -> Result<&str, String> {
     }
 }
 
-/// `--fit`: the whole image (default) or the 87.5% centre crop with bicubic resampling that
-/// ImageNet evaluations use.
-fn preprocess(fit: &str) -> Result<Preprocess, String> {
-    match fit {
-        "whole" => Ok(Preprocess::default()),
-        "center-crop" => Ok(Preprocess { fit: Fit::CenterCrop(0.875), filter: Filter::Bicubic }),
-        other => Err(format!("--fit is whole or center-crop, not {other}")),
-    }
-}
-
 fn read_f32(t: Tensor<2>) -> Result<Vec<f32>, String> {
     t.into_data().try_to_vec::<f32>().map_err(|e| format!("{e:?}"))
 }
@@ -141,7 +131,7 @@ fn predict(raw: &[String]) -> Result<(), String> {
     let model = load_model(a.need("model")?, &device)?;
     let image = load_image(one_image(&a)?)?;
     let k: usize = a.get("top").unwrap_or("5").parse().map_err(|_| "--top needs a whole number".to_string())?;
-    let pre = preprocess(a.get("fit").unwrap_or("whole"))?;
+    let pre = Preprocess::named(a.get("fit").unwrap_or("whole")).map_err(|e| format!("--fit: {e}"))?;
     let input = pre.to_tensor(&image, &model.input, &device).map_err(|e| e.to_string())?;
     let (logits, _) = model.graph.forward(input, &[]).map_err(|e| e.to_string())?;
     let top = model.top_k(&read_f32(logits)?, k);

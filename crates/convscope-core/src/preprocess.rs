@@ -97,6 +97,16 @@ impl Default for Preprocess {
 }
 
 impl Preprocess {
+    /// By name, as the CLI's `--fit` and the page's input menu say it: `whole` (the default)
+    /// or `center-crop` (the 87.5% centre crop with bicubic resampling of ImageNet evaluations).
+    pub fn named(fit: &str) -> Result<Self> {
+        match fit {
+            "whole" => Ok(Self::default()),
+            "center-crop" => Ok(Self { fit: Fit::CenterCrop(0.875), filter: Filter::Bicubic }),
+            other => Err(Error::BadInput(format!("unknown fit `{other}`; use whole or center-crop"))),
+        }
+    }
+
     /// The image resized as the model sees it, RGB8, before normalisation.
     pub fn resize(&self, image: &RgbaImage, spec: &InputSpec) -> Result<Vec<u8>> {
         if spec.channels != 1 && spec.channels != 3 {
@@ -209,6 +219,13 @@ mod tests {
         let rgb = pre.resize(&img, &InputSpec::imagenet(3, 4, 4)).unwrap();
         assert_eq!(&rgb[0..3], &[255, 0, 0]);
         assert_eq!(&rgb[9..12], &[0, 0, 255]);
+    }
+
+    #[test]
+    fn preprocessing_by_name() {
+        assert_eq!(Preprocess::named("whole").unwrap(), Preprocess::default());
+        assert_eq!(Preprocess::named("center-crop").unwrap().fit, Fit::CenterCrop(0.875));
+        assert!(Preprocess::named("zoom").unwrap_err().to_string().contains("unknown fit `zoom`"));
     }
 
     #[test]

@@ -11,7 +11,7 @@ mod logger;
 use burn::tensor::Device;
 use convscope_core::{
     Model, RgbaImage,
-    preprocess::{Filter, Fit, Preprocess},
+    preprocess::Preprocess,
 };
 use wasm_bindgen::prelude::*;
 
@@ -104,7 +104,7 @@ impl WebModel {
     /// All logits for an RGBA image (see [`WebModel::predict`] for `fit`).
     pub async fn logits(&self, rgba: Vec<u8>, width: usize, height: usize, fit: String) -> Result<Vec<f32>, JsError> {
         let image = RgbaImage::new(width, height, rgba).map_err(js_err)?;
-        let input = preprocess(&fit)?.to_tensor(&image, &self.model.input, self.model.graph.device()).map_err(js_err)?;
+        let input = Preprocess::named(&fit).map_err(js_err)?.to_tensor(&image, &self.model.input, self.model.graph.device()).map_err(js_err)?;
         let (logits, _) = self.model.graph.forward(input, &[]).map_err(js_err)?;
         let data = logits.into_data_async().await.map_err(|e| js_err(format!("{e:?}")))?;
         data.try_to_vec::<f32>().map_err(|e| js_err(format!("{e:?}")))
@@ -114,15 +114,7 @@ impl WebModel {
     #[wasm_bindgen(js_name = modelView)]
     pub fn model_view(&self, rgba: Vec<u8>, width: usize, height: usize, fit: String) -> Result<Vec<u8>, JsError> {
         let image = RgbaImage::new(width, height, rgba).map_err(js_err)?;
-        let rgb = preprocess(&fit)?.resize(&image, &self.model.input).map_err(js_err)?;
+        let rgb = Preprocess::named(&fit).map_err(js_err)?.resize(&image, &self.model.input).map_err(js_err)?;
         Ok(rgb.chunks_exact(3).flat_map(|p| [p[0], p[1], p[2], 255]).collect())
-    }
-}
-
-fn preprocess(fit: &str) -> Result<Preprocess, JsError> {
-    match fit {
-        "whole" | "" => Ok(Preprocess::default()),
-        "center-crop" => Ok(Preprocess { fit: Fit::CenterCrop(0.875), filter: Filter::Bicubic }),
-        other => Err(JsError::new(&format!("unknown fit `{other}`; use whole or center-crop"))),
     }
 }
