@@ -1,5 +1,6 @@
 //! `convscope`: look inside CNNs from the command line.
 
+mod activations;
 mod args;
 mod bench;
 mod convert;
@@ -23,12 +24,18 @@ const USAGE: &str = "convscope: look inside CNNs
 usage:
   convscope predict --model M IMAGE [--top K] [--json] [--backend cpu|wgpu] [--fit whole|center-crop]
   convscope layers --model M [--json]
-  convscope activations --model M --layer ID IMAGE --npy OUT.npy [--backend cpu|wgpu]
+  convscope activations --model M --layer ID IMAGE [--npy OUT.npy] [--png OUT.png]
+        [--channels all|0..16|3,7,9] [--rank index|max|mean|active] [--cols N] [--cell PX]
+        [--colormap auto|viridis|magma|cividis|gray|coolwarm] [--norm channel|layer]
+        [--compare IMAGE2] [--zoom CHANNEL [--overlay OPACITY]] [--backend cpu|wgpu] [--fit whole|center-crop]
   convscope convert --from SHARED_MODELS_DIR --out WEIGHTS_DIR [--dtype f16|f32]
   convscope bench [--runs N] [--backend cpu|wgpu|both] [--json]
 
 M is a bundled model (efficientnet-lite0, digit-cnn) or a path to a .csm file.
-Bundled models are read from $CONVSCOPE_WEIGHTS, else from the repository's weights/.";
+Bundled models are read from $CONVSCOPE_WEIGHTS, else from the repository's weights/.
+activations: --npy writes the layer (float32, [C, H, W]; the chosen channels in rank order
+when --channels or --rank is given); --png draws the chosen channels as a labelled grid with
+the colour legend, beside --compare's maps on the same scale, or one map large with --zoom.";
 
 fn main() -> ExitCode {
     let raw: Vec<String> = std::env::args().skip(1).collect();
@@ -39,7 +46,7 @@ fn main() -> ExitCode {
     let result = match cmd.as_str() {
         "predict" => predict(rest),
         "layers" => layers(rest),
-        "activations" => activations(rest),
+        "activations" => activations::run(rest),
         "convert" => convert(rest),
         "bench" => bench::run(rest),
         "help" | "--help" | "-h" => {
@@ -159,23 +166,6 @@ fn layers(raw: &[String]) -> Result<(), String> {
             println!("{:<24} {:<28} {:?}", l.id, l.kind, l.shape);
         }
     }
-    Ok(())
-}
-
-fn activations(raw: &[String]) -> Result<(), String> {
-    let a = Args::parse(raw, &[])?;
-    a.only(&["model", "layer", "npy", "backend"])?;
-    let device = device(a.get("backend").unwrap_or("cpu"))?;
-    let model = load_model(a.need("model")?, &device)?;
-    let layer = model.graph.layer(a.need("layer")?).map_err(|e| e.to_string())?;
-    let out = a.need("npy")?;
-    let image = load_image(one_image(&a)?)?;
-    let input = model.input_tensor(&image).map_err(|e| e.to_string())?;
-    let (_, acts) = model.graph.forward(input, &[layer]).map_err(|e| e.to_string())?;
-    let value = acts.into_iter().next().expect("one layer asked");
-    let dims = value.dims();
-    let data = value.flatten().into_data().try_to_vec::<f32>().map_err(|e| format!("{e:?}"))?;
-    std::fs::write(out, npy::encode_f32(&dims[1..], &data)).map_err(|e| format!("cannot write {out}: {e}"))?;
     Ok(())
 }
 

@@ -74,6 +74,39 @@ fn activations_npy_holds_the_layer_and_agrees_with_predict() {
 }
 
 #[test]
+fn activations_png_draws_exactly_the_npy_values() {
+    let dir = std::env::temp_dir().join(format!("convscope-cli-png-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (npy, png) = (dir.join("stem.npy"), dir.join("stem.png"));
+    let out = run(&[
+        "activations", "--model", "efficientnet-lite0", "--layer", "stem", "www/samples/chelsea.png", "--channels", "0..4",
+        "--cols", "2", "--cell", "112", "--colormap", "gray", "--norm", "channel", "--npy", npy.to_str().unwrap(), "--png", png.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let (shape, data) = read_npy(&npy);
+    assert_eq!(shape, vec![4, 112, 112]);
+    let img = image::open(&png).unwrap().to_rgba8();
+    // The grid's layout: 10 px margin, a 16 px title line, then per row a 14 px label band,
+    // the 112 px map (one pixel a unit at --cell 112) and a 6 px gap; columns 6 px apart.
+    let mut worst = 0u8;
+    for c in 0..4 {
+        let plane = &data[c * 112 * 112..(c + 1) * 112 * 112];
+        let max = plane.iter().copied().fold(0.0f32, f32::max);
+        let (x0, y0) = (10 + (c % 2) * 118, 10 + 16 + (c / 2) * 132 + 14);
+        for y in 0..112 {
+            for x in 0..112 {
+                let want = (plane[y * 112 + x] / max * 255.0).round() as u8;
+                let px = img.get_pixel((x0 + x) as u32, (y0 + y) as u32).0;
+                assert_eq!((px[0], px[1], px[2]), (px[1], px[2], px[0]), "grey");
+                worst = worst.max(px[0].abs_diff(want));
+            }
+        }
+    }
+    assert!(worst <= 1, "the drawn grey levels are the .npy values on the channel's scale (worst {worst})");
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
 fn layers_json_lists_ids_kinds_and_shapes() {
     let out = run(&["layers", "--model", "efficientnet-lite0", "--json"]);
     assert!(out.status.success(), "{}", stderr(&out));
@@ -88,7 +121,11 @@ fn layers_json_lists_ids_kinds_and_shapes() {
 
 #[test]
 fn errors_say_what_was_wrong() {
-    let cases: [(&[&str], &str); 6] = [
+    let cases: [(&[&str], &str); 10] = [
+        (&["activations", "--model", "efficientnet-lite0", "--layer", "stem", "www/samples/chelsea.png"], "give --npy OUT.npy and/or --png OUT.png"),
+        (&["activations", "--model", "efficientnet-lite0", "--layer", "stem", "www/samples/chelsea.png", "--png", "/tmp/x.png", "--channels", "0..40"], "channel 32 does not exist; this layer has 32 channels"),
+        (&["activations", "--model", "efficientnet-lite0", "--layer", "stem", "www/samples/chelsea.png", "--png", "/tmp/x.png", "--colormap", "jet"], "unknown colormap `jet`; use auto, viridis"),
+        (&["activations", "--model", "efficientnet-lite0", "--layer", "stem", "www/samples/chelsea.png", "--png", "/tmp/x.png", "--cols", "0"], "--cols needs a whole number above 0"),
         (&["predict", "--model", "efficientnet-lite0", "no/such.png"], "image no/such.png does not exist"),
         (&["predict", "--model", "resnet9000", "www/samples/chelsea.png"], "unknown model `resnet9000`; bundled models are: efficientnet-lite0, digit-cnn"),
         (&["predict", "--model", "efficientnet-lite0", "weights/README.md"], "cannot read image weights/README.md"),

@@ -7,11 +7,13 @@
 
 #![warn(missing_docs)]
 
+pub mod activations;
 mod error;
 pub mod format;
 pub mod graph;
 pub mod model;
 pub mod preprocess;
+pub mod render;
 pub mod tensor_data;
 
 pub use error::{Error, Result};

@@ -67,6 +67,7 @@ fn naive_conv(
 #[test]
 fn convolution_matches_naive_loops() {
     // (in shape, out channels, kernel, stride, padding, dilation, groups)
+    #[allow(clippy::type_complexity)]
     let cases: [([usize; 3], usize, [usize; 2], usize, [[usize; 2]; 2], usize, usize); 4] = [
         ([3, 7, 6], 4, [3, 3], 2, [[0, 1], [0, 1]], 1, 1), // TF "same" stride 2
         ([4, 8, 8], 4, [5, 5], 1, [[2, 2], [2, 2]], 1, 4), // depthwise 5x5

@@ -237,7 +237,7 @@ fn window_out(size: usize, pad: [usize; 2], k: usize, stride: usize, dil: usize,
     }
     let steps = padded - span;
     let mut out = steps / stride + 1;
-    if ceil && steps % stride != 0 {
+    if ceil && !steps.is_multiple_of(stride) {
         // PyTorch: the last window must start inside the input or left padding.
         if (out) * stride < size + pad[0] {
             out += 1;
