@@ -1,5 +1,6 @@
 // convscope page: decodes images, calls the wasm engine, draws. No tensor maths here.
 import init, { Engine } from './pkg/convscope_web.js';
+import { setupActivations } from './activations.js';
 
 const $ = (id) => document.getElementById(id);
 const params = new URLSearchParams(location.search);
@@ -94,12 +95,14 @@ function drawTop(top) {
   }));
 }
 
-async function predict() {
+// Classify the image and keep its activations for the views; `reanalyse` when the input
+// preprocessing changed (the comparison image is then analysed again too).
+async function predict(reanalyse = false) {
   if (!state.model || !state.image) return;
-  const { rgba, width, height } = state.image;
+  const { rgba, width, height, name } = state.image;
   setStatus(`Running ${state.info.name} on ${probe.backend}…`);
   const t0 = performance.now();
-  const top = await state.model.predict(rgba, width, height, 5, state.fit);
+  const top = await state.model.analyse(0, name, rgba, width, height, state.fit, 5);
   const ms = performance.now() - t0;
   drawTop(top);
   drawModelView(state.model.modelView(rgba, width, height, state.fit));
@@ -108,6 +111,7 @@ async function predict() {
   probe.runs += 1;
   if (probe.firstPredictionMs === null) probe.firstPredictionMs = performance.now();
   $('timing').textContent = `${state.info.name} on ${probe.backend}: ${ms.toFixed(0)} ms`;
+  await activations.imageChanged(top[0], reanalyse);
   setStatus(`Ready — ${state.info.name} on ${probe.backend === 'webgpu' ? 'WebGPU' : 'the CPU'}`, true);
 }
 
@@ -120,6 +124,7 @@ async function loadModel(name) {
   state.model = state.engine.loadModel(bytes);
   state.info = state.model.info();
   state.modelName = name;
+  activations.modelChanged();
 }
 
 async function useImage(blob, name) {
@@ -177,11 +182,11 @@ function setupInputs() {
   $('model-select').addEventListener('change', (e) => enqueue(async () => {
     await loadModel(e.target.value);
     showModelInputs(e.target.value);
-    await predict();
+    await predict(true);
   }));
   $('fit-select').addEventListener('change', (e) => enqueue(async () => {
     state.fit = e.target.value;
-    await predict();
+    await predict(true);
   }));
   $('backend-select').addEventListener('change', (e) => {
     params.set('backend', e.target.value);
@@ -222,6 +227,15 @@ function setupDrawing() {
   });
   $('draw-clear').addEventListener('click', clear);
 }
+
+const activations = setupActivations({
+  model: () => state.model,
+  info: () => state.info,
+  fit: () => state.fit,
+  enqueue: (job) => enqueue(job),
+  loadBlob: (blob, name) => decode(blob, name),
+  probe,
+});
 
 function showModelInputs(name) {
   $('draw-panel').hidden = name !== 'digit-cnn';

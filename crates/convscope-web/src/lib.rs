@@ -6,20 +6,21 @@
 
 #![warn(missing_docs)]
 
+mod activations;
 mod logger;
+mod model;
+
+pub use model::WebModel;
 
 use burn::tensor::Device;
-use convscope_core::{
-    Model, RgbaImage,
-    preprocess::Preprocess,
-};
+use convscope_core::Model;
 use wasm_bindgen::prelude::*;
 
-fn js_err(e: impl std::fmt::Display) -> JsError {
+pub(crate) fn js_err(e: impl std::fmt::Display) -> JsError {
     JsError::new(&e.to_string())
 }
 
-fn to_js(v: &impl serde::Serialize) -> Result<JsValue, JsError> {
+pub(crate) fn to_js(v: &impl serde::Serialize) -> Result<JsValue, JsError> {
     let s = serde_json::to_string(v).map_err(js_err)?;
     js_sys::JSON::parse(&s).map_err(|_| JsError::new("internal: bad JSON"))
 }
@@ -69,52 +70,17 @@ impl Engine {
     #[wasm_bindgen(js_name = loadModel)]
     pub fn load_model(&self, bytes: &[u8]) -> Result<WebModel, JsError> {
         let model = Model::from_bytes(bytes, &self.device).map_err(js_err)?;
-        Ok(WebModel { model })
+        Ok(WebModel::new(model))
     }
 }
 
-/// A loaded model.
-#[wasm_bindgen]
-pub struct WebModel {
-    model: Model,
+/// Set a property of a plain JS object.
+pub(crate) fn set(obj: &js_sys::Object, key: &str, value: &JsValue) -> Result<(), JsError> {
+    js_sys::Reflect::set(obj, &JsValue::from_str(key), value).map(|_| ()).map_err(|_| JsError::new("internal: cannot set a property"))
 }
 
-#[wasm_bindgen]
-impl WebModel {
-    /// `{name, description, input: {channels, height, width, ...}, layers: [{id, kind, shape}], classes}`.
-    pub fn info(&self) -> Result<JsValue, JsError> {
-        let m = &self.model;
-        to_js(&serde_json::json!({
-            "name": m.name,
-            "description": m.description,
-            "input": m.input,
-            "layers": m.graph.layers(),
-            "classes": m.graph.info(m.graph.output()).shape[0],
-        }))
-    }
-
-    /// The top `k` classes for an RGBA image: `[{index, label, prob, logit}]`.
-    /// `fit` is `"whole"` (default preprocessing) or `"center-crop"` (87.5% centre crop,
-    /// bicubic: the usual ImageNet evaluation).
-    pub async fn predict(&self, rgba: Vec<u8>, width: usize, height: usize, k: usize, fit: String) -> Result<JsValue, JsError> {
-        let logits = self.logits(rgba, width, height, fit).await?;
-        to_js(&self.model.top_k(&logits, k))
-    }
-
-    /// All logits for an RGBA image (see [`WebModel::predict`] for `fit`).
-    pub async fn logits(&self, rgba: Vec<u8>, width: usize, height: usize, fit: String) -> Result<Vec<f32>, JsError> {
-        let image = RgbaImage::new(width, height, rgba).map_err(js_err)?;
-        let input = Preprocess::named(&fit).map_err(js_err)?.to_tensor(&image, &self.model.input, self.model.graph.device()).map_err(js_err)?;
-        let (logits, _) = self.model.graph.forward(input, &[]).map_err(js_err)?;
-        let data = logits.into_data_async().await.map_err(|e| js_err(format!("{e:?}")))?;
-        data.try_to_vec::<f32>().map_err(|e| js_err(format!("{e:?}")))
-    }
-
-    /// The image as the model sees it (resized, before normalisation), RGBA8 at the input size.
-    #[wasm_bindgen(js_name = modelView)]
-    pub fn model_view(&self, rgba: Vec<u8>, width: usize, height: usize, fit: String) -> Result<Vec<u8>, JsError> {
-        let image = RgbaImage::new(width, height, rgba).map_err(js_err)?;
-        let rgb = Preprocess::named(&fit).map_err(js_err)?.resize(&image, &self.model.input).map_err(js_err)?;
-        Ok(rgb.chunks_exact(3).flat_map(|p| [p[0], p[1], p[2], 255]).collect())
-    }
+/// Read a tensor back to the host (the only way in the browser: asynchronously).
+pub(crate) async fn read_back<const D: usize>(t: burn::tensor::Tensor<D>) -> Result<Vec<f32>, JsError> {
+    let data = t.into_data_async().await.map_err(|e| js_err(format!("{e:?}")))?;
+    data.try_to_vec::<f32>().map_err(|e| js_err(format!("{e:?}")))
 }

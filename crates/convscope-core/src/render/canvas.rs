@@ -39,20 +39,26 @@ impl Canvas {
     /// pixels, nearest-neighbour (feature maps stay blocky: each block is one unit).
     #[allow(clippy::too_many_arguments)]
     pub fn blit_nearest(&mut self, src: &[u8], sw: usize, sh: usize, x: usize, y: usize, dw: usize, dh: usize) {
-        for dy in 0..dh {
-            let yy = y + dy;
-            if yy >= self.height {
-                break;
-            }
+        if x >= self.width || y >= self.height || sw == 0 || sh == 0 {
+            return;
+        }
+        let cols = dw.min(self.width - x);
+        let sx: Vec<usize> = (0..cols).map(|dx| dx * sw / dw * 4).collect();
+        let row_bytes = cols * 4;
+        let mut last: Option<(usize, usize)> = None; // (source row, destination offset)
+        for dy in 0..dh.min(self.height - y) {
             let sy = dy * sh / dh;
-            for dx in 0..dw {
-                let xx = x + dx;
-                if xx >= self.width {
-                    break;
+            let d = ((y + dy) * self.width + x) * 4;
+            match last {
+                // Same source row as the line above: copy that line.
+                Some((prev, from)) if prev == sy => self.pixels.copy_within(from..from + row_bytes, d),
+                _ => {
+                    let row = &src[sy * sw * 4..(sy + 1) * sw * 4];
+                    for (px, &s) in self.pixels[d..d + row_bytes].chunks_exact_mut(4).zip(&sx) {
+                        px.copy_from_slice(&row[s..s + 4]);
+                    }
+                    last = Some((sy, d));
                 }
-                let s = (sy * sw + dx * sw / dw) * 4;
-                let d = (yy * self.width + xx) * 4;
-                self.pixels[d..d + 4].copy_from_slice(&src[s..s + 4]);
             }
         }
     }

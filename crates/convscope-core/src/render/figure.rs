@@ -34,6 +34,48 @@ pub fn side_by_side(parts: &[Canvas]) -> Canvas {
     out
 }
 
+/// Where the maps of a grid go: `cols` columns of cells, each a label band of `label`
+/// pixels above a `cell_w x cell_h` map, `gap` pixels apart. The page lays its cells out
+/// with the same numbers, so the maps painted in one image line up under them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Tiling {
+    /// Cells per row.
+    pub cols: usize,
+    /// Map width in pixels.
+    pub cell_w: usize,
+    /// Map height in pixels.
+    pub cell_h: usize,
+    /// Space between cells, both ways.
+    pub gap: usize,
+    /// Height of the label band above each map.
+    pub label: usize,
+}
+
+impl Tiling {
+    /// Top left corner of cell `i`'s label band.
+    pub fn cell(&self, i: usize) -> (usize, usize) {
+        let cols = self.cols.max(1);
+        ((i % cols) * (self.cell_w + self.gap), (i / cols) * (self.label + self.cell_h + self.gap))
+    }
+
+    /// Width and height of `n` cells.
+    pub fn size(&self, n: usize) -> (usize, usize) {
+        let cols = self.cols.clamp(1, n.max(1));
+        let rows = n.div_ceil(cols);
+        (cols * self.cell_w + (cols - 1) * self.gap, (rows * (self.label + self.cell_h + self.gap)).saturating_sub(self.gap))
+    }
+
+    /// Paint `n` RGBA maps of `(height, width)` (one after the other in `rgba`) into their
+    /// cells, with the grid's top left corner at `(x, y)` of `out`.
+    pub fn paint(&self, out: &mut Canvas, (x, y): (usize, usize), rgba: &[u8], n: usize, (height, width): (usize, usize)) {
+        let plane = height * width * 4;
+        for i in 0..n {
+            let (cx, cy) = self.cell(i);
+            out.blit_nearest(&rgba[i * plane..(i + 1) * plane], width, height, x + cx, y + cy + self.label, self.cell_w, self.cell_h);
+        }
+    }
+}
+
 /// A grid of feature maps, each labelled with its channel, and a legend.
 #[derive(Debug, Clone)]
 pub struct GridFigure<'a> {
@@ -76,21 +118,22 @@ impl GridFigure<'_> {
     /// Draw it.
     pub fn render(&self) -> Canvas {
         let n = self.channels.len();
-        let cols = self.cols.clamp(1, n.max(1));
-        let rows = n.div_ceil(cols);
         let (cw, ch) = self.cell_size();
-        let label_h = Canvas::text_height(TEXT) + 4;
+        let tiling = Tiling { cols: self.cols.clamp(1, n.max(1)), cell_w: cw, cell_h: ch, gap: GAP, label: Canvas::text_height(TEXT) + 4 };
         let line = Canvas::text_height(TEXT) + 6;
-        let grid_w = cols * cw + (cols - 1) * GAP;
+        let (grid_w, grid_h) = tiling.size(n);
         let legend_h = line + 14 + line + line;
         let width = (grid_w + 2 * MARGIN).max(Canvas::text_width(&self.title, TEXT) + 2 * MARGIN).max(340);
-        let height = MARGIN + line + rows * (label_h + ch + GAP) + legend_h + MARGIN;
+        let height = MARGIN + line + grid_h + GAP + legend_h + MARGIN;
         let mut out = Canvas::new(width, height, BACKGROUND);
         out.text(MARGIN, MARGIN, &self.title, TEXT, INK);
         let top = MARGIN + line;
         let plane = self.height * self.width;
+        let rgba: Vec<u8> = (0..n).flat_map(|i| colorize(&self.maps[i * plane..(i + 1) * plane], self.scales[i], self.colormap)).collect();
+        tiling.paint(&mut out, (MARGIN, top), &rgba, n, (self.height, self.width));
         for (i, &channel) in self.channels.iter().enumerate() {
-            let (x, y) = (MARGIN + (i % cols) * (cw + GAP), top + (i / cols) * (label_h + ch + GAP));
+            let (cx, cy) = tiling.cell(i);
+            let (x, y) = (MARGIN + cx, top + cy);
             let label_w = out.text(x, y, &channel.to_string(), TEXT, INK);
             if self.per_channel {
                 let max = short_number(self.scales[i].hi);
@@ -99,10 +142,8 @@ impl GridFigure<'_> {
                     out.text(x + cw - w, y + Canvas::text_height(TEXT) - Canvas::text_height(1), &max, 1, MUTED);
                 }
             }
-            let rgba = colorize(&self.maps[i * plane..(i + 1) * plane], self.scales[i], self.colormap);
-            out.blit_nearest(&rgba, self.width, self.height, x, y + label_h, cw, ch);
         }
-        let legend_top = top + rows * (label_h + ch + GAP) + 4;
+        let legend_top = top + grid_h + GAP + 4;
         self.legend(&mut out, legend_top, (width - 2 * MARGIN).min(320), line);
         out
     }
@@ -305,6 +346,8 @@ mod tests {
         assert_eq!(img.pixel(MARGIN + 10, top + 20 + GAP + label_h + 10), [255, 255, 255, 255]);
         assert_eq!(img.pixel(MARGIN + 10, top + 10), [0, 0, 0, 255]);
         assert_eq!(GridFigure::auto_cell(112, 112), 112);
+        let t = Tiling { cols: 3, cell_w: 10, cell_h: 5, gap: 2, label: 4 };
+        assert_eq!((t.cell(4), t.size(4), t.size(2)), ((12, 11), (34, 20), (22, 9)));
         assert_eq!(GridFigure::auto_cell(7, 7), 70);
         assert_eq!(GridFigure::auto_cell(1, 1), 64);
     }

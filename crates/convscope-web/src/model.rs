@@ -1,0 +1,128 @@
+//! A loaded model in the page, with the images it has seen: the classifier's results and
+//! every layer's activations per image slot (0: the image, 1: the one it is compared with),
+//! so switching layers never runs the network again.
+
+use std::cell::RefCell;
+
+use convscope_core::{
+    LayerId, Model, RgbaImage, Value,
+    activations::{ChannelStats, map_dims, stats_tensor},
+    preprocess::Preprocess,
+};
+use wasm_bindgen::prelude::*;
+
+use crate::{js_err, read_back, to_js};
+
+/// Image slots: the image and the one it is compared with.
+pub(crate) const SLOTS: usize = 2;
+
+/// One image's pass through the network.
+pub(crate) struct Seen {
+    /// File name, for figure titles.
+    pub name: String,
+    /// Every layer's output, in network order (on the device).
+    pub layers: Vec<Value>,
+    /// The image as the model saw it: RGB8 at the input size.
+    pub rgb: Vec<u8>,
+    /// Per-channel statistics of every layer, in network order.
+    pub stats: Vec<Vec<ChannelStats>>,
+}
+
+/// A loaded model.
+#[wasm_bindgen]
+pub struct WebModel {
+    pub(crate) model: Model,
+    pub(crate) slots: RefCell<[Option<Seen>; SLOTS]>,
+    pub(crate) view: RefCell<Option<crate::activations::HostView>>,
+}
+
+impl WebModel {
+    pub(crate) fn new(model: Model) -> Self {
+        Self { model, slots: RefCell::new([None, None]), view: RefCell::new(None) }
+    }
+
+    fn input(&self, rgba: Vec<u8>, width: usize, height: usize, fit: &str) -> Result<(burn::tensor::Tensor<4>, Vec<u8>), JsError> {
+        let image = RgbaImage::new(width, height, rgba).map_err(js_err)?;
+        let pre = Preprocess::named(fit).map_err(js_err)?;
+        let rgb = pre.resize(&image, &self.model.input).map_err(js_err)?;
+        let tensor = pre.to_tensor(&image, &self.model.input, self.model.graph.device()).map_err(js_err)?;
+        Ok((tensor, rgb))
+    }
+}
+
+pub(crate) fn check_slot(slot: usize) -> Result<usize, JsError> {
+    if slot < SLOTS { Ok(slot) } else { Err(JsError::new(&format!("image slot {slot} does not exist; use 0 or 1"))) }
+}
+
+#[wasm_bindgen]
+impl WebModel {
+    /// `{name, description, input: {channels, height, width, ...}, layers: [{id, kind, shape}], classes}`.
+    pub fn info(&self) -> Result<JsValue, JsError> {
+        let m = &self.model;
+        to_js(&serde_json::json!({
+            "name": m.name,
+            "description": m.description,
+            "input": m.input,
+            "layers": m.graph.layers(),
+            "classes": m.graph.info(m.graph.output()).shape[0],
+        }))
+    }
+
+    /// Run the network on an RGBA image, keep every layer's activations in image slot `slot`
+    /// (0 or 1) for the activations view, and return the top `k` classes:
+    /// `[{index, label, prob, logit}]`. `fit` is `"whole"` or `"center-crop"` (87.5% centre
+    /// crop, bicubic: the usual ImageNet evaluation).
+    #[allow(clippy::too_many_arguments)]
+    pub async fn analyse(&self, slot: usize, name: String, rgba: Vec<u8>, width: usize, height: usize, fit: String, k: usize) -> Result<JsValue, JsError> {
+        let slot = check_slot(slot)?;
+        let (input, rgb) = self.input(rgba, width, height, &fit)?;
+        let all: Vec<LayerId> = (0..self.model.graph.layers().len()).map(LayerId).collect();
+        let (logits, layers) = self.model.graph.forward(input, &all).map_err(js_err)?;
+        // Every layer's channel statistics in one read-back, so that switching layers later
+        // reads back only the maps it draws.
+        let rows = burn::tensor::Tensor::cat(layers.iter().map(stats_tensor).collect(), 0);
+        let (logits, rows) = (read_back(logits).await?, read_back(rows).await?);
+        let mut rows = rows.as_slice();
+        let stats = layers
+            .iter()
+            .map(|v| {
+                let (head, rest) = rows.split_at(map_dims(v).0 * 4);
+                rows = rest;
+                ChannelStats::from_rows(head)
+            })
+            .collect();
+        self.slots.borrow_mut()[slot] = Some(Seen { name, layers, rgb, stats });
+        self.view.borrow_mut().take();
+        to_js(&self.model.top_k(&logits, k))
+    }
+
+    /// Forget the image in `slot` (e.g. when the comparison is closed).
+    #[wasm_bindgen(js_name = clearSlot)]
+    pub fn clear_slot(&self, slot: usize) -> Result<(), JsError> {
+        self.slots.borrow_mut()[check_slot(slot)?] = None;
+        self.view.borrow_mut().take();
+        Ok(())
+    }
+
+    /// The top `k` classes for an RGBA image, without keeping activations (see
+    /// [`WebModel::analyse`] for `fit`).
+    pub async fn predict(&self, rgba: Vec<u8>, width: usize, height: usize, k: usize, fit: String) -> Result<JsValue, JsError> {
+        let logits = self.logits(rgba, width, height, fit).await?;
+        to_js(&self.model.top_k(&logits, k))
+    }
+
+    /// All logits for an RGBA image (see [`WebModel::analyse`] for `fit`).
+    pub async fn logits(&self, rgba: Vec<u8>, width: usize, height: usize, fit: String) -> Result<Vec<f32>, JsError> {
+        let (input, _) = self.input(rgba, width, height, &fit)?;
+        let (logits, _) = self.model.graph.forward(input, &[]).map_err(js_err)?;
+        read_back(logits).await
+    }
+
+    /// The image as the model sees it (resized, before normalisation), RGBA8 at the input size.
+    #[wasm_bindgen(js_name = modelView)]
+    pub fn model_view(&self, rgba: Vec<u8>, width: usize, height: usize, fit: String) -> Result<Vec<u8>, JsError> {
+        let image = RgbaImage::new(width, height, rgba).map_err(js_err)?;
+        let rgb = Preprocess::named(&fit).map_err(js_err)?.resize(&image, &self.model.input).map_err(js_err)?;
+        Ok(rgb.chunks_exact(3).flat_map(|p| [p[0], p[1], p[2], 255]).collect())
+    }
+}

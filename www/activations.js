@@ -1,0 +1,338 @@
+// The activations view: every channel of a layer as a grid, one zoomed, a second image side
+// by side on the same scale. The engine computes and colours; this file only draws.
+import { colormapRamp } from './pkg/convscope_web.js';
+
+const $ = (id) => document.getElementById(id);
+const fmt = (v) => (v === 0 ? '0' : Math.abs(v) >= 1e4 || Math.abs(v) < 1e-3 ? v.toExponential(2) : Number(v.toPrecision(4)).toString());
+const pct = (v) => `${(v * 100).toFixed(v > 0 && v < 0.01 ? 1 : 0)}%`;
+const ZOOM_PX = 320;
+
+/** Wire the view to the page. `ctx` gives `model()`, `info()`, `enqueue(job)`, `probe`,
+ * `loadBlob(blob, name)` (decode to RGBA) and `fit()`. Returns the hooks the page calls when
+ * the model or the image changes. */
+export function setupActivations(ctx) {
+  const view = {
+    layer: null, norm: 'channel', colormap: 'auto', rank: 'index', start: 0, pageSize: 64,
+    result: null, zoom: null, compare: null, tops: [null, null],
+  };
+  const { probe } = ctx;
+
+  function pageSizeFor(shape) {
+    const area = shape.length === 3 ? shape[1] * shape[2] : 1;
+    return area >= 14 * 14 ? 64 : 128;
+  }
+
+  function fillLayers() {
+    const select = $('layer-select');
+    const layers = ctx.info().layers;
+    select.replaceChildren(...layers.map((l) => {
+      const o = document.createElement('option');
+      o.value = l.id;
+      o.textContent = `${l.id} — ${l.kind} — ${l.shape.join('×')}`;
+      return o;
+    }));
+    if (!layers.some((l) => l.id === view.layer)) view.layer = layers[0].id;
+    select.value = view.layer;
+    view.start = 0;
+  }
+
+  function drawLegend(r) {
+    const bar = $('legend-bar');
+    const ramp = colormapRamp(r.colormap, 256);
+    bar.getContext('2d').putImageData(new ImageData(new Uint8ClampedArray(ramp.buffer, ramp.byteOffset, ramp.length), 256, 1), 0, 0);
+    if (r.perChannel) {
+      $('legend-lo').textContent = r.signed ? '−max' : '0';
+      $('legend-mid').textContent = r.signed ? '0' : '';
+      $('legend-hi').textContent = 'max';
+      $('legend-note').textContent = `each map on its own scale (its max beside its number); ${r.colormap}`;
+    } else {
+      const s = r.scales[0];
+      $('legend-lo').textContent = fmt(s.lo);
+      $('legend-mid').textContent = r.signed ? '0' : '';
+      $('legend-hi').textContent = fmt(s.hi);
+      $('legend-note').textContent = `one scale for the whole layer${r.images.length > 1 ? ' and both images' : ''}; ${r.colormap}`;
+    }
+  }
+
+  function gridFor(slot) {
+    let col = document.querySelector(`.grid-col[data-slot="${slot}"]`);
+    if (!col) {
+      col = document.createElement('div');
+      col.className = 'grid-col';
+      col.dataset.slot = slot;
+      const h = document.createElement('h3');
+      const grid = document.createElement('div');
+      grid.className = 'grid';
+      grid.setAttribute('role', 'group');
+      grid.addEventListener('keydown', onGridKey);
+      col.append(h, grid);
+      $('grids').append(col);
+    }
+    return col;
+  }
+
+  function drawGrids(r) {
+    $('grids').classList.toggle('comparing', r.images.length > 1);
+    for (const col of [...document.querySelectorAll('.grid-col')]) {
+      if (!r.images.some((im) => String(im.slot) === col.dataset.slot)) col.remove();
+    }
+    for (const im of r.images) {
+      const col = gridFor(im.slot);
+      const top = view.tops[im.slot];
+      col.querySelector('h3').textContent = `${im.name}${top ? ` — ${top.label} ${pct(top.prob)}` : ''}`;
+      const grid = col.querySelector('.grid');
+      grid.setAttribute('aria-label', `${r.layer} on ${im.name}: ${r.channels.length} of ${r.total} channels`);
+      const cells = r.channels.map((ch, i) => {
+        const b = document.createElement('button');
+        b.type = 'button';
+        b.className = 'cell';
+        b.dataset.channel = ch;
+        b.tabIndex = -1;
+        const st = im.stats[i];
+        b.setAttribute('aria-label', `channel ${ch} on ${im.name}: max ${fmt(st.max)}, mean ${fmt(st.mean)}, ${pct(st.active)} active`);
+        const label = document.createElement('span');
+        label.className = 'idx';
+        label.textContent = ch;
+        b.append(label);
+        if (r.perChannel) {
+          const max = document.createElement('span');
+          max.className = 'max';
+          max.textContent = fmt(r.scales[i].hi);
+          b.append(max);
+        }
+        const map = document.createElement('span');
+        map.className = 'map';
+        b.append(map);
+        b.addEventListener('click', () => zoom(ch, b));
+        return b;
+      });
+      const paint = document.createElement('canvas');
+      paint.className = 'paint';
+      paint.setAttribute('aria-hidden', 'true');
+      grid.replaceChildren(paint, ...cells);
+      grid.dataset.layout = '';
+      paintGrid(grid);
+    }
+    const focusable = document.querySelector(`.grid-col[data-slot="0"] .cell[data-channel="${view.zoom ?? r.channels[0]}"]`)
+      || document.querySelector('.grid-col[data-slot="0"] .cell');
+    if (focusable) focusable.tabIndex = 0;
+    const end = r.start + r.channels.length;
+    $('page-text').textContent = `${r.rankLabel} ${r.start + 1}–${end} of ${r.total}`;
+    $('page-prev').disabled = r.start === 0;
+    $('page-next').disabled = end >= r.total;
+    $('pager').hidden = r.total <= r.channels.length;
+  }
+
+  // Lay a grid's cells out and paint its maps under them: the engine colours and places
+  // every map of the page in one image, with the same numbers the CSS grid gets.
+  const GAP = 6, LABEL = 16;
+  function paintGrid(grid) {
+    const r = view.result;
+    const slot = Number(grid.parentElement.dataset.slot);
+    if (!r || !r.images.some((im) => im.slot === slot)) return;
+    const min = Math.max(44, Math.min(118, r.width * Math.ceil(64 / r.width)));
+    const cols = Math.max(1, Math.floor((grid.clientWidth + GAP) / (min + GAP)));
+    const cellW = Math.max(8, Math.floor((grid.clientWidth - GAP * (cols - 1)) / cols));
+    const cellH = Math.max(1, Math.round(cellW * r.height / r.width));
+    const key = `${cols}x${cellW}x${cellH}`;
+    if (grid.dataset.layout === key) return;
+    grid.dataset.layout = key;
+    grid.style.gridTemplateColumns = `repeat(${cols}, ${cellW}px)`;
+    grid.style.gap = `${GAP}px`;
+    grid.style.setProperty('--map-h', `${cellH}px`);
+    grid.style.setProperty('--label-h', `${LABEL}px`);
+    const pic = ctx.model().paintGrid(slot, cols, cellW, cellH, GAP, LABEL);
+    const canvas = grid.querySelector('canvas.paint');
+    canvas.width = pic.width;
+    canvas.height = pic.height;
+    canvas.style.width = `${pic.width}px`;
+    canvas.style.height = `${pic.height}px`;
+    canvas.getContext('2d').putImageData(new ImageData(new Uint8ClampedArray(pic.rgba.buffer, pic.rgba.byteOffset, pic.rgba.length), pic.width, pic.height), 0, 0);
+  }
+  new ResizeObserver(() => document.querySelectorAll('#grids .grid').forEach(paintGrid)).observe($('grids'));
+
+  function columns(grid) {
+    const cells = grid.querySelectorAll('.cell');
+    if (!cells.length) return 1;
+    const top = cells[0].offsetTop;
+    let n = 0;
+    while (n < cells.length && cells[n].offsetTop === top) n += 1;
+    return Math.max(1, n);
+  }
+
+  function onGridKey(e) {
+    const cells = [...e.currentTarget.querySelectorAll('.cell')];
+    const i = cells.indexOf(document.activeElement);
+    if (i < 0) return;
+    const cols = columns(e.currentTarget);
+    const next = { ArrowRight: i + 1, ArrowLeft: i - 1, ArrowDown: i + cols, ArrowUp: i - cols, Home: 0, End: cells.length - 1 }[e.key];
+    if (next === undefined) return;
+    e.preventDefault();
+    const target = cells[Math.max(0, Math.min(cells.length - 1, next))];
+    cells[i].tabIndex = -1;
+    target.tabIndex = 0;
+    target.focus();
+  }
+
+  function zoom(channel, from) {
+    const r = view.result;
+    const i = r ? r.channels.indexOf(channel) : -1;
+    if (i < 0) { $('zoom-panel').hidden = true; view.zoom = null; return; }
+    view.zoom = channel;
+    for (const c of document.querySelectorAll('.cell')) c.classList.toggle('selected', Number(c.dataset.channel) === channel);
+    if (from) {
+      for (const c of from.parentElement.querySelectorAll('.cell')) c.tabIndex = -1;
+      from.tabIndex = 0;
+    }
+    const overlay = $('overlay-toggle').checked;
+    const opacity = overlay ? Number($('overlay-opacity').value) / 100 : -1;
+    const figures = r.images.map((im) => {
+      const pic = ctx.model().zoomImage(im.slot, channel, ZOOM_PX, opacity);
+      const fig = document.createElement('figure');
+      const canvas = document.createElement('canvas');
+      canvas.width = pic.width;
+      canvas.height = pic.height;
+      canvas.className = 'zoom-canvas';
+      canvas.dataset.slot = im.slot;
+      canvas.getContext('2d').putImageData(new ImageData(new Uint8ClampedArray(pic.rgba.buffer, pic.rgba.byteOffset, pic.rgba.length), pic.width, pic.height), 0, 0);
+      const st = im.stats[i];
+      canvas.setAttribute('role', 'img');
+      canvas.setAttribute('aria-label', `channel ${channel} of ${r.layer} on ${im.name}, zoomed${overlay ? ', over the image' : ''}`);
+      const cap = document.createElement('figcaption');
+      cap.innerHTML = '';
+      const name = document.createElement('strong');
+      name.textContent = im.name;
+      cap.append(name, ` — min ${fmt(st.min)} · max ${fmt(st.max)} · mean ${fmt(st.mean)} · ${pct(st.active)} active`);
+      fig.append(canvas, cap);
+      return fig;
+    });
+    $('zoom-figures').replaceChildren(...figures);
+    const s = r.scales[i];
+    $('zoom-title').textContent = `Channel ${channel} of ${r.layer}`;
+    $('zoom-range').textContent = `colour scale ${fmt(s.lo)} to ${fmt(s.hi)} (${r.perChannel ? 'this channel' : 'the whole layer'}${r.images.length > 1 ? ', both images' : ''}), ${r.colormap}`;
+    $('zoom-panel').hidden = false;
+    probe.zoomed = { channel, images: r.images.length };
+  }
+
+  const RANK_LABELS = { index: 'channels', max: 'by max, ranks', mean: 'by mean, ranks', active: 'by activity, ranks' };
+
+  // Fetch and draw the current layer page. Returns the milliseconds it took.
+  async function refresh() {
+    const model = ctx.model();
+    if (!model || !view.layer) return 0;
+    const t0 = performance.now();
+    const layer = ctx.info().layers.find((l) => l.id === view.layer);
+    view.pageSize = pageSizeFor(layer.shape);
+    const r = await model.layerView(view.layer, view.norm, view.colormap, view.rank, view.start, view.pageSize);
+    const t1 = performance.now();
+    r.rankLabel = RANK_LABELS[view.rank];
+    view.result = r;
+    drawLegend(r);
+    drawGrids(r);
+    if (view.zoom !== null && r.channels.includes(view.zoom)) zoom(view.zoom);
+    else { $('zoom-panel').hidden = true; view.zoom = null; }
+    const ms = performance.now() - t0;
+    $('act-timing').textContent = `${r.layer}: ${r.channels.length} maps of ${r.height}×${r.width} drawn in ${ms.toFixed(0)} ms`;
+    probe.layerView = {
+      layer: r.layer, total: r.total, channels: r.channels, images: r.images.map((im) => im.name), height: r.height, width: r.width,
+      scales: r.scales, colormap: r.colormap, ms, engineMs: t1 - t0, drawMs: performance.now() - t1,
+    };
+    probe.layerMs = ms;
+    return ms;
+  }
+
+  async function setCompare(blob, name) {
+    const img = await ctx.loadBlob(blob, name);
+    view.compare = { blob, name };
+    view.tops[1] = (await ctx.model().analyse(1, name, img.rgba, img.width, img.height, ctx.fit(), 1))[0];
+    await refresh();
+  }
+
+  async function clearCompare() {
+    view.compare = null;
+    view.tops[1] = null;
+    ctx.model().clearSlot(1);
+    await refresh();
+  }
+
+  function download(pic, filename) {
+    const canvas = document.createElement('canvas');
+    canvas.width = pic.width;
+    canvas.height = pic.height;
+    canvas.getContext('2d').putImageData(new ImageData(new Uint8ClampedArray(pic.rgba.buffer, pic.rgba.byteOffset, pic.rgba.length), pic.width, pic.height), 0, 0);
+    return new Promise((ok) => canvas.toBlob((blob) => {
+      const a = document.createElement('a');
+      a.href = URL.createObjectURL(blob);
+      a.download = filename;
+      a.click();
+      setTimeout(() => URL.revokeObjectURL(a.href), 10_000);
+      probe.lastExport = { filename, width: pic.width, height: pic.height, bytes: blob.size };
+      ok();
+    }, 'image/png'));
+  }
+
+  const rerun = (change) => () => ctx.enqueue(async () => { change(); await refresh(); });
+  $('layer-select').addEventListener('change', (e) => ctx.enqueue(async () => { view.layer = e.target.value; view.start = 0; await refresh(); }));
+  $('norm-select').addEventListener('change', (e) => rerun(() => { view.norm = e.target.value; })());
+  $('cmap-select').addEventListener('change', (e) => rerun(() => { view.colormap = e.target.value; })());
+  $('rank-select').addEventListener('change', (e) => rerun(() => { view.rank = e.target.value; view.start = 0; })());
+  $('page-prev').addEventListener('click', rerun(() => { view.start = Math.max(0, view.start - view.pageSize); }));
+  $('page-next').addEventListener('click', rerun(() => { view.start += view.pageSize; }));
+  $('overlay-toggle').addEventListener('change', () => view.zoom !== null && zoom(view.zoom));
+  $('overlay-opacity').addEventListener('input', () => view.zoom !== null && $('overlay-toggle').checked && zoom(view.zoom));
+  $('zoom-close').addEventListener('click', () => {
+    $('zoom-panel').hidden = true;
+    const ch = view.zoom;
+    view.zoom = null;
+    for (const c of document.querySelectorAll('.cell.selected')) c.classList.remove('selected');
+    document.querySelector(`.grid-col[data-slot="0"] .cell[data-channel="${ch}"]`)?.focus();
+  });
+  $('compare-select').addEventListener('change', (e) => {
+    const v = e.target.value;
+    if (v === 'file') { $('compare-file').click(); return; }
+    ctx.enqueue(async () => {
+      if (!v) { await clearCompare(); return; }
+      const response = await fetch(`samples/${v}`);
+      if (!response.ok) throw new Error(`Could not load the sample ${v} (HTTP ${response.status}).`);
+      await setCompare(await response.blob(), v);
+    });
+  });
+  $('compare-file').addEventListener('change', (e) => {
+    const file = e.target.files[0];
+    e.target.value = '';
+    if (file) ctx.enqueue(() => setCompare(file, file.name));
+  });
+  $('export-grid').addEventListener('click', () => ctx.enqueue(async () => {
+    const grid = document.querySelector('.grid-col[data-slot="0"] .grid');
+    await download(ctx.model().exportGrid(grid ? columns(grid) : 8), `convscope-${ctx.info().name}-${view.layer}.png`);
+  }));
+  $('export-zoom').addEventListener('click', () => ctx.enqueue(async () => {
+    const overlay = $('overlay-toggle').checked;
+    await download(ctx.model().exportZoom(view.zoom, 448, overlay ? Number($('overlay-opacity').value) / 100 : -1), `convscope-${ctx.info().name}-${view.layer}-channel${view.zoom}.png`);
+  }));
+
+  // For tests and benchmarks: choose a layer as the menu does; resolves once drawn.
+  probe.showLayer = (id) => ctx.enqueue(async () => {
+    $('layer-select').value = id;
+    view.layer = id;
+    view.start = 0;
+    return refresh();
+  });
+  probe.layerValues = (slot = 0) => Array.from(view.result.images.find((im) => im.slot === slot).values);
+
+  return {
+    // A new model: a new layer list (the page then analyses both images again).
+    modelChanged() {
+      fillLayers();
+      view.zoom = null;
+      view.result = null;
+    },
+    // The main image changed: slot 0 holds new activations (with `reanalyse`, the input
+    // preprocessing changed too, so the comparison image is analysed again).
+    async imageChanged(top, reanalyse = false) {
+      view.tops[0] = top;
+      if (view.compare && reanalyse) await setCompare(view.compare.blob, view.compare.name);
+      else await refresh();
+    },
+  };
+}
