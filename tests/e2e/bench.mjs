@@ -1,5 +1,7 @@
 // Page benchmark: cold load to first prediction and warm EfficientNet-Lite0 forward latency,
-// on WebGPU (SwiftShader software adapter) and the CPU backend, plus download sizes.
+// on WebGPU (SwiftShader software adapter) and the CPU backend, plus download sizes; and the
+// activations view's layer switch (choosing a layer to its grid drawn, with the image's
+// forward pass cached) for stem, blocks.5 and head on chelsea.
 // Run with `./build.sh bench` on an idle machine. Prints a table and one JSON line.
 import { stat, readFile } from 'node:fs/promises';
 import { gzipSync } from 'node:zlib';
@@ -8,6 +10,8 @@ import { serveDist, launchBrowser, openPage, DIST } from './harness.mjs';
 const WARMUP = Number(process.env.WARMUP || 10);
 const RUNS = Number(process.env.RUNS || 10);
 const median = (v) => [...v].sort((a, b) => a - b)[Math.floor(v.length / 2)];
+const LAYERS = ['stem', 'blocks.5', 'head'];
+const SWITCH_ROUNDS = Number(process.env.SWITCH_ROUNDS || 8);
 
 const server = await serveDist();
 const results = {};
@@ -27,7 +31,32 @@ for (const backend of ['cpu', 'webgpu']) {
       }
       return t;
     }, [backend === 'webgpu' ? Math.min(WARMUP, 3) : WARMUP, RUNS]);
-    results[backend] = { backend: await page.evaluate(() => window.convscope.backend), first_prediction_ms: firstMs, startup_ms: startup, warm_median_ms: median(times), warm_min_ms: Math.min(...times), runs: RUNS };
+    // Layer switches: the first visit of each layer, then rounds over the three. "drawn" is
+    // until the grid's canvas is filled; "presented" adds the browser's next frame.
+    const switches = await page.evaluate(async ([layers, rounds]) => {
+      const frame = () => new Promise((ok) => requestAnimationFrame(() => setTimeout(ok, 0)));
+      const out = Object.fromEntries(layers.map((l) => [l, { drawn: [], presented: [], engine: [], paint: [] }]));
+      for (let r = 0; r <= rounds; r++) {
+        for (const l of layers) {
+          const t0 = performance.now();
+          const drawn = await window.convscope.showLayer(l);
+          await frame();
+          const v = window.convscope.layerView;
+          out[l].drawn.push(drawn);
+          out[l].presented.push(performance.now() - t0);
+          out[l].engine.push(v.engineMs);
+          out[l].paint.push(v.drawMs);
+        }
+      }
+      return out;
+    }, [LAYERS, SWITCH_ROUNDS]);
+    const layerSwitch = Object.fromEntries(Object.entries(switches).map(([l, t]) => [l, {
+      first_drawn_ms: t.drawn[0],
+      drawn_median_ms: median(t.drawn.slice(1)), drawn_max_ms: Math.max(...t.drawn.slice(1)),
+      presented_median_ms: median(t.presented.slice(1)),
+      engine_median_ms: median(t.engine.slice(1)), paint_median_ms: median(t.paint.slice(1)),
+    }]));
+    results[backend] = { layer_switch: layerSwitch, backend: await page.evaluate(() => window.convscope.backend), first_prediction_ms: firstMs, startup_ms: startup, warm_median_ms: median(times), warm_min_ms: Math.min(...times), runs: RUNS };
   } finally {
     await browser.close();
   }
@@ -42,6 +71,9 @@ const sizes = {
   efficientnet_weights_gzip_bytes: gzipSync(await readFile(`${DIST}/weights/efficientnet-lite0.csm`)).length,
 };
 for (const [k, r] of Object.entries(results)) {
+  for (const [l, t] of Object.entries(r.layer_switch)) {
+    console.log(`page ${k}: layer switch to ${l}: drawn median ${t.drawn_median_ms.toFixed(1)} ms (max ${t.drawn_max_ms.toFixed(1)}; engine ${t.engine_median_ms.toFixed(1)} + paint ${t.paint_median_ms.toFixed(1)}), presented ${t.presented_median_ms.toFixed(1)} ms; first visit ${t.first_drawn_ms.toFixed(1)} ms`);
+  }
   console.log(`page ${k}: startup marks (ms after navigation) ${JSON.stringify(r.startup_ms)}`);
   console.log(`page ${k}: first prediction ${r.first_prediction_ms.toFixed(0)} ms after navigation; warm forward median ${r.warm_median_ms.toFixed(1)} ms (min ${r.warm_min_ms.toFixed(1)}) over ${r.runs} runs`);
 }
