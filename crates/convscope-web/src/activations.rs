@@ -3,9 +3,10 @@
 //! Only the maps on the page and four statistics a channel are read back.
 
 use convscope_core::{
-    activations::{ChannelStats, Normalisation, RankBy, channel_maps, layer_scales, map_dims},
+    activations::{ChannelStats, Normalisation, RankBy, channel_maps, layer_scales, map_dims, stats_tensor},
     render::{Canvas, Colormap, GridFigure, Overlay, Scale, Tiling, ZoomFigure, colorize, side_by_side},
 };
+use burn::tensor::Tensor;
 use wasm_bindgen::prelude::*;
 
 use crate::{WebModel, js_err, model::check_slot, read_back, set, to_js};
@@ -66,7 +67,7 @@ impl WebModel {
         let norm = Normalisation::named(&norm).map_err(js_err)?;
         let rank = RankBy::named(&rank).map_err(js_err)?;
         // Values (cheap handles) and statistics out of the cell before awaiting.
-        let (seen, stats): (Vec<Shown>, Vec<Vec<ChannelStats>>) = self
+        let (seen, mut stats): (Vec<Shown>, Vec<Option<Vec<ChannelStats>>>) = self
             .slots
             .borrow()
             .iter()
@@ -76,14 +77,47 @@ impl WebModel {
         if seen.first().is_none_or(|s| s.0 != 0) {
             return Err(JsError::new("no image has been analysed yet"));
         }
+        let (total, height, width) = map_dims(&seen[0].2);
+        // A ranking needs the first image's statistics before the page is known.
+        if rank != RankBy::Index && stats[0].is_none() {
+            stats[0] = Some(ChannelStats::from_rows(&read_back(stats_tensor(&seen[0].2)).await?));
+        }
+        let start = start.min(total.saturating_sub(1));
+        let channels: Vec<usize> = match &stats[0] {
+            Some(s) if rank != RankBy::Index => rank.order(s)[start..(start + count.max(1)).min(total)].to_vec(),
+            _ => (start..(start + count.max(1)).min(total)).collect(),
+        };
+        // One read-back per image: the page's maps, with the layer's statistics the first
+        // time the layer is shown.
+        let mut values = Vec::with_capacity(seen.len());
+        for ((_, _, value), stats) in seen.iter().zip(stats.iter_mut()) {
+            let maps = channel_maps(value, &channels).map_err(js_err)?.reshape([channels.len() * height * width]);
+            let mut v = match stats {
+                Some(_) => read_back(maps).await?,
+                None => {
+                    let rows = stats_tensor(value).reshape([total * 4]);
+                    let mut both = read_back(Tensor::cat(vec![rows, maps], 0)).await?;
+                    let maps = both.split_off(total * 4);
+                    *stats = Some(ChannelStats::from_rows(&both));
+                    maps
+                }
+            };
+            v.shrink_to_fit();
+            values.push(v);
+        }
+        {
+            let mut slots = self.slots.borrow_mut();
+            for ((slot, ..), s) in seen.iter().zip(&stats) {
+                if let Some(seen) = slots[*slot].as_mut() {
+                    seen.stats[id.0].clone_from(s);
+                }
+            }
+        }
+        let stats: Vec<Vec<ChannelStats>> = stats.into_iter().map(Option::unwrap_or_default).collect();
         let refs: Vec<&[ChannelStats]> = stats.iter().map(|s| s.as_slice()).collect();
         let scales = layer_scales(&refs, norm);
         let signed = scales.iter().any(|s| s.signed);
         let colormap = Colormap::named(&colormap, signed).map_err(js_err)?;
-        let (total, height, width) = map_dims(&seen[0].2);
-        let order = rank.order(&stats[0]);
-        let start = start.min(total.saturating_sub(1));
-        let channels: Vec<usize> = order[start..(start + count.max(1)).min(total)].to_vec();
         let page_scales: Vec<Scale> = channels.iter().map(|&c| scales[c]).collect();
 
         let info = self.model.graph.info(id);
@@ -97,8 +131,7 @@ impl WebModel {
         let images = js_sys::Array::new();
         let plane = height * width;
         let mut kept = Vec::new();
-        for ((slot, name, value), stats) in seen.iter().zip(&stats) {
-            let values = read_back(channel_maps(value, &channels).map_err(js_err)?).await?;
+        for (((slot, name, _), stats), values) in seen.iter().zip(&stats).zip(values) {
             let mut rgba = Vec::with_capacity(values.len() * 4);
             for (i, scale) in page_scales.iter().enumerate() {
                 rgba.extend(colorize(&values[i * plane..(i + 1) * plane], *scale, colormap));

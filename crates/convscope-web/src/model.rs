@@ -6,7 +6,7 @@ use std::cell::RefCell;
 
 use convscope_core::{
     LayerId, Model, RgbaImage, Value,
-    activations::{ChannelStats, map_dims, stats_tensor},
+    activations::ChannelStats,
     preprocess::Preprocess,
 };
 use wasm_bindgen::prelude::*;
@@ -24,8 +24,9 @@ pub(crate) struct Seen {
     pub layers: Vec<Value>,
     /// The image as the model saw it: RGB8 at the input size.
     pub rgb: Vec<u8>,
-    /// Per-channel statistics of every layer, in network order.
-    pub stats: Vec<Vec<ChannelStats>>,
+    /// Per-channel statistics of the layers looked at so far (read back with their first
+    /// page of maps), in network order.
+    pub stats: Vec<Option<Vec<ChannelStats>>>,
 }
 
 /// A loaded model.
@@ -78,19 +79,8 @@ impl WebModel {
         let (input, rgb) = self.input(rgba, width, height, &fit)?;
         let all: Vec<LayerId> = (0..self.model.graph.layers().len()).map(LayerId).collect();
         let (logits, layers) = self.model.graph.forward(input, &all).map_err(js_err)?;
-        // Every layer's channel statistics in one read-back, so that switching layers later
-        // reads back only the maps it draws.
-        let rows = burn::tensor::Tensor::cat(layers.iter().map(stats_tensor).collect(), 0);
-        let (logits, rows) = (read_back(logits).await?, read_back(rows).await?);
-        let mut rows = rows.as_slice();
-        let stats = layers
-            .iter()
-            .map(|v| {
-                let (head, rest) = rows.split_at(map_dims(v).0 * 4);
-                rows = rest;
-                ChannelStats::from_rows(head)
-            })
-            .collect();
+        let logits = read_back(logits).await?;
+        let stats = vec![None; layers.len()];
         self.slots.borrow_mut()[slot] = Some(Seen { name, layers, rgb, stats });
         self.view.borrow_mut().take();
         to_js(&self.model.top_k(&logits, k))
