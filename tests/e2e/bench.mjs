@@ -31,13 +31,15 @@ for (const backend of ['cpu', 'webgpu']) {
       }
       return t;
     }, [backend === 'webgpu' ? Math.min(WARMUP, 3) : WARMUP, RUNS]);
-    // Layer switches: the first visit of each layer, then rounds over the three. "drawn" is
+    // Layer switches: the first visit of each layer, then rounds over the three, each switch
+    // made on an idle page (400 ms after the last frame, as a person clicks). "drawn" is
     // until the grid's canvas is filled; "presented" adds the browser's next frame.
     const switches = await page.evaluate(async ([layers, rounds]) => {
       const frame = () => new Promise((ok) => requestAnimationFrame(() => setTimeout(ok, 0)));
       const out = Object.fromEntries(layers.map((l) => [l, { drawn: [], presented: [], engine: [], paint: [] }]));
       for (let r = 0; r <= rounds; r++) {
         for (const l of layers) {
+          await new Promise((ok) => setTimeout(ok, 400));
           const t0 = performance.now();
           const drawn = await window.convscope.showLayer(l);
           await frame();
