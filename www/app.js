@@ -105,7 +105,7 @@ async function predict(reanalyse = false) {
   const top = await state.model.analyse(0, name, rgba, width, height, state.fit, 5);
   const ms = performance.now() - t0;
   drawTop(top);
-  drawModelView(state.model.modelView(rgba, width, height, state.fit));
+  drawModelView(state.model.modelView(0));
   if (probe.firstPredictionMs === null) probe.firstPredictionMs = performance.now();
   $('timing').textContent = `${state.info.name} on ${probe.backend}: ${ms.toFixed(0)} ms`;
   await activations.imageChanged(top[0], reanalyse);

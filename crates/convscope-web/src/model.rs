@@ -7,7 +7,7 @@ use std::cell::RefCell;
 use convscope_core::{
     LayerId, Model, RgbaImage, Value,
     activations::ChannelStats,
-    preprocess::Preprocess,
+    preprocess::{Preprocess, normalise},
 };
 use wasm_bindgen::prelude::*;
 
@@ -46,7 +46,7 @@ impl WebModel {
         let image = RgbaImage::new(width, height, rgba).map_err(js_err)?;
         let pre = Preprocess::named(fit).map_err(js_err)?;
         let rgb = pre.resize(&image, &self.model.input).map_err(js_err)?;
-        let tensor = pre.to_tensor(&image, &self.model.input, self.model.graph.device()).map_err(js_err)?;
+        let tensor = burn::tensor::Tensor::from_data(normalise(&rgb, &self.model.input), self.model.graph.device());
         Ok((tensor, rgb))
     }
 }
@@ -108,11 +108,12 @@ impl WebModel {
         read_back(logits).await
     }
 
-    /// The image as the model sees it (resized, before normalisation), RGBA8 at the input size.
+    /// The image in `slot` as the model sees it (resized, before normalisation), RGBA8 at
+    /// the input size.
     #[wasm_bindgen(js_name = modelView)]
-    pub fn model_view(&self, rgba: Vec<u8>, width: usize, height: usize, fit: String) -> Result<Vec<u8>, JsError> {
-        let image = RgbaImage::new(width, height, rgba).map_err(js_err)?;
-        let rgb = Preprocess::named(&fit).map_err(js_err)?.resize(&image, &self.model.input).map_err(js_err)?;
-        Ok(rgb.chunks_exact(3).flat_map(|p| [p[0], p[1], p[2], 255]).collect())
+    pub fn model_view(&self, slot: usize) -> Result<Vec<u8>, JsError> {
+        let slots = self.slots.borrow();
+        let seen = slots[check_slot(slot)?].as_ref().ok_or_else(|| JsError::new(&format!("no image in slot {slot}")))?;
+        Ok(seen.rgb.chunks_exact(3).flat_map(|p| [p[0], p[1], p[2], 255]).collect())
     }
 }
