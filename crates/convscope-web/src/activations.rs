@@ -4,7 +4,7 @@
 
 use convscope_core::{
     activations::{ChannelStats, Normalisation, RankBy, channel_maps, layer_scales, map_dims, stats_tensor},
-    render::{Canvas, Colormap, GridFigure, Overlay, Scale, Tiling, ZoomFigure, colorize, side_by_side},
+    render::{Canvas, Colormap, GridFigure, Overlay, Scale, Tiling, ZoomFigure, colorize_maps, side_by_side},
 };
 use burn::tensor::Tensor;
 use wasm_bindgen::prelude::*;
@@ -21,8 +21,8 @@ pub(crate) struct HostView {
     scales: Vec<Scale>,
     colormap: Colormap,
     per_channel: bool,
-    /// `(slot, image name, maps of the drawn channels, the same coloured: RGBA8)`.
-    maps: Vec<(usize, String, Vec<f32>, Vec<u8>)>,
+    /// `(slot, image name, maps of the drawn channels)`.
+    maps: Vec<(usize, String, Vec<f32>)>,
 }
 
 impl HostView {
@@ -129,20 +129,15 @@ impl WebModel {
         });
         let out: js_sys::Object = to_js(&head)?.into();
         let images = js_sys::Array::new();
-        let plane = height * width;
         let mut kept = Vec::new();
         for (((slot, name, _), stats), values) in seen.iter().zip(&stats).zip(values) {
-            let mut rgba = Vec::with_capacity(values.len() * 4);
-            for (i, scale) in page_scales.iter().enumerate() {
-                rgba.extend(colorize(&values[i * plane..(i + 1) * plane], *scale, colormap));
-            }
             let image: js_sys::Object = to_js(&serde_json::json!({
                 "slot": slot, "name": name, "stats": channels.iter().map(|&c| stats[c]).collect::<Vec<_>>(),
             }))?
             .into();
             set(&image, "values", &js_sys::Float32Array::from(&values[..]).into())?;
             images.push(&image);
-            kept.push((*slot, name.clone(), values, rgba));
+            kept.push((*slot, name.clone(), values));
         }
         set(&out, "images", &images)?;
         *self.view.borrow_mut() = Some(HostView {
@@ -160,7 +155,7 @@ impl WebModel {
         picture(&self.with_zoom(slot, channel, size, opacity, |f| f.image())?)
     }
 
-    /// The maps of the page shown for image `slot`, coloured and placed by `tiling` (see
+    /// The maps of the page shown for image `slot`, coloured and placed by a tiling (see
     /// `Tiling`: `cols` columns of `cell_w x cell_h` maps under `label`-pixel label bands,
     /// `gap` apart) on a transparent image: `{width, height, rgba}`, drawn in one go.
     #[wasm_bindgen(js_name = paintGrid)]
@@ -168,11 +163,12 @@ impl WebModel {
     pub fn paint_grid(&self, slot: usize, cols: usize, cell_w: usize, cell_h: usize, gap: usize, label: usize) -> Result<JsValue, JsError> {
         let view = self.view.borrow();
         let v = view.as_ref().ok_or_else(|| JsError::new("no layer is shown"))?;
-        let (_, _, _, rgba) = v.maps.iter().find(|m| m.0 == slot).ok_or_else(|| JsError::new(&format!("no image in slot {slot}")))?;
+        let (_, _, maps) = v.maps.iter().find(|m| m.0 == slot).ok_or_else(|| JsError::new(&format!("no image in slot {slot}")))?;
+        let rgba = colorize_maps(maps, v.height * v.width, &v.scales, v.colormap);
         let tiling = Tiling { cols: cols.max(1), cell_w: cell_w.clamp(1, 4096), cell_h: cell_h.clamp(1, 4096), gap: gap.min(64), label: label.min(256) };
         let (w, h) = tiling.size(v.channels.len());
         let mut out = Canvas::new(w, h, [0, 0, 0, 0]);
-        tiling.paint(&mut out, (0, 0), rgba, v.channels.len(), (v.height, v.width));
+        tiling.paint(&mut out, (0, 0), &rgba, v.channels.len(), (v.height, v.width));
         picture(&out)
     }
 
@@ -185,7 +181,7 @@ impl WebModel {
         let figures: Vec<Canvas> = v
             .maps
             .iter()
-            .map(|(_, name, maps, _)| {
+            .map(|(_, name, maps)| {
                 GridFigure {
                     title: format!("{name} {} {}", self.model.name, v.layer),
                     maps,
@@ -221,7 +217,7 @@ impl WebModel {
         let view = self.view.borrow();
         let v = view.as_ref().ok_or_else(|| JsError::new("no layer is shown"))?;
         let i = v.position(channel)?;
-        let (_, name, maps, _) = v.maps.iter().find(|m| m.0 == slot).ok_or_else(|| JsError::new(&format!("no image in slot {slot}")))?;
+        let (_, name, maps) = v.maps.iter().find(|m| m.0 == slot).ok_or_else(|| JsError::new(&format!("no image in slot {slot}")))?;
         let slots = self.slots.borrow();
         let rgb = slots[slot].as_ref().map(|s| s.rgb.as_slice()).unwrap_or(&[]);
         let plane = v.height * v.width;

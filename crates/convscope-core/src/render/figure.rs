@@ -21,6 +21,12 @@ pub fn colorize(values: &[f32], scale: Scale, colormap: Colormap) -> Vec<u8> {
         .collect()
 }
 
+/// RGBA pixels of `scales.len()` maps of `plane` values each (one after the other), map `i`
+/// through `scales[i]`.
+pub fn colorize_maps(maps: &[f32], plane: usize, scales: &[Scale], colormap: Colormap) -> Vec<u8> {
+    scales.iter().enumerate().flat_map(|(i, &scale)| colorize(&maps[i * plane..(i + 1) * plane], scale, colormap)).collect()
+}
+
 /// Canvases next to each other, tops aligned, on white.
 pub fn side_by_side(parts: &[Canvas]) -> Canvas {
     let width = parts.iter().map(|c| c.width).sum::<usize>() + GAP * 2 * parts.len().saturating_sub(1);
@@ -128,8 +134,7 @@ impl GridFigure<'_> {
         let mut out = Canvas::new(width, height, BACKGROUND);
         out.text(MARGIN, MARGIN, &self.title, TEXT, INK);
         let top = MARGIN + line;
-        let plane = self.height * self.width;
-        let rgba: Vec<u8> = (0..n).flat_map(|i| colorize(&self.maps[i * plane..(i + 1) * plane], self.scales[i], self.colormap)).collect();
+        let rgba = colorize_maps(self.maps, self.height * self.width, &self.scales[..n], self.colormap);
         tiling.paint(&mut out, (MARGIN, top), &rgba, n, (self.height, self.width));
         for (i, &channel) in self.channels.iter().enumerate() {
             let (cx, cy) = tiling.cell(i);
