@@ -8,7 +8,7 @@ use convscope_core::{
     render::{Canvas, Colormap, GridFigure, Overlay, ZoomFigure, side_by_side},
 };
 
-use crate::{args::Args, device, load_image, load_model, npy};
+use crate::{args::Args, device, load_image, load_model, npy, read_f32 as read};
 
 /// One image's pass through the model, kept for the layer asked.
 struct Seen {
@@ -17,10 +17,6 @@ struct Seen {
     stats: Vec<ChannelStats>,
     /// The image as the model saw it (RGB8 at the input size), for overlays.
     rgb: Vec<u8>,
-}
-
-fn read<const D: usize>(t: burn::tensor::Tensor<D>) -> Result<Vec<f32>, String> {
-    t.into_data().try_to_vec::<f32>().map_err(|e| format!("{e:?}"))
 }
 
 fn see(model: &Model, path: &str, layer: convscope_core::LayerId, pre: &Preprocess) -> Result<Seen, String> {

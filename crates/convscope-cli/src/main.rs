@@ -126,7 +126,8 @@ fn one_image(a: &Args) -> Result<&str, String> {
     }
 }
 
-fn read_f32(t: Tensor<2>) -> Result<Vec<f32>, String> {
+/// A tensor's values, read back.
+pub fn read_f32<const D: usize>(t: Tensor<D>) -> Result<Vec<f32>, String> {
     t.into_data().try_to_vec::<f32>().map_err(|e| format!("{e:?}"))
 }
 
