@@ -6,6 +6,8 @@ const $ = (id) => document.getElementById(id);
 const fmt = (v) => (v === 0 ? '0' : Math.abs(v) >= 1e4 || Math.abs(v) < 1e-3 ? v.toExponential(2) : Number(v.toPrecision(4)).toString());
 const pct = (v) => `${(v * 100).toFixed(v > 0 && v < 0.01 ? 1 : 0)}%`;
 const ZOOM_PX = 320;
+// RGBA bytes from the engine as ImageData, without a copy.
+const imageData = (rgba, width, height) => new ImageData(new Uint8ClampedArray(rgba.buffer, rgba.byteOffset, rgba.length), width, height);
 
 /** Wire the view to the page. `ctx` gives `model()`, `info()`, `enqueue(job)`, `probe`,
  * `loadBlob(blob, name)` (decode to RGBA) and `fit()`. Returns the hooks the page calls when
@@ -39,7 +41,7 @@ export function setupActivations(ctx) {
   function drawLegend(r) {
     const bar = $('legend-bar');
     const ramp = colormapRamp(r.colormap, 256);
-    bar.getContext('2d').putImageData(new ImageData(new Uint8ClampedArray(ramp.buffer, ramp.byteOffset, ramp.length), 256, 1), 0, 0);
+    bar.getContext('2d').putImageData(imageData(ramp, 256, 1), 0, 0);
     if (r.perChannel) {
       $('legend-lo').textContent = r.signed ? '−max' : '0';
       $('legend-mid').textContent = r.signed ? '0' : '';
@@ -72,7 +74,6 @@ export function setupActivations(ctx) {
   }
 
   function drawGrids(r) {
-    $('grids').classList.toggle('comparing', r.images.length > 1);
     for (const col of [...document.querySelectorAll('.grid-col')]) {
       if (!r.images.some((im) => String(im.slot) === col.dataset.slot)) col.remove();
     }
@@ -147,7 +148,7 @@ export function setupActivations(ctx) {
     canvas.height = pic.height;
     canvas.style.width = `${pic.width}px`;
     canvas.style.height = `${pic.height}px`;
-    canvas.getContext('2d').putImageData(new ImageData(new Uint8ClampedArray(pic.rgba.buffer, pic.rgba.byteOffset, pic.rgba.length), pic.width, pic.height), 0, 0);
+    canvas.getContext('2d').putImageData(imageData(pic.rgba, pic.width, pic.height), 0, 0);
   }
   new ResizeObserver(() => document.querySelectorAll('#grids .grid').forEach(paintGrid)).observe($('grids'));
 
@@ -194,12 +195,11 @@ export function setupActivations(ctx) {
       canvas.height = pic.height;
       canvas.className = 'zoom-canvas';
       canvas.dataset.slot = im.slot;
-      canvas.getContext('2d').putImageData(new ImageData(new Uint8ClampedArray(pic.rgba.buffer, pic.rgba.byteOffset, pic.rgba.length), pic.width, pic.height), 0, 0);
+      canvas.getContext('2d').putImageData(imageData(pic.rgba, pic.width, pic.height), 0, 0);
       const st = im.stats[i];
       canvas.setAttribute('role', 'img');
       canvas.setAttribute('aria-label', `channel ${channel} of ${r.layer} on ${im.name}, zoomed${overlay ? ', over the image' : ''}`);
       const cap = document.createElement('figcaption');
-      cap.innerHTML = '';
       const name = document.createElement('strong');
       name.textContent = im.name;
       cap.append(name, ` — min ${fmt(st.min)} · max ${fmt(st.max)} · mean ${fmt(st.mean)} · ${pct(st.active)} active`);
@@ -259,7 +259,7 @@ export function setupActivations(ctx) {
     const canvas = document.createElement('canvas');
     canvas.width = pic.width;
     canvas.height = pic.height;
-    canvas.getContext('2d').putImageData(new ImageData(new Uint8ClampedArray(pic.rgba.buffer, pic.rgba.byteOffset, pic.rgba.length), pic.width, pic.height), 0, 0);
+    canvas.getContext('2d').putImageData(imageData(pic.rgba, pic.width, pic.height), 0, 0);
     return new Promise((ok) => canvas.toBlob((blob) => {
       const a = document.createElement('a');
       a.href = URL.createObjectURL(blob);
