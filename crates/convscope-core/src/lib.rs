@@ -8,12 +8,14 @@
 #![warn(missing_docs)]
 
 pub mod activations;
+pub mod attention;
 mod error;
 pub mod format;
 pub mod graph;
 pub mod model;
 pub mod preprocess;
 pub mod render;
+pub mod rng;
 pub mod tensor_data;
 
 pub use error::{Error, Result};

@@ -295,6 +295,71 @@ impl Graph {
     }
 }
 
+impl Graph {
+    /// The trace [`Graph::forward_to`] would give for `layer`, made from the outputs of every
+    /// layer of an earlier pass (`all`, in network order, batch 1 or any batch), so a view that
+    /// kept them can differentiate from `layer` without running the network again. Fails when
+    /// a layer after `layer` reads the input image itself.
+    pub fn trace_of(&self, layer: LayerId, all: &[Value]) -> Result<Trace> {
+        if all.len() != self.nodes.len() {
+            return Err(Error::BadInput(format!("{} layer values given, the model has {} layers", all.len(), self.nodes.len())));
+        }
+        let end = layer.0 + 1;
+        if self.input_last_use >= end && self.input_last_use != usize::MAX {
+            return Err(Error::BadInput(format!("a layer after `{}` reads the input image; run forward_to instead", self.layers[layer.0].id)));
+        }
+        let values = all
+            .iter()
+            .enumerate()
+            .map(|(j, v)| (j < end && (j == layer.0 || self.last_use[j] >= end)).then(|| v.clone()))
+            .collect();
+        Ok(Trace { layer, input: None, values })
+    }
+
+    /// The layers that have learned parameters (convolutions, affine maps, linear layers), in
+    /// network order.
+    pub fn weighted_layers(&self) -> Vec<LayerId> {
+        (0..self.nodes.len())
+            .filter(|&i| matches!(self.nodes[i].op, Op::Conv2d { .. } | Op::Affine { .. } | Op::Linear { .. }))
+            .map(LayerId)
+            .collect()
+    }
+
+    /// A copy of the graph with the parameters of `layers` re-drawn at random: each weight
+    /// and bias tensor becomes Gaussian noise with that tensor's own standard deviation
+    /// (the model-parameter randomization of Adebayo et al. 2018). Other layers share their
+    /// weights with `self`. The same seed gives the same weights on every device.
+    pub fn randomized(&self, layers: &[LayerId], seed: u64) -> Graph {
+        let mut rng = crate::rng::Rng::new(seed);
+        let mut out = self.clone();
+        for l in layers {
+            out.nodes[l.0].op = match &self.nodes[l.0].op {
+                Op::Conv2d { weight, bias, options, act } => Op::Conv2d {
+                    weight: like(weight, &mut rng),
+                    bias: bias.as_ref().map(|b| like(b, &mut rng)),
+                    options: options.clone(),
+                    act: *act,
+                },
+                Op::Affine { scale, shift } => Op::Affine { scale: like(scale, &mut rng), shift: like(shift, &mut rng) },
+                Op::Linear { weight, bias } => Op::Linear { weight: like(weight, &mut rng), bias: bias.as_ref().map(|b| like(b, &mut rng)) },
+                op => op.clone(),
+            };
+        }
+        out
+    }
+}
+
+/// Gaussian noise shaped like `t`, scaled on the device to `t`'s standard deviation.
+fn like<const D: usize>(t: &Tensor<D>, rng: &mut crate::rng::Rng) -> Tensor<D> {
+    let dims = t.dims();
+    let n: usize = dims.iter().product();
+    let flat = t.clone().reshape([n]);
+    let centred = flat.clone() - flat.mean().reshape([1]);
+    let std = (centred.clone() * centred).mean().sqrt();
+    let noise = Tensor::<1>::from_data(TensorData::new(rng.normals(n), [n]), &t.device());
+    (noise * std).reshape(dims)
+}
+
 fn lower(op: &OpSpec, t: &mut Weights, device: &Device) -> Op {
     match op {
         OpSpec::Conv2d { weight, bias, stride, padding, dilation, groups, act } => Op::Conv2d {

@@ -269,7 +269,7 @@ impl ZoomFigure<'_> {
 /// Bilinear resampling of a `sw x sh` image with `c` interleaved channels to `dw x dh`, pixel
 /// centres aligned (half-pixel offsets, edges clamped), as `interpolate` does with
 /// `align_corners = false`.
-fn bilinear(src: &[f32], sw: usize, sh: usize, c: usize, dw: usize, dh: usize) -> Vec<f32> {
+pub fn bilinear(src: &[f32], sw: usize, sh: usize, c: usize, dw: usize, dh: usize) -> Vec<f32> {
     let coord = |d: usize, dn: usize, sn: usize| {
         let s = ((d as f32 + 0.5) * sn as f32 / dn as f32 - 0.5).clamp(0.0, (sn - 1) as f32);
         let i0 = s.floor() as usize;
