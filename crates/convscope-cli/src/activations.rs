@@ -121,7 +121,7 @@ pub fn run(raw: &[String]) -> Result<(), String> {
     write_png(&side_by_side(&figures), out)
 }
 
-fn write_png(c: &Canvas, out: &str) -> Result<(), String> {
+pub fn write_png(c: &Canvas, out: &str) -> Result<(), String> {
     let img = image::RgbaImage::from_raw(c.width as u32, c.height as u32, c.pixels.clone()).ok_or("internal: canvas size")?;
     img.save_with_format(out, image::ImageFormat::Png).map_err(|e| format!("cannot write {out}: {e}"))
 }

@@ -3,6 +3,7 @@
 mod activations;
 mod args;
 mod bench;
+mod cam;
 mod convert;
 mod npy;
 
@@ -28,6 +29,9 @@ usage:
         [--channels all|0..16|3,7,9] [--rank index|max|mean|active] [--cols N] [--cell PX]
         [--colormap auto|viridis|magma|cividis|gray|coolwarm] [--norm channel|layer]
         [--compare IMAGE2] [--zoom CHANNEL [--overlay OPACITY]] [--backend cpu|wgpu] [--fit whole|center-crop]
+  convscope cam --model M --method ID IMAGE [--layer ID] [--class K [--contrast K2]]
+        [--png OUT.png [--opacity A] [--size PX] [--colormap NAME]] [--npy RAW.npy]
+        [--faithfulness] [--sanity] [--seed N] [--max-channels N] [--json] [--backend cpu|wgpu] [--fit ...]
   convscope convert --from SHARED_MODELS_DIR --out WEIGHTS_DIR [--dtype f16|f32]
   convscope bench [--runs N] [--backend cpu|wgpu|both] [--json]
 
@@ -35,7 +39,14 @@ M is a bundled model (efficientnet-lite0, digit-cnn) or a path to a .csm file.
 Bundled models are read from $CONVSCOPE_WEIGHTS, else from the repository's weights/.
 activations: --npy writes the layer (float32, [C, H, W]; the chosen channels in rank order
 when --channels or --rank is given); --png draws the chosen channels as a labelled grid with
-the colour legend, beside --compare's maps on the same scale, or one map large with --zoom.";
+the colour legend, beside --compare's maps on the same scale, or one map large with --zoom.
+cam: methods gradcam, gradcam++, xgradcam, layercam, hirescam, scorecam, eigencam (at --layer,
+by default the last layer with feature maps), saliency, smoothgrad, integrated-gradients,
+occlusion (at the input); the target is --class (default the top-1), or --class minus
+--contrast. --npy writes the raw map (float32 [H, W], after ReLU, before normalisation and
+upsampling); --png the normalised map over the image with its faithfulness scores
+(deletion/insertion areas, the drop when only the highlighted region is kept, against a
+random map); --sanity randomizes the model from the top down and reports the correlation.";
 
 fn main() -> ExitCode {
     let raw: Vec<String> = std::env::args().skip(1).collect();
@@ -47,6 +58,7 @@ fn main() -> ExitCode {
         "predict" => predict(rest),
         "layers" => layers(rest),
         "activations" => activations::run(rest),
+        "cam" => cam::run(rest),
         "convert" => convert(rest),
         "bench" => bench::run(rest),
         "help" | "--help" | "-h" => {

@@ -141,3 +141,42 @@ fn errors_say_what_was_wrong() {
         assert!(!err.contains("panicked"), "{args:?} panicked: {err}");
     }
 }
+
+#[test]
+fn cam_writes_the_raw_map_and_a_figure_and_scores_it() {
+    let dir = std::env::temp_dir().join(format!("convscope-cam-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (npy, png) = (dir.join("raw.npy"), dir.join("cam.png"));
+    let out = run(&[
+        "cam", "--model", "efficientnet-lite0", "--method", "gradcam", "www/samples/chelsea.png", "--npy",
+        npy.to_str().unwrap(), "--png", png.to_str().unwrap(), "--json",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["layer"], "head", "the default layer is the last spatial one");
+    assert_eq!(v["target"]["class"], v["top"][0]["index"], "the default target is the top-1");
+    let (shape, raw) = read_npy(&npy);
+    assert_eq!(shape, vec![7, 7]);
+    assert!(raw.iter().all(|v| v.is_finite() && *v >= 0.0) && raw.iter().any(|v| *v > 0.0), "{raw:?}");
+    let peak = raw.iter().enumerate().fold(0, |b, (i, v)| if *v > raw[b] { i } else { b });
+    assert_eq!(v["peak"], serde_json::json!([peak / 7, peak % 7]), "the JSON peak is the raw map's");
+    let f = &v["faithfulness"];
+    assert!(f["deletion_auc"].as_f64().unwrap() < v["random"]["deletion_auc"].as_f64().unwrap(), "{f}");
+    let img = image::open(&png).unwrap();
+    assert!(img.width() >= 448 && img.height() > 448);
+    // A contrast and an input-level method at the same time: a map of the input's size.
+    let out = run(&["cam", "--model", "digit-cnn", "--method", "saliency", "--class", "3", "--contrast", "8", "www/samples/chelsea.png", "--npy", npy.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(read_npy(&npy).0, vec![28, 28]);
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn cam_errors_name_the_bad_value() {
+    let out = run(&["cam", "--model", "digit-cnn", "--method", "gradcam+++", "www/samples/chelsea.png"]);
+    assert!(stderr(&out).contains("gradcam+++") && stderr(&out).contains("integrated-gradients"), "{}", stderr(&out));
+    let out = run(&["cam", "--model", "digit-cnn", "--method", "gradcam", "--class", "12", "www/samples/chelsea.png"]);
+    assert!(stderr(&out).contains("class 12") && stderr(&out).contains("10 classes"), "{}", stderr(&out));
+    let out = run(&["cam", "--model", "digit-cnn", "--method", "gradcam", "--layer", "fc1", "www/samples/chelsea.png"]);
+    assert!(stderr(&out).contains("fc1") && stderr(&out).contains("feature maps"), "{}", stderr(&out));
+}

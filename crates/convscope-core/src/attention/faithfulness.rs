@@ -62,6 +62,12 @@ pub fn highlighted(importance: &[f32]) -> f32 {
     importance.iter().filter(|&&v| v >= HIGHLIGHT).count() as f32 / importance.len().max(1) as f32
 }
 
+/// The fraction kept for the keep drop: the highlighted fraction, at least 5% and at most
+/// 95% of the image (a map with a few bright pixels still keeps a region).
+pub fn default_keep(importance: &[f32]) -> f32 {
+    highlighted(importance).clamp(0.05, 0.95)
+}
+
 /// The probe images for a map given at the input's resolution (`H * W` values in `[0, 1]`):
 /// `steps + 1` deletion images, `steps + 1` insertion images, then the image with only its
 /// `keep` most important fraction of pixels, `[2 * steps + 3, C, H, W]`.
@@ -137,7 +143,7 @@ pub fn random_map(width: usize, height: usize, seed: u64) -> Vec<f32> {
 pub fn faithfulness_now(x: &Explain<'_>, map: &AttentionMap, steps: usize, keep: Option<f32>) -> Result<Faithfulness> {
     let [_, _, h, w] = x.input.dims();
     let importance = map.resized(w, h);
-    let keep = keep.unwrap_or_else(|| highlighted(&importance));
+    let keep = keep.unwrap_or_else(|| default_keep(&importance));
     let probability = super::read(x.scores(x.input.clone(), true)?)?[0];
     let probs = super::read(x.scores(probes(x, &importance, steps, keep)?, true)?)?;
     score(&probs, steps, probability, keep)

@@ -13,6 +13,7 @@
 
 mod cam;
 pub mod faithfulness;
+pub mod figure;
 mod gradient;
 pub mod sanity;
 mod target;

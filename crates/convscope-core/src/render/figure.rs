@@ -266,6 +266,18 @@ impl ZoomFigure<'_> {
     }
 }
 
+/// `figure` with lines of text added beneath it (e.g. an attention map's scores).
+pub fn with_notes(figure: &Canvas, notes: &[String]) -> Canvas {
+    let line = Canvas::text_height(TEXT) + 6;
+    let widest = notes.iter().map(|n| Canvas::text_width(n, TEXT) + 2 * MARGIN).max().unwrap_or(0);
+    let mut out = Canvas::new(figure.width.max(widest), figure.height + notes.len() * line + if notes.is_empty() { 0 } else { MARGIN }, BACKGROUND);
+    out.paste(figure, 0, 0);
+    for (i, n) in notes.iter().enumerate() {
+        out.text(MARGIN, figure.height + i * line, n, TEXT, INK);
+    }
+    out
+}
+
 /// Bilinear resampling of a `sw x sh` image with `c` interleaved channels to `dw x dh`, pixel
 /// centres aligned (half-pixel offsets, edges clamped), as `interpolate` does with
 /// `align_corners = false`.

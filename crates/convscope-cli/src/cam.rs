@@ -1,0 +1,125 @@
+//! `convscope cam`: an attention map for one image, as a PNG over the image and as the raw
+//! map in .npy, with its faithfulness scores and, on request, the randomization check.
+
+use convscope_core::{
+    attention::{
+        self, AttentionMap, Explain, Options, Resolution, Target,
+        faithfulness::{STEPS, faithfulness_now, random_map},
+        figure::{AttentionFigure, CONSTANT, faithfulness_notes},
+        sanity::sanity_now,
+    },
+    preprocess::{Preprocess, normalise},
+    render::{Colormap, Overlay},
+};
+
+use crate::{activations::write_png, args::Args, device, load_image, load_model, npy, read_f32};
+
+fn number<T: std::str::FromStr>(a: &Args, name: &str, what: &str) -> Result<Option<T>, String> {
+    a.get(name).map(|v| v.parse::<T>().map_err(|_| format!("--{name} needs {what}, not `{v}`"))).transpose()
+}
+
+pub fn run(raw: &[String]) -> Result<(), String> {
+    let a = Args::parse(raw, &["faithfulness", "sanity", "json"])?;
+    a.only(&[
+        "model", "method", "layer", "class", "contrast", "png", "npy", "opacity", "size", "colormap", "faithfulness", "sanity", "seed",
+        "max-channels", "backend", "fit", "json",
+    ])?;
+    let device = device(a.get("backend").unwrap_or("cpu"))?;
+    let model = load_model(a.need("model")?, &device)?;
+    let method = attention::method(a.need("method")?).map_err(|e| format!("--method: {e}"))?;
+    let path = match a.positional() {
+        [one] => one.as_str(),
+        [] => return Err("give an image file".into()),
+        many => return Err(format!("give one image file, got {}", many.len())),
+    };
+    let pre = Preprocess::named(a.get("fit").unwrap_or("whole")).map_err(|e| format!("--fit: {e}"))?;
+    let rgb = pre.resize(&load_image(path)?, &model.input).map_err(|e| e.to_string())?;
+    let input = burn::tensor::Tensor::from_data(normalise(&rgb, &model.input), &device);
+    let (logits, _) = model.graph.forward(input.clone(), &[]).map_err(|e| e.to_string())?;
+    let top = model.top_k(&read_f32(logits)?, 5);
+    let class = number::<usize>(&a, "class", "a class index")?.unwrap_or(top[0].index);
+    let target = match number::<usize>(&a, "contrast", "a class index")? {
+        Some(against) => Target::Contrast { class, against },
+        None => Target::Class { class },
+    };
+    let layer = a.get("layer").map(|id| model.graph.layer(id)).transpose().map_err(|e| format!("--layer: {e}"))?;
+    let options = Options {
+        seed: number(&a, "seed", "a whole number")?.unwrap_or(0),
+        max_channels: number(&a, "max-channels", "a whole number")?.unwrap_or(0),
+        ..Options::default()
+    };
+    let req = Explain::new(&model.graph, input, target, layer, options).map_err(|e| e.to_string())?;
+    let info = method.info();
+    let map = req.run_now(method).map_err(|e| e.to_string())?;
+    let layer_id = model.graph.info(req.layer).id.clone();
+    let what = match target {
+        Target::Class { class } => model.label(class),
+        Target::Contrast { class, against } => format!("{} vs {}", model.label(class), model.label(against)),
+    };
+    let at = match info.resolution {
+        Resolution::Layer => format!("layer {layer_id}"),
+        Resolution::Input => "the input".to_string(),
+    };
+
+    if let Some(out) = a.get("npy") {
+        std::fs::write(out, npy::encode_f32(&[map.height, map.width], &map.raw)).map_err(|e| format!("cannot write {out}: {e}"))?;
+    }
+    let faith = if a.has("faithfulness") || a.get("png").is_some() {
+        let ours = faithfulness_now(&req, &map, STEPS, None).map_err(|e| e.to_string())?;
+        let random = AttentionMap::new(random_map(7, 7, req.options.seed), 7, 7).map_err(|e| e.to_string())?;
+        let random = faithfulness_now(&req, &random, STEPS, Some(ours.kept_fraction)).map_err(|e| e.to_string())?;
+        Some((ours, random))
+    } else {
+        None
+    };
+    let sanity = if a.has("sanity") { Some(sanity_now(&req, method, 6).map_err(|e| e.to_string())?) } else { None };
+
+    if let Some(out) = a.get("png") {
+        let opacity = number::<f32>(&a, "opacity", "an opacity from 0 to 1 (or -1: the raw map alone)")?.unwrap_or(0.5);
+        let colormap = Colormap::named(a.get("colormap").unwrap_or("magma"), false).map_err(|e| format!("--colormap: {e}"))?;
+        let size = number::<usize>(&a, "size", "a size in pixels")?.unwrap_or(448).clamp(16, 4096);
+        let name = std::path::Path::new(path).file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let overlay = (opacity >= 0.0).then_some(Overlay { rgb: &rgb, width: model.input.width, height: model.input.height, opacity });
+        let (ours, random) = faith.as_ref().expect("scored for the figure");
+        let fig = AttentionFigure {
+            title: format!("{name} {} {} {what}", model.name, info.name),
+            map: &map,
+            overlay,
+            colormap,
+            size,
+            notes: [vec![format!("at {at}")], faithfulness_notes(ours, Some(random))].concat(),
+        };
+        write_png(&fig.render(), out)?;
+    }
+
+    let (py, px) = map.peak();
+    if a.has("json") {
+        let out = serde_json::json!({
+            "model": model.name, "method": info, "target": target, "label": what, "layer": layer_id, "top": top,
+            "height": map.height, "width": map.width, "constant": map.constant, "peak": [py, px],
+            "faithfulness": faith.as_ref().map(|f| &f.0), "random": faith.as_ref().map(|f| &f.1), "sanity": sanity,
+        });
+        println!("{out}");
+        return Ok(());
+    }
+    println!("{} for {what} at {at} ({}x{}); {}", info.name, map.height, map.width, info.paper);
+    if map.constant {
+        println!("{CONSTANT}");
+    } else {
+        let (lo, hi) = map.raw.iter().fold((f32::INFINITY, f32::NEG_INFINITY), |(l, h), &v| (l.min(v), h.max(v)));
+        println!("raw map from {lo:.4} to {hi:.4}; peak at row {py}, column {px}");
+    }
+    if let Some((ours, random)) = &faith {
+        for line in faithfulness_notes(ours, Some(random)) {
+            println!("{line}");
+        }
+    }
+    if let Some(report) = &sanity {
+        println!("randomization check (Spearman rank correlation with the trained model's map):");
+        for s in &report.steps {
+            println!("  {:>3} layers randomized, down to {:<20} rho {:+.3}{}", s.randomized, s.layer, s.rho, if s.constant { " (constant map)" } else { "" });
+        }
+        println!("{}", if report.flagged { "FLAGGED: the map hardly changes when the model is randomized" } else { "passed: the map changes with the model's weights" });
+    }
+    Ok(())
+}
