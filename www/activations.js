@@ -1,13 +1,10 @@
 // The activations view: every channel of a layer as a grid, one zoomed, a second image side
 // by side on the same scale. The engine computes and colours; this file only draws.
 import { colormapRamp } from './pkg/convscope_web.js';
+import { download as save, fmt, imageData, paint, pct } from './draw.js';
 
 const $ = (id) => document.getElementById(id);
-const fmt = (v) => (v === 0 ? '0' : Math.abs(v) >= 1e4 || Math.abs(v) < 1e-3 ? v.toExponential(2) : Number(v.toPrecision(4)).toString());
-const pct = (v) => `${(v * 100).toFixed(v > 0 && v < 0.01 ? 1 : 0)}%`;
 const ZOOM_PX = 320;
-// RGBA bytes from the engine as ImageData, without a copy.
-const imageData = (rgba, width, height) => new ImageData(new Uint8ClampedArray(rgba.buffer, rgba.byteOffset, rgba.length), width, height);
 
 /** Wire the view to the page. `ctx` gives `model()`, `info()`, `enqueue(job)`, `probe`,
  * `loadBlob(blob, name)` (decode to RGBA) and `fit()`. Returns the hooks the page calls when
@@ -144,11 +141,9 @@ export function setupActivations(ctx) {
     grid.style.setProperty('--label-h', `${LABEL}px`);
     const pic = ctx.model().paintGrid(slot, cols, cellW, cellH, GAP, LABEL);
     const canvas = grid.querySelector('canvas.paint');
-    canvas.width = pic.width;
-    canvas.height = pic.height;
+    paint(canvas, pic);
     canvas.style.width = `${pic.width}px`;
     canvas.style.height = `${pic.height}px`;
-    canvas.getContext('2d').putImageData(imageData(pic.rgba, pic.width, pic.height), 0, 0);
   }
   new ResizeObserver(() => document.querySelectorAll('#grids .grid').forEach(paintGrid)).observe($('grids'));
 
@@ -191,11 +186,9 @@ export function setupActivations(ctx) {
       const pic = ctx.model().zoomImage(im.slot, channel, ZOOM_PX, opacity);
       const fig = document.createElement('figure');
       const canvas = document.createElement('canvas');
-      canvas.width = pic.width;
-      canvas.height = pic.height;
+      paint(canvas, pic);
       canvas.className = 'zoom-canvas';
       canvas.dataset.slot = im.slot;
-      canvas.getContext('2d').putImageData(imageData(pic.rgba, pic.width, pic.height), 0, 0);
       const st = im.stats[i];
       canvas.setAttribute('role', 'img');
       canvas.setAttribute('aria-label', `channel ${channel} of ${r.layer} on ${im.name}, zoomed${overlay ? ', over the image' : ''}`);
@@ -255,21 +248,7 @@ export function setupActivations(ctx) {
     await refresh();
   }
 
-  function download(pic, filename) {
-    const canvas = document.createElement('canvas');
-    canvas.width = pic.width;
-    canvas.height = pic.height;
-    canvas.getContext('2d').putImageData(imageData(pic.rgba, pic.width, pic.height), 0, 0);
-    return new Promise((ok) => canvas.toBlob((blob) => {
-      const a = document.createElement('a');
-      a.href = URL.createObjectURL(blob);
-      a.download = filename;
-      a.click();
-      setTimeout(() => URL.revokeObjectURL(a.href), 10_000);
-      probe.lastExport = { filename, width: pic.width, height: pic.height, bytes: blob.size };
-      ok();
-    }, 'image/png'));
-  }
+  const download = (pic, filename) => save(pic, filename, probe);
 
   const rerun = (change) => () => ctx.enqueue(async () => { change(); await refresh(); });
   $('layer-select').addEventListener('change', (e) => ctx.enqueue(async () => { view.layer = e.target.value; view.start = 0; await refresh(); }));

@@ -1,6 +1,7 @@
 // convscope page: decodes images, calls the wasm engine, draws. No tensor maths here.
 import init, { Engine } from './pkg/convscope_web.js';
 import { setupActivations } from './activations.js';
+import { setupAttention } from './attention.js';
 
 const $ = (id) => document.getElementById(id);
 const params = new URLSearchParams(location.search);
@@ -109,6 +110,7 @@ async function predict(reanalyse = false) {
   if (probe.firstPredictionMs === null) probe.firstPredictionMs = performance.now();
   $('timing').textContent = `${state.info.name} on ${probe.backend}: ${ms.toFixed(0)} ms`;
   await activations.imageChanged(top[0], reanalyse);
+  await attention.imageChanged(top);
   setStatus(`Ready — ${state.info.name} on ${probe.backend === 'webgpu' ? 'WebGPU' : 'the CPU'}`, true);
   // Counted once everything for this image is drawn (tests wait on it).
   probe.lastTop = top;
@@ -126,6 +128,7 @@ async function loadModel(name) {
   state.info = state.model.info();
   state.modelName = name;
   activations.modelChanged();
+  attention.modelChanged();
 }
 
 async function useImage(blob, name) {
@@ -235,6 +238,13 @@ const activations = setupActivations({
   fit: () => state.fit,
   enqueue: (job) => enqueue(job),
   loadBlob: (blob, name) => decode(blob, name),
+  probe,
+});
+
+const attention = setupAttention({
+  model: () => state.model,
+  info: () => state.info,
+  enqueue: (job) => enqueue(job),
   probe,
 });
 

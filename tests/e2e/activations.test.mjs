@@ -1,39 +1,14 @@
 // The activations view in headless Chromium: chelsea's `stem` shows 32 maps whose values are
 // the CLI's `convscope activations --npy` output, a map zooms, coffee joins side by side on
 // the same scale and zooms too; keyboard, paging, ranking, normalisation and PNG export.
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
-import { serveDist, launchBrowser, openPage } from './harness.mjs';
+import { cliNpy, openPage, sharedBrowser } from './harness.mjs';
 
-const REPO = resolve(import.meta.dirname, '../..');
-const CLI = join(process.env.CARGO_TARGET_DIR || join(REPO, 'target'), 'release', 'convscope');
-let server, browser;
-
-before(async () => {
-  server = await serveDist();
-  browser = await launchBrowser();
-});
-after(async () => {
-  await browser?.close();
-  await server?.close();
-});
+const shared = await sharedBrowser();
 
 /** The CLI's activations of `layer` on a sample, as [shape, Float32Array]. */
-function cliActivations(layer, image) {
-  assert.ok(existsSync(CLI), `${CLI} is missing: build it with cargo build --release -p convscope-cli`);
-  const out = join(mkdtempSync(join(tmpdir(), 'convscope-npy-')), 'a.npy');
-  execFileSync(CLI, ['activations', '--model', 'efficientnet-lite0', '--layer', layer, join(REPO, 'www/samples', image), '--npy', out]);
-  const b = readFileSync(out);
-  const hlen = b.readUInt16LE(8);
-  const header = b.subarray(10, 10 + hlen).toString();
-  const shape = header.match(/'shape': \(([^)]*)\)/)[1].split(',').filter((s) => s.trim()).map(Number);
-  const data = new Float32Array(b.buffer.slice(b.byteOffset + 10 + hlen, b.byteOffset + b.length));
-  return [shape, data];
-}
+const cliActivations = (layer, image) => cliNpy(['activations', '--model', 'efficientnet-lite0', '--layer', layer, `www/samples/${image}`, '--npy', '{npy}']);
 
 async function waitForLayer(page, layer, images = 1) {
   await page.waitForFunction(([l, n]) => {
@@ -56,7 +31,7 @@ async function canvasSpread(page, selector) {
 }
 
 test('chelsea: stem shows 32 maps equal to the CLI activations; zoom; coffee side by side (WebGPU)', { timeout: 900_000 }, async () => {
-  const { page, consoleErrors } = await openPage(browser.context, `${server.url}?backend=webgpu`);
+  const { page, consoleErrors } = await openPage(shared.browser.context, `${shared.server.url}?backend=webgpu`);
   assert.equal(await page.evaluate(() => window.convscope.backend), 'webgpu');
   await waitForLayer(page, 'stem');
   // Pick stem from the list (via another layer, so the menu's change event fires).
@@ -103,7 +78,7 @@ test('chelsea: stem shows 32 maps equal to the CLI activations; zoom; coffee sid
 });
 
 test('keyboard, paging, ranking, per-layer scale, flat layers and PNG export (CPU)', { timeout: 900_000 }, async () => {
-  const { page, consoleErrors } = await openPage(browser.context, `${server.url}?backend=cpu`);
+  const { page, consoleErrors } = await openPage(shared.browser.context, `${shared.server.url}?backend=cpu`);
   await waitForLayer(page, 'stem');
   // Keyboard: arrows move between maps, Enter zooms.
   await page.focus('.grid-col[data-slot="0"] .cell[tabindex="0"]');

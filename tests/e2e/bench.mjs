@@ -1,7 +1,8 @@
 // Page benchmark: cold load to first prediction and warm EfficientNet-Lite0 forward latency,
 // on WebGPU (SwiftShader software adapter) and the CPU backend, plus download sizes; and the
 // activations view's layer switch (choosing a layer to its grid drawn, with the image's
-// forward pass cached) for stem, blocks.5 and head on chelsea.
+// forward pass cached) for stem, blocks.5 and head on chelsea; and the attention view's map
+// latency per method (forward pass cached for the CAMs; the input methods run the network).
 // Run with `./build.sh bench` on an idle machine. Prints a table and one JSON line.
 import { stat, readFile } from 'node:fs/promises';
 import { gzipSync } from 'node:zlib';
@@ -12,6 +13,8 @@ const RUNS = Number(process.env.RUNS || 10);
 const median = (v) => [...v].sort((a, b) => a - b)[Math.floor(v.length / 2)];
 const LAYERS = ['stem', 'blocks.5', 'head'];
 const SWITCH_ROUNDS = Number(process.env.SWITCH_ROUNDS || 8);
+// Methods timed in the page, with their number of timed runs (after one warm-up).
+const ATTENTION = [['gradcam', 8], ['layercam', 8], ['hirescam', 4], ['gradcam++', 4], ['eigencam', 4], ['saliency', 3]];
 
 const server = await serveDist();
 const results = {};
@@ -52,13 +55,22 @@ for (const backend of ['cpu', 'webgpu']) {
       }
       return out;
     }, [LAYERS, SWITCH_ROUNDS]);
+    const attention = {};
+    for (const [method, runs] of ATTENTION) {
+      const t = [];
+      for (let i = 0; i <= runs; i++) {
+        await new Promise((ok) => setTimeout(ok, 200));
+        t.push(await page.evaluate((m) => window.convscope.explain({ method: m, score: false }).then((a) => a.ms), method));
+      }
+      attention[method] = { first_ms: t[0], median_ms: median(t.slice(1)), runs };
+    }
     const layerSwitch = Object.fromEntries(Object.entries(switches).map(([l, t]) => [l, {
       first_drawn_ms: t.drawn[0],
       drawn_median_ms: median(t.drawn.slice(1)), drawn_max_ms: Math.max(...t.drawn.slice(1)),
       presented_median_ms: median(t.presented.slice(1)),
       engine_median_ms: median(t.engine.slice(1)), paint_median_ms: median(t.paint.slice(1)),
     }]));
-    results[backend] = { layer_switch: layerSwitch, backend: await page.evaluate(() => window.convscope.backend), first_prediction_ms: firstMs, startup_ms: startup, warm_median_ms: median(times), warm_min_ms: Math.min(...times), runs: RUNS };
+    results[backend] = { attention, layer_switch: layerSwitch, backend: await page.evaluate(() => window.convscope.backend), first_prediction_ms: firstMs, startup_ms: startup, warm_median_ms: median(times), warm_min_ms: Math.min(...times), runs: RUNS };
   } finally {
     await browser.close();
   }
@@ -75,6 +87,9 @@ const sizes = {
 for (const [k, r] of Object.entries(results)) {
   for (const [l, t] of Object.entries(r.layer_switch)) {
     console.log(`page ${k}: layer switch to ${l}: drawn median ${t.drawn_median_ms.toFixed(1)} ms (max ${t.drawn_max_ms.toFixed(1)}; engine ${t.engine_median_ms.toFixed(1)} + paint ${t.paint_median_ms.toFixed(1)}), presented ${t.presented_median_ms.toFixed(1)} ms; first visit ${t.first_drawn_ms.toFixed(1)} ms`);
+  }
+  for (const [m, t] of Object.entries(r.attention)) {
+    console.log(`page ${k}: attention ${m}: map median ${t.median_ms.toFixed(1)} ms over ${t.runs} runs (first ${t.first_ms.toFixed(0)} ms)`);
   }
   console.log(`page ${k}: startup marks (ms after navigation) ${JSON.stringify(r.startup_ms)}`);
   console.log(`page ${k}: first prediction ${r.first_prediction_ms.toFixed(0)} ms after navigation; warm forward median ${r.warm_median_ms.toFixed(1)} ms (min ${r.warm_min_ms.toFixed(1)}) over ${r.runs} runs`);

@@ -1,12 +1,16 @@
 // Shared by the browser tests and benchmarks: a static server for dist/ on 127.0.0.1 and
 // Debian's Chromium with a software WebGPU adapter.
 import { createServer } from 'node:http';
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { readFile, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, extname, resolve, sep } from 'node:path';
 import { chromium } from 'playwright-core';
 
-export const DIST = resolve(import.meta.dirname, '../../dist');
+export const REPO = resolve(import.meta.dirname, '../..');
+export const DIST = join(REPO, 'dist');
+const CLI = join(process.env.CARGO_TARGET_DIR || join(REPO, 'target'), 'release', 'convscope');
 
 const TYPES = {
   '.html': 'text/html; charset=utf-8', '.js': 'text/javascript', '.mjs': 'text/javascript',
@@ -67,4 +71,34 @@ export async function pickSample(page, file, timeout = 240_000) {
   await page.click(`[data-sample="${file}"]`);
   await page.waitForFunction(([runs, failures]) => window.convscope.runs > runs || window.convscope.failures > failures, before, { timeout });
   return page.evaluate(() => ({ top: window.convscope.lastTop, error: window.convscope.error }));
+}
+
+/** For a test file: one server and one browser shared by its tests, started before them and
+ * closed after. Returns an object whose `server` and `browser` are set once started. */
+export async function sharedBrowser() {
+  const { before, after } = await import('node:test');
+  const shared = {};
+  before(async () => {
+    shared.server = await serveDist();
+    shared.browser = await launchBrowser();
+  });
+  after(async () => {
+    await shared.browser?.close();
+    await shared.server?.close();
+  });
+  return shared;
+}
+
+/** Run the `convscope` CLI (built by cargo) with `args`, giving it a fresh `.npy` path as
+ * `{npy}`; returns the array it wrote as [shape, Float32Array]. */
+export function cliNpy(args) {
+  if (!existsSync(CLI)) throw new Error(`${CLI} is missing: build it with cargo build --release -p convscope-cli`);
+  const out = join(mkdtempSync(join(tmpdir(), 'convscope-npy-')), 'a.npy');
+  execFileSync(CLI, args.map((a) => (a === '{npy}' ? out : a)), { cwd: REPO });
+  const b = readFileSync(out);
+  const hlen = b.readUInt16LE(8);
+  const header = b.subarray(10, 10 + hlen).toString();
+  const shape = header.match(/'shape': \(([^)]*)\)/)[1].split(',').filter((s) => s.trim()).map(Number);
+  const data = new Float32Array(b.buffer.slice(b.byteOffset + 10 + hlen, b.byteOffset + b.length));
+  return [shape, data];
 }

@@ -1,28 +1,19 @@
 // The page in headless Chromium: EfficientNet-Lite0 on WebGPU (software adapter) and on the
 // CPU fallback gives the reference top-5 for the sample images, both backends agree on the
 // logits, bad input gets a message in the page, and nothing is loaded from other origins.
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
-import { serveDist, launchBrowser, openPage, pickSample } from './harness.mjs';
+import { openPage, pickSample, sharedBrowser } from './harness.mjs';
 
 const reference = JSON.parse(await readFile(new URL('../data/reference_top5.json', import.meta.url)));
 const IMAGES = ['chelsea.png', 'coffee.png', 'camera.png', 'rocket.jpg'];
-let server, browser;
+const shared = await sharedBrowser();
 const logitsByBackend = {};
-
-before(async () => {
-  server = await serveDist();
-  browser = await launchBrowser();
-});
-after(async () => {
-  await browser?.close();
-  await server?.close();
-});
 
 for (const backend of ['webgpu', 'cpu']) {
   test(`EfficientNet-Lite0 on ${backend} gives the reference top-5`, { timeout: 900_000 }, async () => {
-    const { page, consoleErrors, requests } = await openPage(browser.context, `${server.url}?backend=${backend}&fit=center-crop`);
+    const { page, consoleErrors, requests } = await openPage(shared.browser.context, `${shared.server.url}?backend=${backend}&fit=center-crop`);
     const state = await page.evaluate(() => ({ backend: window.convscope.backend, error: window.convscope.error, top: window.convscope.lastTop }));
     assert.equal(state.error, null, `page error: ${state.error}`);
     assert.equal(state.backend, backend, 'the page runs on the backend asked for');
@@ -40,7 +31,7 @@ for (const backend of ['webgpu', 'cpu']) {
     }
     const shown = await page.$$eval('#top5 li', (lis) => lis.map((li) => Number(li.dataset.index)));
     assert.deepEqual(shown, reference['rocket.jpg'].f16.map((e) => e[0]), 'the drawn list is the prediction');
-    const foreign = requests.filter((u) => !u.startsWith(server.url) && !u.startsWith('data:') && !u.startsWith('blob:'));
+    const foreign = requests.filter((u) => !u.startsWith(shared.server.url) && !u.startsWith('data:') && !u.startsWith('blob:'));
     assert.deepEqual(foreign, [], 'nothing is loaded from other origins');
     assert.deepEqual(consoleErrors, [], 'no console errors');
     await page.close();
@@ -58,7 +49,7 @@ test('logits agree across WebGPU and the CPU to 1e-3', () => {
 });
 
 test('a file that is not an image gets a clear message and the page keeps working', { timeout: 600_000 }, async () => {
-  const { page } = await openPage(browser.context, `${server.url}?backend=cpu`);
+  const { page } = await openPage(shared.browser.context, `${shared.server.url}?backend=cpu`);
   await page.setInputFiles('#file-input', { name: 'notes.png', mimeType: 'image/png', buffer: Buffer.from('this is not a PNG') });
   await page.waitForSelector('#error:not([hidden])');
   assert.match(await page.textContent('#error'), /Could not read notes\.png as an image/);
@@ -70,7 +61,7 @@ test('a file that is not an image gets a clear message and the page keeps workin
 });
 
 test('a dropped image file is classified', { timeout: 600_000 }, async () => {
-  const { page } = await openPage(browser.context, `${server.url}?backend=cpu&image=camera.png`);
+  const { page } = await openPage(shared.browser.context, `${shared.server.url}?backend=cpu&image=camera.png`);
   const bytes = await readFile(new URL('../../www/samples/coffee.png', import.meta.url));
   const before = await page.evaluate(() => window.convscope.runs);
   const dataTransfer = await page.evaluateHandle((b64) => {
@@ -87,7 +78,7 @@ test('a dropped image file is classified', { timeout: 600_000 }, async () => {
 });
 
 test('the digit model reads a digit drawn on the pad', { timeout: 600_000 }, async () => {
-  const { page } = await openPage(browser.context, `${server.url}?backend=cpu&model=digit-cnn`);
+  const { page } = await openPage(shared.browser.context, `${shared.server.url}?backend=cpu&model=digit-cnn`);
   assert.equal(await page.isVisible('#draw-canvas'), true, 'the pad shows for the digit model');
   const box = await page.locator('#draw-canvas').boundingBox();
   const before = await page.evaluate(() => window.convscope.runs);

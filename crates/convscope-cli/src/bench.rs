@@ -1,10 +1,16 @@
-//! `convscope bench`: native forward latency of the bundled EfficientNet-Lite0.
+//! `convscope bench`: native forward latency of the bundled EfficientNet-Lite0 and, with
+//! `--attention`, the latency of every attention method on it (map read back included).
 
 use std::time::Instant;
 
 use burn::tensor::Tensor;
 
+use convscope_core::attention::{self, Explain, METHODS, Options, Target};
+
 use crate::{Args, device, load_image, load_model};
+
+/// Methods that run the network many times get fewer timed runs.
+const SLOW: [&str; 4] = ["scorecam", "smoothgrad", "integrated-gradients", "occlusion"];
 
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(f64::total_cmp);
@@ -13,8 +19,16 @@ fn median(mut v: Vec<f64>) -> f64 {
 
 /// Time `runs` warm forward passes (after warm-up) on each backend asked for.
 pub fn run(raw: &[String]) -> Result<(), String> {
-    let a = Args::parse(raw, &["json"])?;
-    a.only(&["runs", "backend", "image", "json"])?;
+    let a = Args::parse(raw, &["json", "attention"])?;
+    a.only(&["runs", "backend", "image", "json", "attention", "methods", "max-channels"])?;
+    let methods: Vec<&str> = match a.get("methods") {
+        Some(list) => list.split(',').collect(),
+        None => METHODS.iter().map(|m| m.info().id).collect(),
+    };
+    for m in &methods {
+        attention::method(m).map_err(|e| format!("--methods: {e}"))?;
+    }
+    let max_channels: usize = a.get("max-channels").unwrap_or("128").parse().map_err(|_| "--max-channels needs a number")?;
     let runs: usize = a.get("runs").unwrap_or("20").parse().map_err(|_| "--runs needs a number")?;
     let backends: Vec<&str> = match a.get("backend").unwrap_or("both") {
         "both" => vec!["cpu", "wgpu"],
@@ -50,7 +64,43 @@ pub fn run(raw: &[String]) -> Result<(), String> {
         if !a.has("json") {
             println!("efficientnet-lite0 forward, native {backend}: median {med:.1} ms, min {min:.1} ms over {runs} warm runs; load + first {first_ms:.0} ms");
         }
-        results.push(serde_json::json!({"backend": backend, "median_ms": med, "min_ms": min, "runs": runs, "first_ms": first_ms}));
+        let mut attention = Vec::new();
+        if a.has("attention") {
+            let (logits, _) = model.graph.forward(input.clone(), &[]).map_err(|e| e.to_string())?;
+            let class = model.top_k(&logits.into_data().try_to_vec::<f32>().map_err(|e| format!("{e:?}"))?, 1)[0].index;
+            let options = Options { max_channels, ..Options::default() };
+            let target = Target::Class { class };
+            // The bare cost every gradient method pays: a forward and a backward pass to the input.
+            let fwd_bwd = || -> Result<(), String> {
+                let req = Explain::new(&model.graph, input.clone(), target, None, options.clone()).map_err(|e| e.to_string())?;
+                let g = req.input_gradients(input.clone()).map_err(|e| e.to_string())?;
+                g.into_data().try_to_vec::<f32>().map_err(|e| format!("{e:?}"))?;
+                Ok(())
+            };
+            let mut rows: Vec<(String, Vec<f64>)> = Vec::new();
+            fwd_bwd()?;
+            rows.push(("forward+backward to the input".into(), (0..runs).map(|_| { let t = Instant::now(); fwd_bwd().map(|_| t.elapsed().as_secs_f64() * 1e3) }).collect::<Result<_, _>>()?));
+            for id in &methods {
+                let m = attention::method(id).map_err(|e| e.to_string())?;
+                let once = || -> Result<f64, String> {
+                    let t = Instant::now();
+                    let req = Explain::new(&model.graph, input.clone(), target, None, options.clone()).map_err(|e| e.to_string())?;
+                    req.run_now(m).map_err(|e| e.to_string())?;
+                    Ok(t.elapsed().as_secs_f64() * 1e3)
+                };
+                once()?;
+                let n = if SLOW.contains(id) { 3.min(runs) } else { runs };
+                rows.push((id.to_string(), (0..n).map(|_| once()).collect::<Result<_, _>>()?));
+            }
+            for (id, times) in rows {
+                let med = median(times.clone());
+                if !a.has("json") {
+                    println!("  {id:<32} median {med:>9.1} ms over {} runs", times.len());
+                }
+                attention.push(serde_json::json!({"method": id, "median_ms": med, "runs": times.len()}));
+            }
+        }
+        results.push(serde_json::json!({"backend": backend, "median_ms": med, "min_ms": min, "runs": runs, "first_ms": first_ms, "attention": attention, "scorecam_channels": max_channels}));
     }
     if a.has("json") {
         println!("{}", serde_json::Value::Array(results));

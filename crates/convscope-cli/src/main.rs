@@ -33,7 +33,7 @@ usage:
         [--png OUT.png [--opacity A] [--size PX] [--colormap NAME]] [--npy RAW.npy]
         [--faithfulness] [--sanity] [--seed N] [--max-channels N] [--json] [--backend cpu|wgpu] [--fit ...]
   convscope convert --from SHARED_MODELS_DIR --out WEIGHTS_DIR [--dtype f16|f32]
-  convscope bench [--runs N] [--backend cpu|wgpu|both] [--json]
+  convscope bench [--runs N] [--backend cpu|wgpu|both] [--attention [--methods a,b] [--max-channels N]] [--json]
 
 M is a bundled model (efficientnet-lite0, digit-cnn) or a path to a .csm file.
 Bundled models are read from $CONVSCOPE_WEIGHTS, else from the repository's weights/.

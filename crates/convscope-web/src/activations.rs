@@ -34,7 +34,7 @@ impl HostView {
 /// An image on the page: its slot, its name and the layer's value on it.
 type Shown = (usize, String, convscope_core::Value);
 
-fn picture(c: &Canvas) -> Result<JsValue, JsError> {
+pub(crate) fn picture(c: &Canvas) -> Result<JsValue, JsError> {
     let obj = js_sys::Object::new();
     set(&obj, "width", &(c.width as u32).into())?;
     set(&obj, "height", &(c.height as u32).into())?;

@@ -7,6 +7,7 @@
 #![warn(missing_docs)]
 
 mod activations;
+mod attention;
 mod logger;
 mod model;
 

@@ -20,6 +20,8 @@ pub(crate) const SLOTS: usize = 2;
 pub(crate) struct Seen {
     /// File name, for figure titles.
     pub name: String,
+    /// The normalised input tensor, `[1, C, H, W]` (on the device).
+    pub input: burn::tensor::Tensor<4>,
     /// Every layer's output, in network order (on the device).
     pub layers: Vec<Value>,
     /// The image as the model saw it: RGB8 at the input size.
@@ -35,11 +37,16 @@ pub struct WebModel {
     pub(crate) model: Model,
     pub(crate) slots: RefCell<[Option<Seen>; SLOTS]>,
     pub(crate) view: RefCell<Option<crate::activations::HostView>>,
+    /// The attention maps shown, one per pane.
+    pub(crate) attention: RefCell<[Option<crate::attention::Shown>; crate::attention::PANES]>,
+    /// The random map's deletion and insertion probabilities for the image in slot 0:
+    /// `(target, steps, [p(image), deletion..., insertion...])`.
+    pub(crate) random_curves: RefCell<Option<(convscope_core::attention::Target, usize, Vec<f32>)>>,
 }
 
 impl WebModel {
     pub(crate) fn new(model: Model) -> Self {
-        Self { model, slots: RefCell::new([None, None]), view: RefCell::new(None) }
+        Self { model, slots: RefCell::new([None, None]), view: RefCell::new(None), attention: RefCell::new([None, None]), random_curves: RefCell::new(None) }
     }
 
     fn input(&self, rgba: Vec<u8>, width: usize, height: usize, fit: &str) -> Result<(burn::tensor::Tensor<4>, Vec<u8>), JsError> {
@@ -78,11 +85,15 @@ impl WebModel {
         let slot = check_slot(slot)?;
         let (input, rgb) = self.input(rgba, width, height, &fit)?;
         let all: Vec<LayerId> = (0..self.model.graph.layers().len()).map(LayerId).collect();
-        let (logits, layers) = self.model.graph.forward(input, &all).map_err(js_err)?;
+        let (logits, layers) = self.model.graph.forward(input.clone(), &all).map_err(js_err)?;
         let logits = read_back(logits).await?;
         let stats = vec![None; layers.len()];
-        self.slots.borrow_mut()[slot] = Some(Seen { name, layers, rgb, stats });
+        self.slots.borrow_mut()[slot] = Some(Seen { name, input, layers, rgb, stats });
         self.view.borrow_mut().take();
+        if slot == 0 {
+            *self.attention.borrow_mut() = [None, None];
+            self.random_curves.borrow_mut().take();
+        }
         to_js(&self.model.top_k(&logits, k))
     }
 

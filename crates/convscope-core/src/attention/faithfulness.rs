@@ -97,6 +97,13 @@ pub fn probes(x: &Explain<'_>, importance: &[f32], steps: usize, keep: f32) -> R
     Ok(Tensor::cat(vec![deletion, insertion, kept], 0))
 }
 
+/// The image with only the `keep` most important fraction of its pixels (the rest set to 0,
+/// the mean colour), `[1, C, H, W]`: the last of [`probes`]' images on its own.
+pub fn kept(x: &Explain<'_>, importance: &[f32], keep: f32) -> Result<Tensor<4>> {
+    let [_, c, h, w] = x.input.dims();
+    Ok(probes(x, importance, 1, keep)?.slice([4..5, 0..c, 0..h, 0..w]))
+}
+
 /// Two box blurs of 21 pixels (about a Gaussian of sigma 8.5 at 224 px): the insertion
 /// curve's start, which keeps colours but no shapes.
 fn blur(x: Tensor<4>) -> Tensor<4> {

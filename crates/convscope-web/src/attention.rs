@@ -1,0 +1,213 @@
+//! The attention view's boundary: a method's map for a target on the analysed image, in one
+//! of two panes (to put two methods side by side), its picture over the image, its
+//! faithfulness against a random map, the randomization check, and the figure to export.
+
+use burn::tensor::Tensor;
+use convscope_core::{
+    LayerId,
+    attention::{
+        self, AttentionMap, Explain, METHODS, Options, Resolution, Target,
+        faithfulness::{Faithfulness, default_keep, kept, probes, random_map, score},
+        figure::{AttentionFigure, faithfulness_notes},
+        sanity::{Report, Step, cascade, counts, spearman},
+    },
+    render::{Canvas, Colormap, Overlay, side_by_side},
+};
+use wasm_bindgen::prelude::*;
+
+use crate::{WebModel, activations::picture, js_err, read_back, to_js};
+
+/// Panes: two maps side by side.
+pub(crate) const PANES: usize = 2;
+
+/// A map shown in a pane, kept on the host for pictures and exports.
+pub(crate) struct Shown {
+    method: &'static dyn attention::Method,
+    target: Target,
+    layer: LayerId,
+    label: String,
+    map: AttentionMap,
+    scores: Option<(Faithfulness, Faithfulness)>,
+}
+
+/// The page's settings for the methods that run the network many times: smaller than the
+/// papers' so a map comes in seconds on a software GPU (the CLI keeps the papers' defaults).
+fn page_options() -> Options {
+    Options { batch: 8, samples: 16, steps: 16, max_channels: 64, ..Options::default() }
+}
+
+/// Every method: `[{id, name, paper, resolution}]`, in menu order.
+#[wasm_bindgen(js_name = attentionMethods)]
+pub fn attention_methods() -> Result<JsValue, JsError> {
+    to_js(&METHODS.iter().map(|m| m.info()).collect::<Vec<_>>())
+}
+
+fn check_pane(pane: usize) -> Result<usize, JsError> {
+    if pane < PANES { Ok(pane) } else { Err(JsError::new(&format!("pane {pane} does not exist; use 0 or 1"))) }
+}
+
+#[wasm_bindgen]
+impl WebModel {
+    /// Explain the analysed image (slot 0) with `method` for class `class` (minus class
+    /// `against` when `against >= 0`), at layer `layer` for the CAMs (empty: the last layer
+    /// with feature maps), into pane `pane`. Returns `{method: {id, name, paper, resolution},
+    /// layer, target, label, height, width, raw: Float32Array, constant, peak: [row, col],
+    /// ms}`.
+    pub async fn attention(&self, pane: usize, method: String, class: usize, against: i32, layer: String) -> Result<JsValue, JsError> {
+        let pane = check_pane(pane)?;
+        let m = attention::method(&method).map_err(js_err)?;
+        let g = &self.model.graph;
+        let layer = if layer.is_empty() { None } else { Some(g.layer(&layer).map_err(js_err)?) };
+        let target = if against >= 0 { Target::Contrast { class, against: against as usize } } else { Target::Class { class } };
+        let (input, values) = {
+            let slots = self.slots.borrow();
+            let seen = slots[0].as_ref().ok_or_else(|| JsError::new("no image has been analysed yet"))?;
+            (seen.input.clone(), seen.layers.clone())
+        };
+        let req = Explain::new(g, input, target, layer, page_options()).map_err(js_err)?;
+        // The analysis kept every layer: the CAMs start from it instead of running the network.
+        let req = match g.trace_of(req.layer, &values) {
+            Ok(trace) => req.with_trace(trace),
+            Err(_) => req,
+        };
+        let raw = req.run(m).map_err(js_err)?;
+        let [h, w] = raw.dims();
+        let map = AttentionMap::new(read_back(raw).await?, h, w).map_err(js_err)?;
+        let label = match target {
+            Target::Class { class } => self.model.label(class),
+            Target::Contrast { class, against } => format!("{} vs {}", self.model.label(class), self.model.label(against)),
+        };
+        let info = m.info();
+        let layer_id = g.info(req.layer).id.clone();
+        let head = serde_json::json!({
+            "method": info, "layer": if info.resolution == Resolution::Layer { Some(&layer_id) } else { None },
+            "target": target, "label": label, "height": h, "width": w, "constant": map.constant, "peak": map.peak(),
+        });
+        let out: js_sys::Object = to_js(&head)?.into();
+        crate::set(&out, "raw", &js_sys::Float32Array::from(&map.raw[..]).into())?;
+        self.attention.borrow_mut()[pane] = Some(Shown { method: m, target, layer: req.layer, label, map, scores: None });
+        Ok(out.into())
+    }
+
+    /// Forget pane `pane` (e.g. when the second method is turned off).
+    #[wasm_bindgen(js_name = clearAttention)]
+    pub fn clear_attention(&self, pane: usize) -> Result<(), JsError> {
+        self.attention.borrow_mut()[check_pane(pane)?] = None;
+        Ok(())
+    }
+
+    /// Pane `pane`'s map, `size` pixels on its longer side: over the image as the model saw
+    /// it with `opacity` in `[0, 1]`, or with a negative `opacity` the raw map at its own
+    /// resolution, as blocks. `{width, height, rgba}`.
+    #[wasm_bindgen(js_name = attentionImage)]
+    pub fn attention_image(&self, pane: usize, size: usize, opacity: f32, colormap: String) -> Result<JsValue, JsError> {
+        picture(&self.with_attention_figure(pane, size, opacity, &colormap, |f| f.image())?)
+    }
+
+    /// How faithful pane `pane`'s map is: deletion and insertion curves over `steps` steps,
+    /// the drop when only its highlighted region is kept, and the same for a random map
+    /// keeping as many pixels. `{ours: {...}, random: {...}}` (see `Faithfulness`).
+    pub async fn faithfulness(&self, pane: usize, steps: usize) -> Result<JsValue, JsError> {
+        let pane = check_pane(pane)?;
+        let (target, layer, importance) = {
+            let panes = self.attention.borrow();
+            let s = panes[pane].as_ref().ok_or_else(|| JsError::new(&format!("pane {pane} shows no map")))?;
+            (s.target, s.layer, s.map.resized(self.model.input.width, self.model.input.height))
+        };
+        let input = self.slots.borrow()[0].as_ref().map(|s| s.input.clone()).ok_or_else(|| JsError::new("no image has been analysed yet"))?;
+        let req = Explain::new(&self.model.graph, input.clone(), target, Some(layer), page_options()).map_err(js_err)?;
+        let steps = steps.clamp(2, 100);
+        let keep = default_keep(&importance);
+        let (w, h) = (self.model.input.width, self.model.input.height);
+        let random = random_map(w, h, req.options.seed);
+        let n = 2 * steps + 3;
+        // The random map's curves depend on the image and the target only: scored once.
+        let cached = self.random_curves.borrow().as_ref().filter(|c| c.0 == target && c.1 == steps).map(|c| c.2.clone());
+        let curves = match cached {
+            Some(c) => c,
+            None => {
+                let [_, c, ih, iw] = input.dims();
+                let probes = probes(&req, &random, steps, keep).map_err(js_err)?.slice([0..n - 1, 0..c, 0..ih, 0..iw]);
+                let p = read_back(req.scores(Tensor::cat(vec![input, probes], 0), true).map_err(js_err)?).await?;
+                *self.random_curves.borrow_mut() = Some((target, steps, p.clone()));
+                p
+            }
+        };
+        let ours = Tensor::cat(vec![probes(&req, &importance, steps, keep).map_err(js_err)?, kept(&req, &random, keep).map_err(js_err)?], 0);
+        let p = read_back(req.scores(ours, true).map_err(js_err)?).await?;
+        let ours = score(&p[..n], steps, curves[0], keep).map_err(js_err)?;
+        let random = score(&[&curves[1..], &p[n..]].concat(), steps, curves[0], keep).map_err(js_err)?;
+        let out = to_js(&serde_json::json!({"ours": ours, "random": random}))?;
+        if let Some(s) = self.attention.borrow_mut()[pane].as_mut() {
+            s.scores = Some((ours, random));
+        }
+        Ok(out)
+    }
+
+    /// The randomization sanity check for pane `pane`'s method and target: the model's
+    /// weights re-drawn from the top down at up to `points` steps, each map's Spearman rank
+    /// correlation with the trained model's. `{steps: [{layer, randomized, rho, constant}],
+    /// flagged}`.
+    pub async fn sanity(&self, pane: usize, points: usize) -> Result<JsValue, JsError> {
+        let pane = check_pane(pane)?;
+        let (method, target, layer, base) = {
+            let panes = self.attention.borrow();
+            let s = panes[pane].as_ref().ok_or_else(|| JsError::new(&format!("pane {pane} shows no map")))?;
+            (s.method, s.target, s.layer, s.map.clone())
+        };
+        let input = self.slots.borrow()[0].as_ref().map(|s| s.input.clone()).ok_or_else(|| JsError::new("no image has been analysed yet"))?;
+        let g = &self.model.graph;
+        let order = cascade(g);
+        let mut steps = Vec::new();
+        for n in counts(order.len(), points.clamp(1, 16)) {
+            let randomized = g.randomized(&order[..n], page_options().seed.wrapping_add(1));
+            let req = Explain::new(&randomized, input.clone(), target, Some(layer), page_options()).map_err(js_err)?;
+            let raw = req.run(method).map_err(js_err)?;
+            let [h, w] = raw.dims();
+            let map = AttentionMap::new(read_back(raw).await?, h, w).map_err(js_err)?;
+            let rho = if base.constant || map.constant { 0.0 } else { spearman(&base.raw, &map.raw) };
+            steps.push(Step { layer: g.info(order[n - 1]).id.clone(), randomized: n, rho, constant: map.constant });
+        }
+        to_js(&Report::new(steps))
+    }
+
+    /// The maps shown (one or both panes), each over the image with its title, legend and
+    /// scores, side by side: `{width, height, rgba}`.
+    #[wasm_bindgen(js_name = exportAttention)]
+    pub fn export_attention(&self, size: usize, opacity: f32, colormap: String) -> Result<JsValue, JsError> {
+        let shown: Vec<usize> = (0..PANES).filter(|&p| self.attention.borrow()[p].is_some()).collect();
+        if shown.is_empty() {
+            return Err(JsError::new("no attention map is shown"));
+        }
+        let figures = shown.into_iter().map(|p| self.with_attention_figure(p, size, opacity, &colormap, |f| f.render())).collect::<Result<Vec<_>, _>>()?;
+        picture(&side_by_side(&figures))
+    }
+}
+
+impl WebModel {
+    fn with_attention_figure(&self, pane: usize, size: usize, opacity: f32, colormap: &str, draw: impl FnOnce(&AttentionFigure) -> Canvas) -> Result<Canvas, JsError> {
+        let pane = check_pane(pane)?;
+        let panes = self.attention.borrow();
+        let s = panes[pane].as_ref().ok_or_else(|| JsError::new(&format!("pane {pane} shows no map")))?;
+        let slots = self.slots.borrow();
+        let seen = slots[0].as_ref().ok_or_else(|| JsError::new("no image has been analysed yet"))?;
+        let info = s.method.info();
+        let at = match info.resolution {
+            Resolution::Layer => format!("at layer {}", self.model.graph.info(s.layer).id),
+            Resolution::Input => "at the input".to_string(),
+        };
+        let mut notes = vec![at];
+        if let Some((ours, random)) = &s.scores {
+            notes.extend(faithfulness_notes(ours, Some(random)));
+        }
+        let fig = AttentionFigure {
+            title: format!("{} {} {} {}", seen.name, self.model.name, info.name, s.label),
+            map: &s.map,
+            overlay: (opacity >= 0.0).then_some(Overlay { rgb: &seen.rgb, width: self.model.input.width, height: self.model.input.height, opacity }),
+            colormap: Colormap::named(colormap, false).map_err(js_err)?,
+            size: size.clamp(16, 2048),
+            notes,
+        };
+        Ok(draw(&fig))
+    }
+}

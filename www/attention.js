@@ -1,0 +1,218 @@
+// The attention view: which regions drive the model's score for a class, by any of the
+// engine's methods, one or two side by side, with how faithful each map is. The engine
+// computes, colours and scores; this file only draws.
+import { attentionMethods, colormapRamp } from './pkg/convscope_web.js';
+import { download, imageData, paint, pct } from './draw.js';
+
+const $ = (id) => document.getElementById(id);
+const SIZE = 448; // pixels on the longer side of a drawn map
+const STEPS = 10; // faithfulness curve steps in the page (10% of the pixels each)
+const SANITY_POINTS = 5;
+
+/** Wire the view to the page. `ctx` gives `model()`, `info()`, `enqueue(job)` and `probe`.
+ * Returns the hooks the page calls when the model or the image changes. */
+export function setupAttention(ctx) {
+  const { probe } = ctx;
+  const view = { top: [], panes: [null, null], menus: false, visible: false, unscored: false, mapMs: null };
+  probe.attention = { panes: [null, null], ms: null, scoreMs: null, sanity: null };
+  const option = (value, text) => Object.assign(document.createElement('option'), { value, textContent: text });
+
+  // The menus come from the engine, once it is loaded.
+  function fillMenus() {
+    if (view.menus) return;
+    const methods = attentionMethods();
+    $('method-select').replaceChildren(...methods.map((m) => option(m.id, m.name)));
+    $('method2-select').replaceChildren(option('', 'nothing'), ...methods.map((m) => option(m.id, m.name)));
+    $('method-select').value = 'gradcam';
+    $('cam-legend-bar').getContext('2d').putImageData(imageData(colormapRamp('magma', 256), 256, 1), 0, 0);
+    view.menus = true;
+  }
+
+  function fillLayers() {
+    const layers = ctx.info().layers.filter((l) => l.shape.length === 3);
+    const select = $('cam-layer-select');
+    const previous = select.value;
+    select.replaceChildren(option('', 'last with feature maps (default)'), ...layers.map((l) => option(l.id, `${l.id} — ${l.shape.join('×')}`)));
+    select.value = layers.some((l) => l.id === previous) ? previous : '';
+  }
+
+  function fillTargets(top) {
+    view.top = top;
+    const classes = top.map((p) => option(String(p.index), `${p.label} (${pct(p.prob)})`));
+    $('target-select').replaceChildren(...classes);
+    $('contrast-select').replaceChildren(option('-1', 'nothing (the class alone)'), ...top.map((p) => option(String(p.index), p.label)));
+  }
+
+  const opacity = () => ($('raw-toggle').checked ? -1 : Number($('cam-opacity').value) / 100);
+  const colormap = () => $('cam-cmap-select').value;
+
+  function drawPane(pane) {
+    const r = view.panes[pane];
+    const fig = document.querySelector(`.cam-pane[data-pane="${pane}"]`);
+    fig.hidden = !r;
+    if (!r) return;
+    const canvas = fig.querySelector('canvas');
+    paint(canvas, ctx.model().attentionImage(pane, SIZE, opacity(), colormap()));
+    const where = r.layer ? `layer ${r.layer}, ${r.height}×${r.width}` : `the input, ${r.height}×${r.width}`;
+    fig.querySelector('figcaption').textContent = `${r.method.name} — ${r.label} — at ${where}`;
+    fig.querySelector('figcaption').title = r.method.paper;
+    canvas.setAttribute('aria-label', `${r.method.name} map for ${r.label}${opacity() < 0 ? ', raw' : ', over the image'}; peak at row ${r.peak[0]}, column ${r.peak[1]} of ${r.height}×${r.width}`);
+    const msg = fig.querySelector('.cam-message');
+    msg.hidden = !r.constant;
+    msg.textContent = r.constant ? 'This map is constant: no region stands out for this target with this method (all of it is drawn at the lowest colour).' : '';
+    drawScores(fig.querySelector('.cam-scores'), r.scores);
+  }
+
+  function drawScores(box, s) {
+    if (!s) { box.replaceChildren(); return; }
+    const { ours, random } = s;
+    const row = (name, v, base, better, asPct = false) => {
+      const good = better === 'lower' ? v < base : v > base;
+      const p = document.createElement('p');
+      p.className = `score ${good ? 'good' : 'bad'}`;
+      const f = asPct ? pct : (x) => x.toFixed(3);
+      p.textContent = `${name}: ${f(v)} (random map ${f(base)}; ${better} is better) ${good ? '✓' : '✗'}`;
+      return p;
+    };
+    const curves = document.createElement('canvas');
+    curves.className = 'curves';
+    curves.width = 240;
+    curves.height = 90;
+    curves.setAttribute('role', 'img');
+    curves.setAttribute('aria-label', 'deletion (red) and insertion (blue) curves, the random map dashed');
+    const g = curves.getContext('2d');
+    const plot = (ys, color, dashed) => {
+      g.strokeStyle = color;
+      g.setLineDash(dashed ? [4, 3] : []);
+      g.beginPath();
+      ys.forEach((y, i) => g[i ? 'lineTo' : 'moveTo'](4 + (i / (ys.length - 1)) * 232, 86 - y * 82));
+      g.stroke();
+    };
+    g.strokeStyle = '#ccc';
+    g.strokeRect(0.5, 0.5, 239, 89);
+    plot(random.deletion, '#d9534f', true);
+    plot(random.insertion, '#3b6fd4', true);
+    plot(ours.deletion, '#d9534f', false);
+    plot(ours.insertion, '#3b6fd4', false);
+    box.replaceChildren(
+      row('Deletion AUC', ours.deletion_auc, random.deletion_auc, 'lower'),
+      row('Insertion AUC', ours.insertion_auc, random.insertion_auc, 'higher'),
+      row(`Keep the top ${pct(ours.kept_fraction)}: confidence drop`, ours.keep_drop, random.keep_drop, 'lower', true),
+      curves,
+    );
+  }
+
+  // Compute the maps of both panes, draw them, then score them.
+  async function refresh(scoreNow = false) {
+    if (!view.top.length) return;
+    const m = ctx.model();
+    const cls = Number($('target-select').value);
+    const against = Number($('contrast-select').value);
+    const layer = $('cam-layer-select').value;
+    const chosen = [$('method-select').value, $('method2-select').value];
+    $('sanity-result').replaceChildren();
+    probe.attention.sanity = null;
+    const t0 = performance.now();
+    for (const pane of [0, 1]) {
+      if (!chosen[pane]) { m.clearAttention(pane); view.panes[pane] = null; continue; }
+      view.panes[pane] = await m.attention(pane, chosen[pane], cls, against === cls ? -1 : against, layer);
+    }
+    const ms = performance.now() - t0;
+    [0, 1].forEach(drawPane);
+    view.mapMs = ms;
+    view.unscored = true;
+    publish(null);
+    // Scoring runs the network some fifty times: only while the view is on screen.
+    if (view.visible || scoreNow) await score();
+    else $('cam-timing').textContent = `maps ${ms.toFixed(0)} ms; faithfulness is scored when this view is on screen`;
+  }
+
+  function publish(scoreMs) {
+    probe.attention = { ...probe.attention, panes: view.panes.map((p) => p && { ...p, raw: Array.from(p.raw) }), ms: view.mapMs, scoreMs };
+  }
+
+  async function score() {
+    if (!view.unscored) return;
+    view.unscored = false;
+    $('cam-timing').textContent = `maps ${view.mapMs.toFixed(0)} ms; scoring faithfulness…`;
+    const t1 = performance.now();
+    for (const pane of [0, 1]) {
+      if (!view.panes[pane]) continue;
+      view.panes[pane].scores = await ctx.model().faithfulness(pane, STEPS);
+      drawPane(pane);
+    }
+    const scoreMs = performance.now() - t1;
+    $('cam-timing').textContent = `maps ${view.mapMs.toFixed(0)} ms, faithfulness ${scoreMs.toFixed(0)} ms`;
+    publish(scoreMs);
+  }
+  new IntersectionObserver((entries) => {
+    view.visible = entries.some((e) => e.isIntersecting);
+    if (view.visible && view.unscored) ctx.enqueue(score);
+  }).observe($('attention-panel'));
+
+  async function sanity() {
+    const box = $('sanity-result');
+    const reports = [];
+    for (const pane of [0, 1]) {
+      const r = view.panes[pane];
+      if (!r) continue;
+      box.textContent = `Randomizing the model's weights from the top down for ${r.method.name}…`;
+      reports.push({ pane, method: r.method.name, ...(await ctx.model().sanity(pane, SANITY_POINTS)) });
+    }
+    box.replaceChildren(...reports.map((rep) => {
+      const div = document.createElement('div');
+      div.className = `sanity ${rep.flagged ? 'bad' : 'good'}`;
+      const h = document.createElement('p');
+      h.textContent = rep.flagged
+        ? `${rep.method}: FLAGGED — the map hardly changes when the model's weights are randomized, so it does not explain this model.`
+        : `${rep.method}: passed — the map changes as the model is randomized (Spearman rank correlation with the trained model's map):`;
+      const list = document.createElement('ul');
+      list.replaceChildren(...rep.steps.map((s) => Object.assign(document.createElement('li'), {
+        textContent: `${s.randomized} layer${s.randomized > 1 ? 's' : ''} randomized (down to ${s.layer}): ρ = ${s.rho.toFixed(2)}${s.constant ? ' (the map became constant)' : ''}`,
+      })));
+      div.append(h, list);
+      return div;
+    }));
+    probe.attention.sanity = reports;
+  }
+
+  const rerun = () => ctx.enqueue(() => refresh());
+  for (const id of ['method-select', 'method2-select', 'target-select', 'contrast-select', 'cam-layer-select']) $(id).addEventListener('change', rerun);
+  for (const id of ['raw-toggle', 'cam-cmap-select']) $(id).addEventListener('change', () => [0, 1].forEach(drawPane));
+  $('cam-opacity').addEventListener('input', () => [0, 1].forEach(drawPane));
+  $('export-attention').addEventListener('click', () => ctx.enqueue(() => download(
+    ctx.model().exportAttention(SIZE, opacity(), colormap()),
+    `convscope-${ctx.info().name}-${view.panes.filter(Boolean).map((p) => p.method.id).join('-vs-')}.png`,
+    probe,
+  )));
+  $('sanity-run').addEventListener('click', () => ctx.enqueue(sanity));
+
+  // For tests and benchmarks: choose as the menus do; resolves once drawn and (unless
+  // `score` is false) scored.
+  probe.explain = ({ method = 'gradcam', method2 = '', target = null, against = -1, layer = '', score = true } = {}) => ctx.enqueue(async () => {
+    $('method-select').value = method;
+    $('method2-select').value = method2;
+    if (target !== null) $('target-select').value = String(target);
+    $('contrast-select').value = String(against);
+    $('cam-layer-select').value = layer;
+    await refresh(score);
+    return probe.attention;
+  });
+  probe.sanity = () => ctx.enqueue(sanity);
+  probe.camPixels = (pane = 0) => {
+    const c = document.querySelector(`.cam-pane[data-pane="${pane}"] canvas`);
+    return { width: c.width, height: c.height, rgba: Array.from(c.getContext('2d').getImageData(0, 0, c.width, c.height).data) };
+  };
+
+  return {
+    modelChanged() {
+      fillMenus();
+      fillLayers();
+      view.panes = [null, null];
+    },
+    async imageChanged(top) {
+      fillTargets(top);
+      await refresh();
+    },
+  };
+}
