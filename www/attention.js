@@ -67,11 +67,12 @@ export function setupAttention(ctx) {
     if (!s) { box.replaceChildren(); return; }
     const { ours, random } = s;
     const row = (name, v, base, better, asPct = false) => {
-      const good = better === 'lower' ? v < base : v > base;
+      const tie = Math.abs(v - base) < 0.005;
+      const good = !tie && (better === 'lower' ? v < base : v > base);
       const p = document.createElement('p');
-      p.className = `score ${good ? 'good' : 'bad'}`;
+      p.className = `score ${tie ? 'tie' : good ? 'good' : 'bad'}`;
       const f = asPct ? pct : (x) => x.toFixed(3);
-      p.textContent = `${name}: ${f(v)} (random map ${f(base)}; ${better} is better) ${good ? '✓' : '✗'}`;
+      p.textContent = `${name}: ${f(v)} (random map ${f(base)}; ${better} is better) ${tie ? '= no better than random' : good ? '✓' : '✗'}`;
       return p;
     };
     const curves = document.createElement('canvas');
