@@ -3,6 +3,7 @@
 // the same scale and zooms too; keyboard, paging, ranking, normalisation and PNG export.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import { cliNpy, openPage, sharedBrowser } from './harness.mjs';
 
 const shared = await sharedBrowser();

@@ -181,6 +181,14 @@ fn every_method_gives_a_normalised_map_of_its_resolution_leaves_the_input_alone_
             assert_eq!(req.run_now(*m).unwrap(), map, "{id} on {name}: same seed, different map");
         }
     }
+    // The seed matters where there is randomness: SmoothGrad's noise.
+    let x = image(g, (0..784).map(|i| ((i * 37) % 101) as f32 / 50.0 - 1.0).collect(), &device);
+    let smooth = |seed| {
+        let options = Options { seed, samples: 4, ..Options::default() };
+        Explain::new(g, x.clone(), Target::Class { class: 2 }, None, options).unwrap().run_now(attention::method("smoothgrad").unwrap()).unwrap()
+    };
+    assert_eq!(smooth(1), smooth(1));
+    assert_ne!(smooth(1).raw, smooth(2).raw, "SmoothGrad ignores its seed");
     // A constant image has no gradient structure: saliency of it is still a valid map.
     let flat = image(g, vec![0.0; 784], &device);
     let map = Explain::new(g, flat, Target::Class { class: 3 }, None, options).unwrap().run_now(attention::method("eigencam").unwrap()).unwrap();
