@@ -13,7 +13,7 @@ const SANITY_POINTS = 5;
  * Returns the hooks the page calls when the model or the image changes. */
 export function setupAttention(ctx) {
   const { probe } = ctx;
-  const view = { top: [], panes: [null, null], menus: false, visible: false, unscored: false, mapMs: null };
+  const view = { top: [], panes: [null, null], methods: [], menus: false, visible: false, unscored: false, mapMs: null };
   probe.attention = { panes: [null, null], ms: null, scoreMs: null, sanity: null };
   const option = (value, text) => Object.assign(document.createElement('option'), { value, textContent: text });
 
@@ -21,8 +21,10 @@ export function setupAttention(ctx) {
   function fillMenus() {
     if (view.menus) return;
     const methods = attentionMethods();
-    $('method-select').replaceChildren(...methods.map((m) => option(m.id, m.name)));
-    $('method2-select').replaceChildren(option('', 'nothing'), ...methods.map((m) => option(m.id, m.name)));
+    view.methods = methods;
+    const label = (m) => (m.cost ? `${m.name} (${m.cost})` : m.name);
+    $('method-select').replaceChildren(...methods.map((m) => option(m.id, label(m))));
+    $('method2-select').replaceChildren(option('', 'nothing'), ...methods.map((m) => option(m.id, label(m))));
     $('method-select').value = 'gradcam';
     $('cam-legend-bar').getContext('2d').putImageData(imageData(colormapRamp('magma', 256), 256, 1), 0, 0);
     view.menus = true;
@@ -116,6 +118,12 @@ export function setupAttention(ctx) {
     const t0 = performance.now();
     for (const pane of [0, 1]) {
       if (!chosen[pane]) { m.clearAttention(pane); view.panes[pane] = null; continue; }
+      const info = view.methods.find((x) => x.id === chosen[pane]);
+      if (info.cost) {
+        // Say what is running before the engine takes the thread.
+        $('cam-timing').textContent = `computing ${info.name} (${info.cost})…`;
+        await new Promise((ok) => requestAnimationFrame(() => setTimeout(ok, 0)));
+      }
       view.panes[pane] = await m.attention(pane, chosen[pane], cls, against === cls ? -1 : against, layer);
     }
     const ms = performance.now() - t0;

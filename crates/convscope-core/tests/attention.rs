@@ -321,3 +321,36 @@ fn randomizing_the_model_decorrelates_grad_cam() {
     assert!(report.steps.len() >= 4 && report.steps.last().unwrap().randomized == model.graph.weighted_layers().len());
     assert!(report.steps.last().unwrap().rho.abs() < 0.5, "{report:?}");
 }
+
+/// Eigen-CAM's map is the first principal component's projection: on activations built from
+/// one known spatial pattern times per-channel weights (plus a weaker second pattern), it
+/// recovers the first pattern.
+#[test]
+fn eigen_cam_finds_the_dominant_component() {
+    // A 1x1 conv on a 2-channel input mixes two patterns into 3 channels: channel k gets
+    // w_k1 * P1 + w_k2 * P2. P1 varies most across channels (weights 3, -3, 0.1) but nearly
+    // cancels in their sum, which P2 dominates (0.5 each): a map of the summed activation
+    // would show P2, the first principal component is P1.
+    let device = Device::flex();
+    let w = vec![3.0, 0.5, -3.0, 0.5, 0.1, 0.5];
+    let t = tensors(&[("c.w", vec![3, 2, 1, 1], w), ("c.b", vec![3], vec![0.0; 3]), ("fc.w", vec![2, 3], vec![1.0; 6]), ("fc.b", vec![2], vec![0.0; 2])]);
+    let spec = GraphSpec {
+        input_shape: [2, 4, 4],
+        nodes: vec![
+            node("conv", conv("c.w", "c.b", [[0, 0], [0, 0]]), &[INPUT]),
+            node("pool", OpSpec::GlobalAvgPool, &["conv"]),
+            node("logits", OpSpec::Linear { weight: "fc.w".into(), bias: Some("fc.b".into()) }, &["pool"]),
+        ],
+    };
+    let g = Graph::load(&spec, t, &device).unwrap();
+    let p1: Vec<f32> = (0..16).map(|i| if i % 4 < 2 { 1.0 } else { -1.0 }).collect();
+    let p2: Vec<f32> = (0..16).map(|i| if i / 4 < 2 { 1.0 } else { -1.0 }).collect();
+    let x = image(&g, [p1.clone(), p2].concat(), &device);
+    let map = Explain::new(&g, x, Target::Class { class: 0 }, None, Options::default()).unwrap().run_now(attention::method("eigencam").unwrap()).unwrap();
+    // The projection on the first component is +-P1 (centred); after the sign fix and ReLU the
+    // map is high exactly where P1 is +1 or exactly where it is -1.
+    let high: Vec<bool> = map.values.iter().map(|&v| v > 0.5).collect();
+    let on_p1: Vec<bool> = p1.iter().map(|&v| v > 0.0).collect();
+    let flipped: Vec<bool> = on_p1.iter().map(|b| !b).collect();
+    assert!(high == on_p1 || high == flipped, "{:?}", map.values);
+}

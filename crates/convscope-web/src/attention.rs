@@ -32,14 +32,33 @@ pub(crate) struct Shown {
 
 /// The page's settings for the methods that run the network many times: smaller than the
 /// papers' so a map comes in seconds on a software GPU (the CLI keeps the papers' defaults).
+/// Occlusion's squares do not overlap in the page (49 images at 224 px instead of 169).
 fn page_options() -> Options {
-    Options { batch: 8, samples: 16, steps: 16, max_channels: 64, ..Options::default() }
+    Options { batch: 8, samples: 16, steps: 16, max_channels: 64, window: 32, stride: 32, ..Options::default() }
 }
 
-/// Every method: `[{id, name, paper, resolution}]`, in menu order.
+/// How many extra passes through the whole network a method costs in the page, for the menu
+/// (the CAMs that need a gradient only run from their layer, which the analysis already has).
+fn passes(id: &str, o: &Options) -> Option<String> {
+    match id {
+        "saliency" => Some("1 backward pass".into()),
+        "smoothgrad" => Some(format!("{} backward passes", o.samples)),
+        "integrated-gradients" => Some(format!("{} backward passes", o.steps)),
+        "scorecam" => Some(format!("{} forward passes", o.max_channels + 1)),
+        "occlusion" => Some("50 forward passes".into()),
+        _ => None,
+    }
+}
+
+/// Every method: `[{id, name, paper, resolution, cost}]`, in menu order; `cost` is null for
+/// the quick ones, else what the method runs.
 #[wasm_bindgen(js_name = attentionMethods)]
 pub fn attention_methods() -> Result<JsValue, JsError> {
-    to_js(&METHODS.iter().map(|m| m.info()).collect::<Vec<_>>())
+    let o = page_options();
+    to_js(&METHODS.iter().map(|m| {
+        let info = m.info();
+        serde_json::json!({"id": info.id, "name": info.name, "paper": info.paper, "resolution": info.resolution, "cost": passes(info.id, &o)})
+    }).collect::<Vec<_>>())
 }
 
 fn check_pane(pane: usize) -> Result<usize, JsError> {

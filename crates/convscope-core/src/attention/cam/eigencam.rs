@@ -3,7 +3,9 @@
 //! their first principal component, `L = ReLU(M v_1)` where `M` is `A` as `[h*w, K]` with
 //! each channel centred and `v_1` its first right singular vector. No gradients and no target:
 //! the same map for every class. The singular vector comes from power iteration on the
-//! smaller Gram matrix; its sign is chosen so the map agrees with the summed activation.
+//! smaller Gram matrix `G`, by repeated squaring (`G^1024` in ten matrix products, each
+//! rescaled, then one step from a seeded start): a handful of kernel launches instead of
+//! hundreds. Its sign is chosen so the map agrees with the summed activation.
 
 use burn::tensor::{Tensor, TensorData, activation::relu};
 
@@ -13,9 +15,9 @@ use crate::{
     rng::Rng,
 };
 
-/// Power iterations: the maps converge to within float rounding long before this on the
-/// bundled models' layers.
-const ITERATIONS: usize = 100;
+/// Squarings of the Gram matrix: `G^(2^SQUARINGS)` separates the first eigenvector from the
+/// second by `(l2 / l1)^1024`.
+const SQUARINGS: usize = 10;
 
 /// Eigen-CAM.
 pub struct EigenCam;
@@ -59,9 +61,12 @@ fn unit(v: Tensor<2>) -> Tensor<2> {
     v / norm.reshape([1, 1])
 }
 
-fn power(gram: Tensor<2>, mut v: Tensor<2>) -> Tensor<2> {
-    for _ in 0..ITERATIONS {
-        v = unit(gram.clone().matmul(v));
+fn power(gram: Tensor<2>, v: Tensor<2>) -> Tensor<2> {
+    let mut g = gram.clone();
+    for _ in 0..SQUARINGS {
+        let sq = g.clone().matmul(g);
+        let norm = (sq.clone() * sq.clone()).sum().sqrt() + 1e-30;
+        g = sq / norm.reshape([1, 1]);
     }
-    v
+    unit(gram.matmul(unit(g.matmul(v))))
 }
