@@ -25,6 +25,26 @@ pub struct AttentionFigure<'a> {
     pub notes: Vec<String>,
 }
 
+/// Maps with more cells than this are pixel-level (saliency, Integrated Gradients, ...):
+/// drawn with their top [`SATURATE`] saturated, as Captum's visualisation does, or a few
+/// extreme pixels leave the rest invisible.
+const PIXEL_LEVEL: usize = 4096;
+
+/// Fraction of a pixel-level map's cells drawn at full colour.
+pub const SATURATE: f32 = 0.01;
+
+/// The colour scale of a map: 0 to 1, or 0 to the `1 - SATURATE` quantile for pixel-level maps.
+pub fn display_scale(map: &AttentionMap) -> Scale {
+    if map.values.len() <= PIXEL_LEVEL || map.constant {
+        return Scale::fit(0.0, 1.0, false);
+    }
+    let mut v = map.values.clone();
+    let k = ((v.len() as f32) * (1.0 - SATURATE)) as usize;
+    let at = k.min(v.len() - 1);
+    let (_, q, _) = v.select_nth_unstable_by(at, f32::total_cmp);
+    Scale::fit(0.0, q.max(1e-6), false)
+}
+
 impl AttentionFigure<'_> {
     fn zoom(&self) -> ZoomFigure<'_> {
         ZoomFigure {
@@ -32,7 +52,7 @@ impl AttentionFigure<'_> {
             map: &self.map.values,
             height: self.map.height,
             width: self.map.width,
-            scale: Scale::fit(0.0, 1.0, false),
+            scale: display_scale(self.map),
             colormap: self.colormap,
             size: self.size,
             overlay: self.overlay,
@@ -44,7 +64,8 @@ impl AttentionFigure<'_> {
         self.zoom().image()
     }
 
-    /// The picture with its title, a 0-1 legend and the notes: what is exported.
+    /// The picture with its title, a legend of the normalised values and the notes: what is
+    /// exported.
     pub fn render(&self) -> Canvas {
         let mut notes = self.notes.clone();
         if self.map.constant {
@@ -69,4 +90,21 @@ pub fn faithfulness_notes(f: &Faithfulness, random: Option<&Faithfulness>) -> Ve
             vs(f.keep_drop, random.map(|r| r.keep_drop))
         ),
     ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pixel_level_maps_saturate_their_top_percent_and_small_maps_do_not() {
+        let small = AttentionMap::new((0..49).map(|i| i as f32).collect(), 7, 7).unwrap();
+        assert_eq!(display_scale(&small).hi, 1.0);
+        // 10000 cells: all 0.01 except 50 at 1.0 (0.5%): the scale tops out at 0.01.
+        let mut raw = vec![0.01f32; 10_000];
+        raw[0] = 0.0;
+        raw[1..51].fill(1.0);
+        let big = AttentionMap::new(raw, 100, 100).unwrap();
+        assert!((display_scale(&big).hi - 0.01).abs() < 1e-6, "{:?}", display_scale(&big));
+    }
 }
