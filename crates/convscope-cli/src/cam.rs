@@ -3,9 +3,9 @@
 
 use convscope_core::{
     attention::{
-        self, AttentionMap, Explain, Options, Resolution, Target,
+        self, AttentionMap, Explain, Options, Target,
         faithfulness::{STEPS, faithfulness_now, random_map},
-        figure::{AttentionFigure, CONSTANT, faithfulness_notes},
+        figure::{AttentionFigure, CONSTANT, faithfulness_notes, location},
         sanity::sanity_now,
     },
     preprocess::{Preprocess, normalise},
@@ -52,14 +52,8 @@ pub fn run(raw: &[String]) -> Result<(), String> {
     let info = method.info();
     let map = req.run_now(method).map_err(|e| e.to_string())?;
     let layer_id = model.graph.info(req.layer).id.clone();
-    let what = match target {
-        Target::Class { class } => model.label(class),
-        Target::Contrast { class, against } => format!("{} vs {}", model.label(class), model.label(against)),
-    };
-    let at = match info.resolution {
-        Resolution::Layer => format!("layer {layer_id}"),
-        Resolution::Input => "the input".to_string(),
-    };
+    let what = target.label(|c| model.label(c));
+    let at = location(&info, &layer_id);
 
     if let Some(out) = a.get("npy") {
         std::fs::write(out, npy::encode_f32(&[map.height, map.width], &map.raw)).map_err(|e| format!("cannot write {out}: {e}"))?;
@@ -87,7 +81,7 @@ pub fn run(raw: &[String]) -> Result<(), String> {
             overlay,
             colormap,
             size,
-            notes: [vec![format!("at {at}")], faithfulness_notes(ours, Some(random))].concat(),
+            notes: [vec![at.clone()], faithfulness_notes(ours, Some(random))].concat(),
         };
         write_png(&fig.render(), out)?;
     }
@@ -102,7 +96,7 @@ pub fn run(raw: &[String]) -> Result<(), String> {
         println!("{out}");
         return Ok(());
     }
-    println!("{} for {what} at {at} ({}x{}); {}", info.name, map.height, map.width, info.paper);
+    println!("{} for {what} {at} ({}x{}); {}", info.name, map.height, map.width, info.paper);
     if map.constant {
         println!("{CONSTANT}");
     } else {

@@ -8,8 +8,8 @@ use convscope_core::{
     attention::{
         self, AttentionMap, Explain, METHODS, Options, Resolution, Target,
         faithfulness::{Faithfulness, default_keep, kept, probes, random_map, score},
-        figure::{AttentionFigure, faithfulness_notes},
-        sanity::{Report, Step, cascade, counts, spearman},
+        figure::{AttentionFigure, faithfulness_notes, location},
+        sanity::{Report, Step, cascade, counts, randomized_graph},
     },
     render::{Canvas, Colormap, Overlay, side_by_side},
 };
@@ -92,10 +92,7 @@ impl WebModel {
         let raw = req.run(m).map_err(js_err)?;
         let [h, w] = raw.dims();
         let map = AttentionMap::new(read_back(raw).await?, h, w).map_err(js_err)?;
-        let label = match target {
-            Target::Class { class } => self.model.label(class),
-            Target::Contrast { class, against } => format!("{} vs {}", self.model.label(class), self.model.label(against)),
-        };
+        let label = target.label(|c| self.model.label(c));
         let info = m.info();
         let layer_id = g.info(req.layer).id.clone();
         let head = serde_json::json!({
@@ -179,13 +176,12 @@ impl WebModel {
         let order = cascade(g);
         let mut steps = Vec::new();
         for n in counts(order.len(), points.clamp(1, 16)) {
-            let randomized = g.randomized(&order[..n], page_options().seed.wrapping_add(1));
+            let randomized = randomized_graph(g, &order, n, page_options().seed);
             let req = Explain::new(&randomized, input.clone(), target, Some(layer), page_options()).map_err(js_err)?;
             let raw = req.run(method).map_err(js_err)?;
             let [h, w] = raw.dims();
             let map = AttentionMap::new(read_back(raw).await?, h, w).map_err(js_err)?;
-            let rho = if base.constant || map.constant { 0.0 } else { spearman(&base.raw, &map.raw) };
-            steps.push(Step { layer: g.info(order[n - 1]).id.clone(), randomized: n, rho, constant: map.constant });
+            steps.push(Step::compare(&base, &map, &g.info(order[n - 1]).id, n));
         }
         to_js(&Report::new(steps))
     }
@@ -211,11 +207,7 @@ impl WebModel {
         let slots = self.slots.borrow();
         let seen = slots[0].as_ref().ok_or_else(|| JsError::new("no image has been analysed yet"))?;
         let info = s.method.info();
-        let at = match info.resolution {
-            Resolution::Layer => format!("at layer {}", self.model.graph.info(s.layer).id),
-            Resolution::Input => "at the input".to_string(),
-        };
-        let mut notes = vec![at];
+        let mut notes = vec![location(&info, &self.model.graph.info(s.layer).id)];
         if let Some((ours, random)) = &s.scores {
             notes.extend(faithfulness_notes(ours, Some(random)));
         }

@@ -1,7 +1,7 @@
 //! Attention maps as pictures: the normalised map over the image as the model saw it (or
 //! alone, at its own resolution), with the method, the target, a legend and the scores.
 
-use super::{AttentionMap, faithfulness::Faithfulness};
+use super::{AttentionMap, MethodInfo, Resolution, faithfulness::Faithfulness};
 use crate::render::{Canvas, Colormap, Overlay, Scale, ZoomFigure, with_notes};
 
 /// What the figure says when a map is constant.
@@ -72,6 +72,14 @@ impl AttentionFigure<'_> {
             notes.insert(0, CONSTANT.to_string());
         }
         with_notes(&self.zoom().render(), &notes)
+    }
+}
+
+/// Where a method's map lives, in words: `at layer head` or `at the input`.
+pub fn location(info: &MethodInfo, layer: &str) -> String {
+    match info.resolution {
+        Resolution::Layer => format!("at layer {layer}"),
+        Resolution::Input => "at the input".to_string(),
     }
 }
 

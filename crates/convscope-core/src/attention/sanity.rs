@@ -6,6 +6,7 @@
 
 use serde::Serialize;
 
+use super::AttentionMap;
 use crate::{Graph, LayerId};
 
 /// A map whose rank correlation with the trained model's map is still at least this once
@@ -96,6 +97,20 @@ fn ranks(v: &[f32]) -> Vec<f64> {
     r
 }
 
+/// The graph of step `n` of the cascade: the top `n` weighted layers of `order` (see
+/// [`cascade`]) randomized, seeded from the request's seed.
+pub fn randomized_graph(graph: &Graph, order: &[LayerId], n: usize, seed: u64) -> Graph {
+    graph.randomized(&order[..n], seed.wrapping_add(1))
+}
+
+impl Step {
+    /// Compare the map of step `n` (randomized down to layer `layer`) with the trained model's.
+    pub fn compare(base: &AttentionMap, map: &AttentionMap, layer: &str, n: usize) -> Self {
+        let rho = if base.constant || map.constant { 0.0 } else { spearman(&base.raw, &map.raw) };
+        Step { layer: layer.to_string(), randomized: n, rho, constant: map.constant }
+    }
+}
+
 /// Native only: run the cascade for `method` on request `x` at up to `points` steps.
 #[cfg(not(target_arch = "wasm32"))]
 pub fn sanity_now(x: &super::Explain<'_>, method: &dyn super::Method, points: usize) -> crate::Result<Report> {
@@ -103,11 +118,9 @@ pub fn sanity_now(x: &super::Explain<'_>, method: &dyn super::Method, points: us
     let order = cascade(x.graph);
     let mut steps = Vec::new();
     for n in counts(order.len(), points) {
-        let graph = x.graph.randomized(&order[..n], x.options.seed.wrapping_add(1));
+        let graph = randomized_graph(x.graph, &order, n, x.options.seed);
         let req = super::Explain::new(&graph, x.input.clone(), x.target, Some(x.layer), x.options.clone())?;
-        let map = req.run_now(method)?;
-        let rho = if base.constant || map.constant { 0.0 } else { spearman(&base.raw, &map.raw) };
-        steps.push(Step { layer: graph.info(order[n - 1]).id.clone(), randomized: n, rho, constant: map.constant });
+        steps.push(Step::compare(&base, &req.run_now(method)?, &graph.info(order[n - 1]).id, n));
     }
     Ok(Report::new(steps))
 }

@@ -69,6 +69,14 @@ impl Target {
         }
     }
 
+    /// The target in words, with `name` giving a class's name: `tabby`, `tabby vs tiger cat`.
+    pub fn label(&self, name: impl Fn(usize) -> String) -> String {
+        match *self {
+            Target::Class { class } => name(class),
+            Target::Contrast { class, against } => format!("{} vs {}", name(class), name(against)),
+        }
+    }
+
     /// `class 281`, `class 281 vs 285`.
     pub fn describe(&self) -> String {
         match *self {
