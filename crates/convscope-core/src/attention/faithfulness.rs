@@ -68,40 +68,47 @@ pub fn default_keep(importance: &[f32]) -> f32 {
     highlighted(importance).clamp(0.05, 0.95)
 }
 
-/// The probe images for a map given at the input's resolution (`H * W` values in `[0, 1]`):
-/// `steps + 1` deletion images, `steps + 1` insertion images, then the image with only its
-/// `keep` most important fraction of pixels, `[2 * steps + 3, C, H, W]`.
-pub fn probes(x: &Explain<'_>, importance: &[f32], steps: usize, keep: f32) -> Result<Tensor<4>> {
+/// Masks `[counts.len(), 1, H, W]` on the device: mask `i` is 1 on the `counts[i]` most
+/// important pixels of `importance` (`H * W` values), 0 elsewhere.
+fn top_masks(x: &Explain<'_>, importance: &[f32], counts: &[usize]) -> Result<Tensor<4>> {
     let [_, _, h, w] = x.input.dims();
     if importance.len() != h * w {
         return Err(Error::BadInput(format!("the map has {} values, the input {h}x{w} pixels", importance.len())));
     }
-    let steps = steps.max(1);
     let n = h * w;
     let rank = order(importance);
-    let mut masks = vec![0f32; (steps + 2) * n];
-    let kept = ((keep.clamp(0.0, 1.0) * n as f32).round() as usize).min(n);
-    for t in 0..=steps + 1 {
-        let k = if t <= steps { (t * n + steps / 2) / steps } else { kept };
-        for &p in &rank[..k] {
-            masks[t * n + p] = 1.0;
+    let mut masks = vec![0f32; counts.len() * n];
+    for (i, &k) in counts.iter().enumerate() {
+        for &p in &rank[..k.min(n)] {
+            masks[i * n + p] = 1.0;
         }
     }
-    let device = x.input.device();
-    let masks = Tensor::<4>::from_data(TensorData::new(masks, [steps + 2, 1, h, w]), &device);
-    let shown = masks.clone().slice([0..steps + 1, 0..1, 0..h, 0..w]);
+    Ok(Tensor::from_data(TensorData::new(masks, [counts.len(), 1, h, w]), &x.input.device()))
+}
+
+/// How many pixels of `n` the keep drop keeps for fraction `keep`.
+fn kept_count(keep: f32, n: usize) -> usize {
+    ((keep.clamp(0.0, 1.0) * n as f32).round() as usize).min(n)
+}
+
+/// The probe images for a map given at the input's resolution (`H * W` values in `[0, 1]`):
+/// `steps + 1` deletion images, `steps + 1` insertion images, then the image with only its
+/// `keep` most important fraction of pixels, `[2 * steps + 3, C, H, W]`.
+pub fn probes(x: &Explain<'_>, importance: &[f32], steps: usize, keep: f32) -> Result<Tensor<4>> {
+    let steps = steps.max(1);
+    let n = importance.len();
+    let counts: Vec<usize> = (0..=steps).map(|t| (t * n + steps / 2) / steps).collect();
+    let shown = top_masks(x, importance, &counts)?;
     let hidden = shown.clone().neg() + 1.0;
     let deletion = x.input.clone() * hidden.clone();
     let insertion = blur(x.input.clone()) * hidden + x.input.clone() * shown;
-    let kept = x.input.clone() * masks.slice([steps + 1..steps + 2, 0..1, 0..h, 0..w]);
-    Ok(Tensor::cat(vec![deletion, insertion, kept], 0))
+    Ok(Tensor::cat(vec![deletion, insertion, kept(x, importance, keep)?], 0))
 }
 
 /// The image with only the `keep` most important fraction of its pixels (the rest set to 0,
 /// the mean colour), `[1, C, H, W]`: the last of [`probes`]' images on its own.
 pub fn kept(x: &Explain<'_>, importance: &[f32], keep: f32) -> Result<Tensor<4>> {
-    let [_, c, h, w] = x.input.dims();
-    Ok(probes(x, importance, 1, keep)?.slice([4..5, 0..c, 0..h, 0..w]))
+    Ok(x.input.clone() * top_masks(x, importance, &[kept_count(keep, importance.len())])?)
 }
 
 /// Two box blurs of 21 pixels (about a Gaussian of sigma 8.5 at 224 px): the insertion
