@@ -7,7 +7,7 @@ use burn::tensor::Tensor;
 
 use convscope_core::attention::{self, Explain, METHODS, Options, Target};
 
-use crate::{Args, device, load_image, load_model};
+use crate::{Args, device, load_image, load_model, read_f32};
 
 /// Methods that run the network many times get fewer timed runs.
 const SLOW: [&str; 4] = ["scorecam", "smoothgrad", "integrated-gradients", "occlusion"];
@@ -46,7 +46,7 @@ pub fn run(raw: &[String]) -> Result<(), String> {
         let input = model.input_tensor(&image).map_err(|e| e.to_string())?;
         let forward = |x: Tensor<4>| -> Result<f32, String> {
             let (logits, _) = model.graph.forward(x, &[]).map_err(|e| e.to_string())?;
-            let v = logits.into_data().try_to_vec::<f32>().map_err(|e| format!("{e:?}"))?;
+            let v = read_f32(logits)?;
             Ok(v[0])
         };
         forward(input.clone())?;
@@ -67,14 +67,14 @@ pub fn run(raw: &[String]) -> Result<(), String> {
         let mut attention = Vec::new();
         if a.has("attention") {
             let (logits, _) = model.graph.forward(input.clone(), &[]).map_err(|e| e.to_string())?;
-            let class = model.top_k(&logits.into_data().try_to_vec::<f32>().map_err(|e| format!("{e:?}"))?, 1)[0].index;
+            let class = model.top_k(&read_f32(logits)?, 1)[0].index;
             let options = Options { max_channels, ..Options::default() };
             let target = Target::Class { class };
             // The bare cost every gradient method pays: a forward and a backward pass to the input.
             let fwd_bwd = || -> Result<(), String> {
                 let req = Explain::new(&model.graph, input.clone(), target, None, options.clone()).map_err(|e| e.to_string())?;
                 let g = req.input_gradients(input.clone()).map_err(|e| e.to_string())?;
-                g.into_data().try_to_vec::<f32>().map_err(|e| format!("{e:?}"))?;
+                read_f32(g)?;
                 Ok(())
             };
             let mut rows: Vec<(String, Vec<f64>)> = Vec::new();

@@ -75,7 +75,7 @@ impl WebModel {
             .filter_map(|(slot, s)| s.as_ref().map(|s| ((slot, s.name.clone(), s.layers[id.0].clone()), s.stats[id.0].clone())))
             .unzip();
         if seen.first().is_none_or(|s| s.0 != 0) {
-            return Err(JsError::new("no image has been analysed yet"));
+            return Err(crate::model::no_image());
         }
         let (total, height, width) = map_dims(&seen[0].2);
         // A ranking needs the first image's statistics before the page is known.

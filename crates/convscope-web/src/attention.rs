@@ -15,7 +15,7 @@ use convscope_core::{
 };
 use wasm_bindgen::prelude::*;
 
-use crate::{WebModel, activations::picture, js_err, read_back, to_js};
+use crate::{WebModel, activations::picture, js_err, model::no_image, read_back, to_js};
 
 /// Panes: two maps side by side.
 pub(crate) const PANES: usize = 2;
@@ -78,16 +78,15 @@ impl WebModel {
         let g = &self.model.graph;
         let layer = if layer.is_empty() { None } else { Some(g.layer(&layer).map_err(js_err)?) };
         let target = if against >= 0 { Target::Contrast { class, against: against as usize } } else { Target::Class { class } };
-        let (input, values) = {
+        let req = {
             let slots = self.slots.borrow();
-            let seen = slots[0].as_ref().ok_or_else(|| JsError::new("no image has been analysed yet"))?;
-            (seen.input.clone(), seen.layers.clone())
-        };
-        let req = Explain::new(g, input, target, layer, page_options()).map_err(js_err)?;
-        // The analysis kept every layer: the CAMs start from it instead of running the network.
-        let req = match g.trace_of(req.layer, &values) {
-            Ok(trace) => req.with_trace(trace),
-            Err(_) => req,
+            let seen = slots[0].as_ref().ok_or_else(no_image)?;
+            let req = Explain::new(g, seen.input.clone(), target, layer, page_options()).map_err(js_err)?;
+            // The analysis kept every layer: the CAMs start from it instead of running the network.
+            match g.trace_of(req.layer, &seen.layers) {
+                Ok(trace) => req.with_trace(trace),
+                Err(_) => req,
+            }
         };
         let raw = req.run(m).map_err(js_err)?;
         let [h, w] = raw.dims();
@@ -125,12 +124,8 @@ impl WebModel {
     /// keeping as many pixels. `{ours: {...}, random: {...}}` (see `Faithfulness`).
     pub async fn faithfulness(&self, pane: usize, steps: usize) -> Result<JsValue, JsError> {
         let pane = check_pane(pane)?;
-        let (target, layer, importance) = {
-            let panes = self.attention.borrow();
-            let s = panes[pane].as_ref().ok_or_else(|| JsError::new(&format!("pane {pane} shows no map")))?;
-            (s.target, s.layer, s.map.resized(self.model.input.width, self.model.input.height))
-        };
-        let input = self.slots.borrow()[0].as_ref().map(|s| s.input.clone()).ok_or_else(|| JsError::new("no image has been analysed yet"))?;
+        let (target, layer, importance) = self.with_pane(pane, |s| (s.target, s.layer, s.map.resized(self.model.input.width, self.model.input.height)))?;
+        let input = self.analysed_input()?;
         let req = Explain::new(&self.model.graph, input.clone(), target, Some(layer), page_options()).map_err(js_err)?;
         let steps = steps.clamp(2, 100);
         let keep = default_keep(&importance);
@@ -166,12 +161,8 @@ impl WebModel {
     /// flagged}`.
     pub async fn sanity(&self, pane: usize, points: usize) -> Result<JsValue, JsError> {
         let pane = check_pane(pane)?;
-        let (method, target, layer, base) = {
-            let panes = self.attention.borrow();
-            let s = panes[pane].as_ref().ok_or_else(|| JsError::new(&format!("pane {pane} shows no map")))?;
-            (s.method, s.target, s.layer, s.map.clone())
-        };
-        let input = self.slots.borrow()[0].as_ref().map(|s| s.input.clone()).ok_or_else(|| JsError::new("no image has been analysed yet"))?;
+        let (method, target, layer, base) = self.with_pane(pane, |s| (s.method, s.target, s.layer, s.map.clone()))?;
+        let input = self.analysed_input()?;
         let g = &self.model.graph;
         let order = cascade(g);
         let mut steps = Vec::new();
@@ -200,12 +191,25 @@ impl WebModel {
 }
 
 impl WebModel {
-    fn with_attention_figure(&self, pane: usize, size: usize, opacity: f32, colormap: &str, draw: impl FnOnce(&AttentionFigure) -> Canvas) -> Result<Canvas, JsError> {
+    /// The analysed image's normalised input (slot 0).
+    fn analysed_input(&self) -> Result<Tensor<4>, JsError> {
+        self.slots.borrow()[0].as_ref().map(|s| s.input.clone()).ok_or_else(no_image)
+    }
+
+    /// `f` of the map shown in pane `pane`.
+    fn with_pane<T>(&self, pane: usize, f: impl FnOnce(&Shown) -> T) -> Result<T, JsError> {
         let pane = check_pane(pane)?;
         let panes = self.attention.borrow();
-        let s = panes[pane].as_ref().ok_or_else(|| JsError::new(&format!("pane {pane} shows no map")))?;
+        panes[pane].as_ref().map(f).ok_or_else(|| JsError::new(&format!("pane {pane} shows no map")))
+    }
+
+    fn with_attention_figure(&self, pane: usize, size: usize, opacity: f32, colormap: &str, draw: impl FnOnce(&AttentionFigure) -> Canvas) -> Result<Canvas, JsError> {
+        self.with_pane(pane, |s| self.attention_figure(s, size, opacity, colormap, draw))?
+    }
+
+    fn attention_figure(&self, s: &Shown, size: usize, opacity: f32, colormap: &str, draw: impl FnOnce(&AttentionFigure) -> Canvas) -> Result<Canvas, JsError> {
         let slots = self.slots.borrow();
-        let seen = slots[0].as_ref().ok_or_else(|| JsError::new("no image has been analysed yet"))?;
+        let seen = slots[0].as_ref().ok_or_else(no_image)?;
         let info = s.method.info();
         let mut notes = vec![location(&info, &self.model.graph.info(s.layer).id)];
         if let Some((ours, random)) = &s.scores {

@@ -58,6 +58,11 @@ impl WebModel {
     }
 }
 
+/// The error when no image is in slot 0.
+pub(crate) fn no_image() -> JsError {
+    JsError::new("no image has been analysed yet")
+}
+
 pub(crate) fn check_slot(slot: usize) -> Result<usize, JsError> {
     if slot < SLOTS { Ok(slot) } else { Err(JsError::new(&format!("image slot {slot} does not exist; use 0 or 1"))) }
 }
