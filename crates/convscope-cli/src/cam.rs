@@ -3,8 +3,8 @@
 
 use convscope_core::{
     attention::{
-        self, AttentionMap, Explain, Options, Target,
-        faithfulness::{STEPS, faithfulness_now, random_map},
+        self, Explain, Options, Target,
+        faithfulness::{STEPS, faithfulness_now},
         figure::{AttentionFigure, CONSTANT, faithfulness_notes, location},
         sanity::sanity_now,
     },
@@ -59,10 +59,7 @@ pub fn run(raw: &[String]) -> Result<(), String> {
         std::fs::write(out, npy::encode_f32(&[map.height, map.width], &map.raw)).map_err(|e| format!("cannot write {out}: {e}"))?;
     }
     let faith = if a.has("faithfulness") || a.get("png").is_some() {
-        let ours = faithfulness_now(&req, &map, STEPS, None).map_err(|e| e.to_string())?;
-        let random = AttentionMap::new(random_map(7, 7, req.options.seed), 7, 7).map_err(|e| e.to_string())?;
-        let random = faithfulness_now(&req, &random, STEPS, Some(ours.kept_fraction)).map_err(|e| e.to_string())?;
-        Some((ours, random))
+        Some(faithfulness_now(&req, &map, STEPS).map_err(|e| e.to_string())?)
     } else {
         None
     };
