@@ -76,12 +76,4 @@ impl Target {
             Target::Contrast { class, against } => format!("{} vs {}", name(class), name(against)),
         }
     }
-
-    /// `class 281`, `class 281 vs 285`.
-    pub fn describe(&self) -> String {
-        match *self {
-            Target::Class { class } => format!("class {class}"),
-            Target::Contrast { class, against } => format!("class {class} vs {against}"),
-        }
-    }
 }
