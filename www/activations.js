@@ -1,7 +1,6 @@
 // The activations view: every channel of a layer as a grid, one zoomed, a second image side
 // by side on the same scale. The engine computes and colours; this file only draws.
-import { colormapRamp } from './pkg/convscope_web.js';
-import { download as save, fmt, imageData, paint, pct } from './draw.js';
+import { download as save, drawRamp, fmt, paint, pct } from './draw.js';
 
 const $ = (id) => document.getElementById(id);
 const ZOOM_PX = 320;
@@ -36,9 +35,7 @@ export function setupActivations(ctx) {
   }
 
   function drawLegend(r) {
-    const bar = $('legend-bar');
-    const ramp = colormapRamp(r.colormap, 256);
-    bar.getContext('2d').putImageData(imageData(ramp, 256, 1), 0, 0);
+    drawRamp($('legend-bar'), r.colormap);
     if (r.perChannel) {
       $('legend-lo').textContent = r.signed ? '−max' : '0';
       $('legend-mid').textContent = r.signed ? '0' : '';

@@ -1,8 +1,8 @@
 // The attention view: which regions drive the model's score for a class, by any of the
 // engine's methods, one or two side by side, with how faithful each map is. The engine
 // computes, colours and scores; this file only draws.
-import { attentionMethods, colormapRamp } from './pkg/convscope_web.js';
-import { download, imageData, paint, pct } from './draw.js';
+import { attentionMethods } from './pkg/convscope_web.js';
+import { download, drawRamp, paint, pct } from './draw.js';
 
 const $ = (id) => document.getElementById(id);
 const SIZE = 448; // pixels on the longer side of a drawn map
@@ -13,21 +13,20 @@ const SANITY_POINTS = 5;
  * Returns the hooks the page calls when the model or the image changes. */
 export function setupAttention(ctx) {
   const { probe } = ctx;
-  const view = { top: [], panes: [null, null], methods: [], menus: false, visible: false, unscored: false, mapMs: null };
+  const view = { top: [], panes: [null, null], methods: [], visible: false, unscored: false, mapMs: null };
   probe.attention = { panes: [null, null], ms: null, scoreMs: null, sanity: null };
   const option = (value, text) => Object.assign(document.createElement('option'), { value, textContent: text });
 
   // The menus come from the engine, once it is loaded.
   function fillMenus() {
-    if (view.menus) return;
+    if (view.methods.length) return;
     const methods = attentionMethods();
     view.methods = methods;
     const label = (m) => (m.cost ? `${m.name} (${m.cost})` : m.name);
     $('method-select').replaceChildren(...methods.map((m) => option(m.id, label(m))));
     $('method2-select').replaceChildren(option('', 'nothing'), ...methods.map((m) => option(m.id, label(m))));
     $('method-select').value = 'gradcam';
-    $('cam-legend-bar').getContext('2d').putImageData(imageData(colormapRamp('magma', 256), 256, 1), 0, 0);
-    view.menus = true;
+    drawRamp($('cam-legend-bar'), colormap());
   }
 
   function fillLayers() {
@@ -187,7 +186,11 @@ export function setupAttention(ctx) {
 
   const rerun = () => ctx.enqueue(() => refresh());
   for (const id of ['method-select', 'method2-select', 'target-select', 'contrast-select', 'cam-layer-select']) $(id).addEventListener('change', rerun);
-  for (const id of ['raw-toggle', 'cam-cmap-select']) $(id).addEventListener('change', () => [0, 1].forEach(drawPane));
+  $('raw-toggle').addEventListener('change', () => [0, 1].forEach(drawPane));
+  $('cam-cmap-select').addEventListener('change', () => {
+    drawRamp($('cam-legend-bar'), colormap());
+    [0, 1].forEach(drawPane);
+  });
   $('cam-opacity').addEventListener('input', () => [0, 1].forEach(drawPane));
   $('export-attention').addEventListener('click', () => ctx.enqueue(() => download(
     ctx.model().exportAttention(SIZE, opacity(), colormap()),
