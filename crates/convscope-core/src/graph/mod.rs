@@ -18,7 +18,7 @@ use burn::tensor::{
 };
 use serde::Serialize;
 
-pub use ops::{Op, apply_activation};
+pub use ops::{Op, Redirect, apply_activation, redirected_flat, redirected_spatial};
 pub use optimize::{fold_activations, fold_batch_norms};
 pub use spec::{Activation, GraphSpec, INPUT, LayerShape, NodeSpec, OpSpec, Padding2d};
 pub use value::Value;
@@ -62,6 +62,9 @@ pub struct Graph {
     last_use: Vec<usize>,
     input_last_use: usize,
     device: Device,
+    /// Per node: how its rectifier passes gradients (see [`Graph::redirected`]); empty when
+    /// every one is [`Redirect::Off`].
+    redirect: Vec<Redirect>,
 }
 
 /// The state of a forward pass stopped at a layer: that layer's activation and every earlier
@@ -151,7 +154,7 @@ impl Graph {
         if let Some(l) = last_use.last_mut() {
             *l = usize::MAX;
         }
-        Ok(Self { input_shape: spec.input_shape, layers, nodes, last_use, input_last_use, device: device.clone() })
+        Ok(Self { input_shape: spec.input_shape, layers, nodes, last_use, input_last_use, device: device.clone(), redirect: Vec::new() })
     }
 
     /// Every layer, in network order.
@@ -194,9 +197,24 @@ impl Graph {
         self.layers[..first_flat].iter().rposition(|l| l.shape.len() == 3).map(LayerId)
     }
 
+    /// Whether the layers up to and including `layer` run on an input of any height and width
+    /// (true when nothing before it flattens feature maps), so an image of another size than
+    /// [`Graph::input_shape`] may be fed to [`Graph::activations`].
+    pub fn any_size_up_to(&self, layer: LayerId) -> bool {
+        self.nodes[..=layer.0].iter().all(|n| {
+            !matches!(n.op, Op::Flatten | Op::Reshape(_))
+                || n.inputs.iter().all(|s| matches!(s, Source::Node(j) if self.layers[*j].shape.len() == 1))
+        })
+    }
+
     fn check_input(&self, input: &Tensor<4>) -> Result<()> {
+        self.check_input_to(input, self.output())
+    }
+
+    fn check_input_to(&self, input: &Tensor<4>, layer: LayerId) -> Result<()> {
         let [_, c, h, w] = input.dims();
-        if [c, h, w] != self.input_shape {
+        let free = c == self.input_shape[0] && h > 0 && w > 0 && self.any_size_up_to(layer);
+        if [c, h, w] != self.input_shape && !free {
             return Err(Error::BadInput(format!(
                 "the model takes [batch, {}, {}, {}], got {:?}",
                 self.input_shape[0],
@@ -228,7 +246,7 @@ impl Graph {
                 })
                 .collect::<Option<Vec<_>>>()
                 .ok_or_else(|| Error::InvalidGraph(format!("layer `{}` ran before its inputs", self.layers[at].id)))?;
-            values[at] = Some(node.op.apply(args)?);
+            values[at] = Some(node.op.apply(args, self.redirect.get(at).copied().unwrap_or_default())?);
             for s in &node.inputs {
                 match s {
                     Source::Input if self.input_last_use == at && !keep_input => *input = None,
@@ -252,6 +270,40 @@ impl Graph {
         let captured = capture.iter().map(|l| values[l.0].clone().expect("captured values are kept")).collect();
         let logits = values.pop().flatten().expect("the output is kept").flat("the output")?;
         Ok((logits, captured))
+    }
+
+    /// The activations of `layers` (any order), running the network only as far as the
+    /// deepest of them. The input may have any height and width when the network up to that
+    /// layer allows it ([`Graph::any_size_up_to`]).
+    ///
+    /// # Shapes
+    /// `input`: `[batch, C, H, W]`; each value with the same batch
+    pub fn activations(&self, input: Tensor<4>, layers: &[LayerId]) -> Result<Vec<Value>> {
+        let Some(last) = layers.iter().max().copied() else { return Ok(Vec::new()) };
+        if last.0 >= self.nodes.len() {
+            return Err(Error::BadInput(format!("layer index {} out of range ({} layers)", last.0, self.nodes.len())));
+        }
+        self.check_input_to(&input, last)?;
+        let mut values = vec![None; self.nodes.len()];
+        let mut input = Some(input);
+        self.execute(&mut input, &mut values, 0..last.0 + 1, &|j| layers.contains(&LayerId(j)), false)?;
+        Ok(layers.iter().map(|l| values[l.0].clone().expect("asked-for values are kept")).collect())
+    }
+
+    /// The same graph with every ReLU-like rectifier (ReLU, ReLU6, clip) passing its gradient
+    /// straight through, below zero and above its cap, while computing the same values
+    /// ([`Redirect::All`]). Feature visualisation runs its first steps on it so that a unit
+    /// that no pixel of the start image switches on still gets a gradient (Lucid's
+    /// "redirected ReLU", here without its sign test: the objective decides the direction).
+    pub fn redirected(&self) -> Graph {
+        Graph { redirect: vec![Redirect::All; self.nodes.len()], ..self.clone() }
+    }
+
+    /// The same graph with the rectifiers of `layers` passing gradients to the channels
+    /// that are switched off everywhere ([`Redirect::Dead`]), the others unchanged.
+    pub fn redirected_at(&self, layers: &[LayerId]) -> Graph {
+        let redirect = (0..self.nodes.len()).map(|i| if layers.contains(&LayerId(i)) { Redirect::Dead } else { Redirect::Off }).collect();
+        Graph { redirect, ..self.clone() }
     }
 
     /// Run up to and including `layer`, keeping what the rest of the network will need.

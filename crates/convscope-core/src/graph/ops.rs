@@ -78,16 +78,60 @@ pub fn apply_activation<const D: usize>(x: Tensor<D>, act: Activation) -> Tensor
     }
 }
 
+/// How a rectifier (ReLU, ReLU6, clip) passes gradients back, for feature visualisation.
+/// The values are always the activation's own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Redirect {
+    /// The activation's own gradient.
+    #[default]
+    Off,
+    /// The identity: every gradient passes, below zero and above the cap (`act(x)` with
+    /// `x - x` added on the tape).
+    All,
+    /// The identity only for the channels of an image where no position is above zero (a
+    /// switched-off channel), the activation's own gradient elsewhere: a dead unit is pushed
+    /// to switch on, a live one is optimized as it is.
+    Dead,
+}
+
+/// A spatial activation with its gradient redirected as `redirect` says.
+///
+/// # Shapes
+/// `x`: `[batch, C, H, W]`; returns the same
+pub fn redirected_spatial(x: Tensor<4>, act: Activation, redirect: Redirect) -> Tensor<4> {
+    match (redirect, act) {
+        (Redirect::Off, _) | (_, Activation::LeakyRelu { .. } | Activation::Sigmoid | Activation::HardSigmoid { .. } | Activation::HardSwish | Activation::Tanh | Activation::Silu) => apply_activation(x, act),
+        (Redirect::All, _) => apply_activation(x.clone(), act).detach() + x.clone() - x.detach(),
+        (Redirect::Dead, _) => {
+            let dead = x.clone().max_dim(3).max_dim(2).lower_equal_elem(0.0).float().detach();
+            apply_activation(x.clone(), act) + (x.clone() - x.detach()) * dead
+        }
+    }
+}
+
+/// A flat activation with its gradient redirected as `redirect` says (a feature is a
+/// channel of one position).
+///
+/// # Shapes
+/// `x`: `[batch, F]`; returns the same
+pub fn redirected_flat(x: Tensor<2>, act: Activation, redirect: Redirect) -> Tensor<2> {
+    let [b, f] = x.dims();
+    redirected_spatial(x.reshape([b, f, 1, 1]), act, redirect).reshape([b, f])
+}
+
 impl Op {
-    /// Run the op on its inputs (already checked for arity and shape at load time).
-    pub fn apply(&self, mut inputs: Vec<Value>) -> Result<Value> {
+    /// Run the op on its inputs (already checked for arity and shape at load time), its
+    /// activation's gradient redirected as `redirect` says.
+    pub fn apply(&self, mut inputs: Vec<Value>, redirect: Redirect) -> Result<Value> {
+        let act_fn = |t, a| redirected_spatial(t, a, redirect);
+        let act_fn2 = |t, a| redirected_flat(t, a, redirect);
         let mut one = || inputs.pop().ok_or_else(|| Error::InvalidGraph("missing input".into()));
         Ok(match self {
             Op::Conv2d { weight, bias, options, act } => {
                 let x = one()?.spatial("conv2d")?;
                 let y = conv2d(x, weight.clone(), bias.clone(), options.clone());
                 Value::Spatial(match act {
-                    Some(a) => apply_activation(y, *a),
+                    Some(a) => act_fn(y, *a),
                     None => y,
                 })
             }
@@ -100,7 +144,7 @@ impl Op {
                 }
                 Value::Flat(x) => Value::Flat(x * scale.clone() + shift.clone()),
             },
-            Op::Act(a) => one()?.map(|t| apply_activation(t, *a), |t| apply_activation(t, *a)),
+            Op::Act(a) => one()?.map(|t| act_fn(t, *a), |t| act_fn2(t, *a)),
             Op::MaxPool(o) => Value::Spatial(max_pool2d(one()?.spatial("max_pool2d")?, o.clone())),
             Op::AvgPool(o) => Value::Spatial(avg_pool2d(one()?.spatial("avg_pool2d")?, o.clone())),
             Op::GlobalAvgPool => {
@@ -149,5 +193,44 @@ impl Op {
             Op::Softmax => Value::Flat(activation::softmax(one()?.flat("softmax")?, 1)),
             Op::Identity => one()?,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use burn::tensor::{Device, TensorData};
+
+    use super::*;
+
+    fn grad(redirect: Redirect, act: Activation) -> (Vec<f32>, Vec<f32>) {
+        let d = Device::flex();
+        let x = Tensor::<4>::from_data(TensorData::new(vec![2.0f32, -1.0, 7.0, 0.5], [1, 2, 1, 2]), &d);
+        let leaf = x.autodiff().require_grad();
+        let y = redirected_spatial(leaf.clone(), act, redirect);
+        let values = y.clone().into_data().try_to_vec::<f32>().unwrap();
+        let grads = y.sum().backward();
+        (values, leaf.grad(&grads).unwrap().into_data().try_to_vec::<f32>().unwrap())
+    }
+
+    #[test]
+    fn redirect_keeps_values_and_passes_every_gradient() {
+        for act in [Activation::Relu, Activation::Relu6] {
+            let want = if act == Activation::Relu { vec![2.0, 0.0, 7.0, 0.5] } else { vec![2.0, 0.0, 6.0, 0.5] };
+            assert_eq!(grad(Redirect::Off, act).0, want);
+            assert_eq!(grad(Redirect::All, act).0, want);
+            assert_eq!(grad(Redirect::All, act).1, vec![1.0; 4]);
+        }
+        assert_eq!(grad(Redirect::Off, Activation::Relu6).1, vec![1.0, 0.0, 0.0, 1.0]);
+        // Channel 0 is on at one position: its own gradient. Channel 1 is on too (0.5).
+        assert_eq!(grad(Redirect::Dead, Activation::Relu6).1, vec![1.0, 0.0, 0.0, 1.0]);
+        let d = Device::flex();
+        // Image 0: channel 0 on, channel 1 off everywhere; image 1: both off.
+        let x = Tensor::<4>::from_data(TensorData::new(vec![2.0f32, -1.0, -3.0, -0.5, -2.0, -1.0, -4.0, 0.0], [2, 2, 1, 2]), &d);
+        let leaf = x.autodiff().require_grad();
+        let grads = redirected_spatial(leaf.clone(), Activation::Relu, Redirect::Dead).sum().backward();
+        let g = leaf.grad(&grads).unwrap().into_data().try_to_vec::<f32>().unwrap();
+        assert_eq!(g, vec![1.0, 0.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0]);
+        // Smooth activations keep their own gradient.
+        assert_eq!(grad(Redirect::All, Activation::Tanh).1, grad(Redirect::Off, Activation::Tanh).1);
     }
 }
