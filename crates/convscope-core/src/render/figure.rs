@@ -178,6 +178,55 @@ impl GridFigure<'_> {
     }
 }
 
+/// Pictures in a labelled grid under a title, e.g. a layer's filter patterns.
+#[derive(Debug, Clone)]
+pub struct PictureGrid<'a> {
+    /// First line.
+    pub title: String,
+    /// `labels.len()` RGBA pictures of `height x width`, one after the other.
+    pub rgba: &'a [u8],
+    /// Picture height.
+    pub height: usize,
+    /// Picture width.
+    pub width: usize,
+    /// The label above each picture (e.g. its channel).
+    pub labels: &'a [String],
+    /// A short note at the right of each label band (e.g. `off`), or empty.
+    pub notes: &'a [String],
+    /// Pictures per row.
+    pub cols: usize,
+    /// Pixels on each drawn picture's longer side.
+    pub cell: usize,
+}
+
+impl PictureGrid<'_> {
+    /// Draw it.
+    pub fn render(&self) -> Canvas {
+        let n = self.labels.len();
+        let side = self.height.max(self.width).max(1);
+        let (cw, ch) = ((self.width * self.cell / side).max(1), (self.height * self.cell / side).max(1));
+        let tiling = Tiling { cols: self.cols.clamp(1, n.max(1)), cell_w: cw, cell_h: ch, gap: GAP, label: Canvas::text_height(TEXT) + 4 };
+        let line = Canvas::text_height(TEXT) + 6;
+        let (grid_w, grid_h) = tiling.size(n);
+        let width = (grid_w + 2 * MARGIN).max(Canvas::text_width(&self.title, TEXT) + 2 * MARGIN);
+        let mut out = Canvas::new(width, MARGIN + line + grid_h + MARGIN, BACKGROUND);
+        out.text(MARGIN, MARGIN, &self.title, TEXT, INK);
+        let top = MARGIN + line;
+        tiling.paint(&mut out, (MARGIN, top), self.rgba, n, (self.height, self.width));
+        for (i, label) in self.labels.iter().enumerate() {
+            let (cx, cy) = tiling.cell(i);
+            let used = out.text(MARGIN + cx, top + cy, label, TEXT, INK);
+            if let Some(note) = self.notes.get(i).filter(|s| !s.is_empty()) {
+                let w = Canvas::text_width(note, TEXT);
+                if used + 6 + w <= cw {
+                    out.text(MARGIN + cx + cw - w, top + cy, note, TEXT, MUTED);
+                }
+            }
+        }
+        out
+    }
+}
+
 /// The input image under a zoomed map.
 #[derive(Debug, Clone, Copy)]
 pub struct Overlay<'a> {

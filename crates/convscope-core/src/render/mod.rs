@@ -13,5 +13,5 @@ mod scale;
 
 pub use canvas::Canvas;
 pub use colormap::Colormap;
-pub use figure::{GridFigure, Overlay, Tiling, ZoomFigure, bilinear, colorize, colorize_maps, side_by_side, with_notes};
+pub use figure::{GridFigure, Overlay, PictureGrid, Tiling, ZoomFigure, bilinear, colorize, colorize_maps, side_by_side, with_notes};
 pub use scale::{Scale, short_number};

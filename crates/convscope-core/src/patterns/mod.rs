@@ -1,0 +1,303 @@
+//! Filter patterns by activation maximization: start from noise and change the pixels by
+//! gradient ascent until a unit of the network responds as strongly as it can (Erhan et al.
+//! 2009; Olah et al., "Feature Visualization", Distill 2017).
+//!
+//! Three small ideas compose, as in Lucid: a [`param`]eterization turns the numbers the
+//! optimizer changes into an image (Fourier basis, colour decorrelation, sigmoid), random
+//! [`transform`]s make the pattern robust to shifts, scales and rotations, and an
+//! [`objective`] turns the activation of a layer into a loss. [`Render`] runs Adam on them a
+//! few steps at a time (`step(n)`), so a caller can draw the current images between chunks
+//! and stop whenever it likes. A layer's gallery is one optimization with one batch element
+//! per channel ([`objective::channels`]).
+//!
+//! The network stays on its plain device; only the parameters are put on the autodiff
+//! device each step, so the weights are constants of the tape.
+
+pub mod objective;
+pub mod param;
+pub mod transform;
+
+use burn::tensor::{Tensor, TensorData};
+
+pub use objective::Objective;
+pub use param::{Basis, Param, Squash};
+pub use transform::{Fill, STANDARD, Transform, standard};
+
+use crate::{Error, Graph, InputSpec, LayerId, Result, rng::Rng};
+
+/// How the (transformed) image reaches the network.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fit {
+    /// Resized (bilinear) to the model's input size, as Lucent does: the network sees
+    /// features at the scale it was trained on. Works for every model.
+    ModelInput,
+    /// Fed at its own size: cheaper at small sizes; only where no layer up to the objective's
+    /// flattens feature maps ([`Graph::any_size_up_to`]).
+    AsIs,
+}
+
+/// Everything about an optimization except what it optimizes.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Side of the square image, pixels.
+    pub size: usize,
+    /// Spatial basis of the parameters.
+    pub basis: Basis,
+    /// Colour decorrelation (3-channel models only).
+    pub decorrelate: bool,
+    /// How values become pixels.
+    pub squash: Squash,
+    /// Random transforms, redrawn every step, applied in order.
+    pub transforms: Vec<Transform>,
+    /// How the image reaches the network.
+    pub fit: Fit,
+    /// Adam's step size.
+    pub learning_rate: f32,
+    /// Standard deviation of the starting noise in parameter space.
+    pub init_sd: f32,
+    /// For this many first steps every rectifier passes every gradient
+    /// ([`Graph::redirected`]), so units that the starting noise leaves dead still move.
+    /// After them, the rectifiers of the layers whose units the objective wants large
+    /// (channel, neuron, class) pass gradients to the channels that are switched off
+    /// everywhere in an image ([`crate::graph::Redirect::Dead`]): a unit still dead is pushed
+    /// to switch on rather than left with no gradient, and a live one is optimized as it is
+    /// (passing the pre-activation's gradient to live units too made the objective itself go
+    /// down on the digit CNN's `conv2`).
+    pub redirect_steps: usize,
+    /// Seed of the starting noise and of every transform drawn.
+    pub seed: u64,
+}
+
+impl Default for Options {
+    /// Lucid's defaults: 128 px, Fourier basis with colour decorrelation, sigmoid, the
+    /// standard transforms, Adam 0.05, noise 0.01; resized to the model's input size
+    /// (Lucent's choice). 32 redirected steps where Lucid has 16: at 16, 5 of the digit CNN's
+    /// 32 `conv1` channels were still dead when the redirect ended.
+    fn default() -> Self {
+        Self {
+            size: 128,
+            basis: Basis::Fourier,
+            decorrelate: true,
+            squash: Squash::Sigmoid,
+            transforms: STANDARD.to_vec(),
+            fit: Fit::ModelInput,
+            learning_rate: 0.05,
+            init_sd: 0.01,
+            redirect_steps: 32,
+            seed: 0,
+        }
+    }
+}
+
+/// Adam (Kingma & Ba 2015, Algorithm 1) on one parameter tensor.
+#[derive(Debug, Clone)]
+struct Adam {
+    rate: f32,
+    moments: Option<(Tensor<4>, Tensor<4>)>,
+    t: i32,
+}
+
+impl Adam {
+    const BETA1: f32 = 0.9;
+    const BETA2: f32 = 0.999;
+    const EPS: f32 = 1e-8;
+
+    fn step(&mut self, p: Tensor<4>, g: Tensor<4>) -> Tensor<4> {
+        self.t += 1;
+        let (m, v) = match self.moments.take() {
+            Some((m, v)) => (m * Self::BETA1 + g.clone() * (1.0 - Self::BETA1), v * Self::BETA2 + g.powf_scalar(2.0) * (1.0 - Self::BETA2)),
+            None => (g.clone() * (1.0 - Self::BETA1), g.powf_scalar(2.0) * (1.0 - Self::BETA2)),
+        };
+        let m_hat = m.clone() / (1.0 - Self::BETA1.powi(self.t));
+        let v_hat = v.clone() / (1.0 - Self::BETA2.powi(self.t));
+        self.moments = Some((m, v));
+        p - m_hat / (v_hat.sqrt() + Self::EPS) * self.rate
+    }
+}
+
+impl Options {
+    /// The defaults for `size`-pixel images, the transforms scaled to that size
+    /// ([`standard`]).
+    pub fn sized(size: usize) -> Self {
+        Self { size, transforms: standard(size), ..Self::default() }
+    }
+}
+
+/// An optimization in progress: parameters, optimizer state, objective, random stream.
+#[derive(Debug, Clone)]
+pub struct Render {
+    graph: Graph,
+    redirected: Graph,
+    objective: Objective,
+    layers: Vec<LayerId>,
+    param: Param,
+    params: Tensor<4>,
+    adam: Adam,
+    options: Options,
+    rng: Rng,
+    /// `x * 255 / std - mean / std` per channel, `[1, C, 1, 1]` each.
+    normalise: (Tensor<4>, Tensor<4>),
+    model_size: [usize; 2],
+    batch: usize,
+    steps: usize,
+    loss: Option<Tensor<1>>,
+}
+
+impl Render {
+    /// A new optimization of `batch` images from seeded noise, for a model with input `input`.
+    pub fn new(graph: &Graph, input: &InputSpec, objective: Objective, batch: usize, options: Options) -> Result<Self> {
+        if batch == 0 {
+            return Err(Error::BadInput("a batch of 0 images".into()));
+        }
+        if !(4..=1024).contains(&options.size) {
+            return Err(Error::BadInput(format!("image size {} px is out of range: use 4 to 1024", options.size)));
+        }
+        if !(options.learning_rate > 0.0 && options.learning_rate.is_finite()) {
+            return Err(Error::BadInput(format!("the learning rate must be positive, got {}", options.learning_rate)));
+        }
+        objective.check(graph, batch)?;
+        let layers = objective.layers();
+        let deepest = *layers.last().expect("a checked objective has a layer");
+        if options.fit == Fit::AsIs && !graph.any_size_up_to(deepest) {
+            return Err(Error::BadInput(format!(
+                "layer `{}` needs the model's input size ({}x{}): its network flattens feature maps before it; resize to the model input instead",
+                graph.info(deepest).id,
+                input.height,
+                input.width
+            )));
+        }
+        let device = graph.device();
+        let c = input.channels;
+        let param = Param::new(options.basis, options.decorrelate, options.squash, [c, options.size, options.size], device);
+        let mut rng = Rng::new(options.seed);
+        let params = param.noise(batch, options.init_sd, &mut rng);
+        let scale: Vec<f32> = (0..c).map(|i| 255.0 / input.std[i]).collect();
+        let shift: Vec<f32> = (0..c).map(|i| -input.mean[i] / input.std[i]).collect();
+        let normalise = (
+            Tensor::from_data(TensorData::new(scale, [1, c, 1, 1]), device),
+            Tensor::from_data(TensorData::new(shift, [1, c, 1, 1]), device),
+        );
+        Ok(Self {
+            redirected: graph.redirected(),
+            graph: graph.redirected_at(&objective.unit_layers()),
+            objective,
+            layers,
+            param,
+            params,
+            adam: Adam { rate: options.learning_rate, moments: None, t: 0 },
+            options,
+            rng,
+            normalise,
+            model_size: [input.height, input.width],
+            batch,
+            steps: 0,
+            loss: None,
+        })
+    }
+
+    /// Start from pictures instead of noise: `pixels` in [0, 1], `batch` (or 1, shared)
+    /// images of `C x size x size`, plane by plane. Resets the optimizer.
+    pub fn start_from(&mut self, pixels: &[f32]) -> Result<()> {
+        let [c, h, w] = self.param.shape;
+        let one = c * h * w;
+        let pixels = if pixels.len() == one { pixels.repeat(self.batch) } else { pixels.to_vec() };
+        if pixels.len() != one * self.batch {
+            return Err(Error::BadInput(format!("{} values given: need {} images of {c}x{h}x{w}", pixels.len(), self.batch)));
+        }
+        self.params = self.param.from_pixels(&pixels)?;
+        self.adam = Adam { rate: self.options.learning_rate, moments: None, t: 0 };
+        self.steps = 0;
+        Ok(())
+    }
+
+    /// Run `n` optimization steps.
+    pub fn step(&mut self, n: usize) -> Result<()> {
+        for _ in 0..n {
+            let drawn = transform::draw(&self.options.transforms, &mut self.rng);
+            let leaf = self.params.clone().autodiff().require_grad();
+            let size = (self.options.fit == Fit::ModelInput).then_some(self.model_size);
+            let x = self.normalised(transform::apply(&drawn, self.param.image(leaf.clone()), size));
+            let graph = if self.steps < self.options.redirect_steps { &self.redirected } else { &self.graph };
+            let activations = graph.activations(x, &self.layers)?;
+            let loss = self.objective.loss(&activations)?;
+            let grads = loss.backward();
+            let g = leaf
+                .grad(&grads)
+                .ok_or_else(|| Error::InvalidGraph(format!("`{}` does not depend on the image", self.objective.describe(&self.graph))))?;
+            self.params = self.adam.step(self.params.clone(), g);
+            self.loss = Some(loss.detach());
+            self.steps += 1;
+        }
+        Ok(())
+    }
+
+    /// Steps run so far.
+    pub fn steps(&self) -> usize {
+        self.steps
+    }
+
+    /// The current images, untransformed, values in [0, 1] (unless the squash is an L2 ball).
+    ///
+    /// # Shapes
+    /// returns `[batch, C, size, size]`
+    pub fn image(&self) -> Tensor<4> {
+        self.param.image(self.params.clone())
+    }
+
+    /// The mean of every channel of `layer` for each current image, untransformed, fed to
+    /// the network as the steps feed it, `[batch, C]`: how strongly each pattern drives
+    /// each channel (a channel still at 0 on its own pattern is off).
+    pub fn channel_means(&self, layer: LayerId) -> Result<Tensor<2>> {
+        let size = (self.options.fit == Fit::ModelInput).then_some(self.model_size);
+        let x = self.normalised(transform::apply(&[], self.image(), size));
+        let a = self.graph.activations(x, &[layer])?.remove(0);
+        Ok(match a {
+            crate::Value::Spatial(t) => {
+                let [b, c, _, _] = t.dims();
+                t.mean_dim(3).mean_dim(2).reshape([b, c])
+            }
+            crate::Value::Flat(t) => t,
+        })
+    }
+
+    /// Images in [0, 1] normalised as the network takes them.
+    fn normalised(&self, x: Tensor<4>) -> Tensor<4> {
+        x * self.normalise.0.clone() + self.normalise.1.clone()
+    }
+
+    /// The loss of the last step, `[1]`; `None` before the first.
+    pub fn loss(&self) -> Option<Tensor<1>> {
+        self.loss.clone()
+    }
+
+    /// What is optimized.
+    pub fn objective(&self) -> &Objective {
+        &self.objective
+    }
+
+    /// The options it runs with.
+    pub fn options(&self) -> &Options {
+        &self.options
+    }
+
+    /// Images in the batch.
+    pub fn batch(&self) -> usize {
+        self.batch
+    }
+}
+
+/// Host images (`[batch, C, H, W]` values in [0, 1]) as RGBA8, one image after the other;
+/// one-channel images become grey.
+pub fn to_rgba(images: &[f32], channels: usize, height: usize, width: usize) -> Vec<u8> {
+    let plane = height * width;
+    let byte = |v: f32| (v.clamp(0.0, 1.0) * 255.0).round() as u8;
+    images
+        .chunks(channels * plane)
+        .flat_map(|img| {
+            (0..plane).flat_map(move |p| {
+                let at = |c: usize| byte(img[c.min(channels - 1) * plane + p]);
+                [at(0), at(1), at(2), 255]
+            })
+        })
+        .collect()
+}

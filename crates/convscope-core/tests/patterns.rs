@@ -1,0 +1,298 @@
+//! Filter patterns: the optimization loop against an exact oracle, every objective making
+//! its loss go down, finite-difference checks of every parameterization and transform,
+//! seeded repeatability, and units that start dead still getting a pattern.
+
+mod common;
+
+use std::collections::HashMap;
+
+use burn::tensor::{Device, Tensor, TensorData};
+use common::{XorShift, devices, load_model, to_vec};
+use convscope_core::{
+    Graph, InputSpec,
+    graph::{GraphSpec, INPUT, NodeSpec, OpSpec},
+    patterns::{
+        Basis, Fit, Options, Param, Render, Squash,
+        objective::{self, Objective},
+        transform::{Drawn, Fill},
+    },
+    tensor_data::HostTensor,
+};
+
+/// Input spec whose normalisation is the identity: the network sees the image's values.
+fn identity_input(channels: usize, size: usize) -> InputSpec {
+    InputSpec { channels, height: size, width: size, mean: [0.0; 3], std: [255.0; 3] }
+}
+
+/// Plain gradient steps on the image, nothing random.
+fn plain(size: usize, squash: Squash) -> Options {
+    Options {
+        size,
+        basis: Basis::Pixel,
+        decorrelate: false,
+        squash,
+        transforms: vec![],
+        fit: Fit::ModelInput,
+        learning_rate: 0.05,
+        init_sd: 0.01,
+        redirect_steps: 0,
+        seed: 1,
+    }
+}
+
+/// `y = <w, x>`: one convolution whose kernel covers the whole 3x6x6 image.
+fn linear_unit(device: &Device) -> (Graph, Vec<f32>) {
+    let w = XorShift(0x5eed_1234_abcd_0077).vec(3 * 6 * 6, 1.0);
+    let t: HashMap<String, HostTensor> = [("w".to_string(), HostTensor::new(vec![1, 3, 6, 6], w.clone()).unwrap())].into();
+    let spec = GraphSpec {
+        input_shape: [3, 6, 6],
+        nodes: vec![
+            NodeSpec {
+                id: "unit".into(),
+                op: OpSpec::Conv2d { weight: "w".into(), bias: None, stride: [1, 1], padding: [[0, 0], [0, 0]], dilation: [1, 1], groups: 1, act: None },
+                inputs: vec![INPUT.into()],
+            },
+            NodeSpec { id: "out".into(), op: OpSpec::Flatten, inputs: vec!["unit".into()] },
+        ],
+    };
+    (Graph::load(&spec, t, device).unwrap(), w)
+}
+
+#[test]
+fn linear_unit_under_an_l2_bound_goes_to_w_over_its_norm() {
+    for (backend, device) in devices() {
+        let (g, w) = linear_unit(&device);
+        let norm = w.iter().map(|v| v * v).sum::<f32>().sqrt();
+        let obj = objective::channel(g.layer("unit").unwrap(), 0, None);
+        let mut r = Render::new(&g, &identity_input(3, 6), obj, 1, Options { learning_rate: 0.02, ..plain(6, Squash::L2Ball(1.0)) }).unwrap();
+        r.step(400).unwrap();
+        let x = to_vec(r.image());
+        let err = x.iter().zip(&w).map(|(a, b)| (a - b / norm).abs()).fold(0f32, f32::max);
+        let len = x.iter().map(|v| v * v).sum::<f32>().sqrt();
+        assert!(err < 2e-3, "{backend}: max |x - w/|w|| = {err}");
+        assert!((len - 1.0).abs() < 1e-4, "{backend}: |x| = {len}");
+        // The loss is -<w, x>, which reaches -|w| at the optimum.
+        let loss = to_vec(r.loss().unwrap())[0];
+        assert!((loss + norm).abs() < 1e-3 * norm, "{backend}: loss {loss}, -|w| = {}", -norm);
+    }
+}
+
+#[test]
+fn every_objective_lowers_its_loss_within_a_few_steps() {
+    for (backend, device) in devices() {
+        let m = load_model("digit-cnn", &device);
+        let g = &m.graph;
+        let l = |id: &str| g.layer(id).unwrap();
+        let dir: Vec<f32> = XorShift(9).vec(64, 1.0);
+        // After 8 redirected steps: on the grey start every `conv1` channel of the digit CNN
+        // is off, so the later layers' values are their biases and have no gradient.
+        let options = Options { basis: Basis::Fourier, decorrelate: true, redirect_steps: 8, ..plain(28, Squash::Sigmoid) };
+        // Channels switched on by the starting image (a switched-off one has loss 0 until
+        // its pre-activation crosses zero).
+        let alive = |id: &str, k: usize| -> Vec<usize> {
+            let start = Render::new(g, &m.input, objective::channel(l(id), 0, None), 1, options.clone()).unwrap();
+            let x = start.image() * 255.0 / m.input.std[0] - m.input.mean[0] / m.input.std[0];
+            let a = to_vec(g.activations(x, &[l(id)]).unwrap()[0].clone().spatial("test").unwrap().mean_dim(3).mean_dim(2));
+            (0..a.len()).filter(|&c| a[c] > 0.0).take(k).collect()
+        };
+        let (c1, c2, c3) = (alive("conv1", 2), alive("conv2", 1), alive("conv3", 3));
+        let cases: Vec<(Objective, usize)> = vec![
+            (objective::channel(l("conv2"), c2[0], None), 1),
+            (objective::channels(l("conv1"), &c1), 2),
+            (objective::neuron(l("conv3"), c3[0], Some(0)), 1),
+            (objective::class(g, 4, None), 1),
+            (objective::deepdream(l("conv2"), None), 1),
+            (objective::diversity(l("conv2")), 3),
+            (objective::direction(l("conv2"), dir, None), 1),
+            (objective::channel(l("conv3"), c3[1], None) * 2.0 - objective::channel(l("conv3"), c3[2], None) + objective::diversity(l("conv1")) * 0.5, 2),
+        ];
+        for (obj, batch) in cases {
+            let what = obj.describe(g);
+            let mut r = Render::new(g, &m.input, obj, batch, options.clone()).unwrap();
+            r.step(9).unwrap();
+            let first = to_vec(r.loss().unwrap())[0];
+            r.step(10).unwrap();
+            let last = to_vec(r.loss().unwrap())[0];
+            assert!(last < first - 1e-4 * first.abs().max(1.0), "{backend}: `{what}` went from {first} to {last}");
+        }
+    }
+}
+
+#[test]
+fn objectives_describe_themselves_and_refuse_what_does_not_exist() {
+    let m = load_model("digit-cnn", &Device::flex());
+    let g = &m.graph;
+    let conv2 = g.layer("conv2").unwrap();
+    let obj = objective::channel(conv2, 3, None) - objective::diversity(conv2) * 100.0;
+    assert_eq!(obj.describe(g), "channel 3 of conv2 - 100 x diversity of conv2");
+    assert_eq!(objective::channels(conv2, &[0, 1, 2]).describe(g), "channels 0-2 of conv2, one per image");
+    assert_eq!((-objective::neuron(conv2, 1, Some(0))).describe(g), "-centre unit of channel 1 of conv2 (image 0)");
+    let err = |obj: Objective, batch: usize| Render::new(g, &m.input, obj, batch, Options::default()).unwrap_err().to_string();
+    assert!(err(objective::channel(conv2, 64, None), 1).contains("layer `conv2` has 64 channels (0..63); channel 64 does not exist"));
+    assert!(err(objective::class(g, 10, None), 1).contains("channel 10 does not exist"));
+    assert!(err(objective::diversity(conv2), 1).contains("needs 2 or more"));
+    assert!(err(objective::channels(conv2, &[1, 2]), 3).contains("2 channels for a batch of 3 images"));
+    assert!(err(objective::direction(conv2, vec![1.0; 5], None), 1).contains("the direction has 5 values, layer `conv2` has 64 channels"));
+    assert!(err(objective::neuron(conv2, 0, Some(4)), 2).contains("batch element 4 does not exist"));
+    // The digit CNN flattens before its classifier: the logits need the model's input size.
+    let as_is = Options { fit: Fit::AsIs, size: 56, ..Options::default() };
+    let e = Render::new(g, &m.input, objective::class(g, 1, None), 1, as_is.clone()).unwrap_err().to_string();
+    assert!(e.contains("layer `logits` needs the model's input size (28x28)"), "{e}");
+    assert!(Render::new(g, &m.input, objective::channel(conv2, 1, None), 1, as_is).is_ok());
+}
+
+/// `sum(R * f(p))` and its gradient by autodiff, for a fixed random `R`.
+fn grad_and_value(f: &dyn Fn(Tensor<4>) -> Tensor<4>, p: Tensor<4>, r: &Tensor<4>) -> (Vec<f32>, f32) {
+    let leaf = p.autodiff().require_grad();
+    let y = (f(leaf.clone()) * r.clone()).sum();
+    let v = to_vec(y.clone())[0];
+    let grads = y.backward();
+    (to_vec(leaf.grad(&grads).unwrap()), v)
+}
+
+fn value(f: &dyn Fn(Tensor<4>) -> Tensor<4>, p: Vec<f32>, shape: [usize; 4], r: &Tensor<4>, device: &Device) -> f64 {
+    to_vec((f(Tensor::from_data(TensorData::new(p, shape), device)) * r.clone()).sum())[0] as f64
+}
+
+/// Central differences at 12 coordinates agree with autodiff.
+fn finite_difference_check(name: &str, f: &dyn Fn(Tensor<4>) -> Tensor<4>, shape: [usize; 4], device: &Device) {
+    let n: usize = shape.iter().product();
+    let mut rng = XorShift(0xfd_0001 + n as u64);
+    let p = rng.vec(n, 1.0);
+    let out_shape = f(Tensor::from_data(TensorData::new(p.clone(), shape), device)).dims();
+    let r = Tensor::<4>::from_data(TensorData::new(rng.vec(out_shape.iter().product(), 1.0), out_shape), device);
+    let (grad, _) = grad_and_value(f, Tensor::from_data(TensorData::new(p.clone(), shape), device), &r);
+    let h = 1e-2f32;
+    for k in 0..12 {
+        let i = (k * 7919 + 13) % n;
+        let (mut up, mut down) = (p.clone(), p.clone());
+        up[i] += h;
+        down[i] -= h;
+        let fd = (value(f, up, shape, &r, device) - value(f, down, shape, &r, device)) / (2.0 * h as f64);
+        let tol = 2e-2 * fd.abs().max(grad[i].abs() as f64).max(0.05);
+        assert!((fd - grad[i] as f64).abs() < tol, "{name}: d/dp[{i}] autodiff {} vs finite difference {fd}", grad[i]);
+    }
+}
+
+#[test]
+fn gradients_of_every_parameterization_and_transform_match_finite_differences() {
+    for (backend, device) in devices() {
+        for basis in [Basis::Pixel, Basis::Fourier] {
+            for decorrelate in [false, true] {
+                for squash in [Squash::Sigmoid, Squash::L2Ball(2.0)] {
+                    let p = Param::new(basis, decorrelate, squash, [3, 6, 7], &device);
+                    let shape = p.param_shape(2);
+                    let name = format!("{backend} {basis:?} decorrelate={decorrelate} {squash:?}");
+                    finite_difference_check(&name, &|x| p.image(x), shape, &device);
+                }
+            }
+        }
+        let transforms = [Drawn::Pad(2, Fill::Constant(0.5)), Drawn::Pad(3, Fill::Reflect), Drawn::Crop { px: 3, dy: 1, dx: 2 }, Drawn::Scale(1.3), Drawn::Scale(0.8), Drawn::Rotate(7.0), Drawn::Rotate(-25.0)];
+        for t in transforms {
+            finite_difference_check(&format!("{backend} {t:?}"), &|x| t.apply(x), [2, 3, 9, 8], &device);
+        }
+    }
+}
+
+#[test]
+fn the_same_seed_gives_the_same_images() {
+    for (backend, device) in devices() {
+        let m = load_model("digit-cnn", &device);
+        let obj = || objective::channels(m.graph.layer("conv2").unwrap(), &[0, 1]);
+        let run = |seed: u64| {
+            let mut r = Render::new(&m.graph, &m.input, obj(), 2, Options { size: 40, seed, ..Options::default() }).unwrap();
+            r.step(6).unwrap();
+            to_vec(r.image())
+        };
+        let a = run(7);
+        assert_eq!(a, run(7), "{backend}");
+        let b = run(8);
+        let diff = a.iter().zip(&b).map(|(x, y)| (x - y).abs()).fold(0f32, f32::max);
+        assert!(diff > 0.05, "{backend}: seeds 7 and 8 differ by at most {diff}");
+    }
+}
+
+/// Standard deviation of each image of `[batch, C, H, W]` host values, over pixels and
+/// channels.
+fn spread(images: &[f32], batch: usize) -> Vec<f32> {
+    images
+        .chunks(images.len() / batch)
+        .map(|img| {
+            let mean = img.iter().sum::<f32>() / img.len() as f32;
+            (img.iter().map(|v| (v - mean).powi(2)).sum::<f32>() / img.len() as f32).sqrt()
+        })
+        .collect()
+}
+
+/// Each image's own channel, `[batch]`: the mean of channel `channels[i]` of image `i`.
+fn own_means(m: &convscope_core::Model, layer: convscope_core::LayerId, images: Tensor<4>, channels: &[usize]) -> Vec<f32> {
+    let c = m.input.channels;
+    let scale: Vec<f32> = (0..c).map(|i| 255.0 / m.input.std[i]).collect();
+    let shift: Vec<f32> = (0..c).map(|i| -m.input.mean[i] / m.input.std[i]).collect();
+    let d = images.device();
+    let x = images * Tensor::<4>::from_data(TensorData::new(scale, [1, c, 1, 1]), &d) + Tensor::<4>::from_data(TensorData::new(shift, [1, c, 1, 1]), &d);
+    let a = to_vec(m.graph.activations(x, &[layer]).unwrap()[0].clone().spatial("test").unwrap().mean_dim(3).mean_dim(2));
+    let n = a.len() / channels.len();
+    channels.iter().enumerate().map(|(i, &k)| a[i * n + k]).collect()
+}
+
+#[test]
+fn every_channel_of_the_digit_cnn_gets_a_pattern() {
+    let device = Device::flex();
+    let m = load_model("digit-cnn", &device);
+    for id in ["conv1", "conv2", "conv3"] {
+        let layer = m.graph.layer(id).unwrap();
+        let channels: Vec<usize> = (0..m.graph.info(layer).shape[0]).collect();
+        let n = channels.len();
+        let mut r = Render::new(&m.graph, &m.input, objective::channels(layer, &channels), n, Options::sized(28)).unwrap();
+        r.step(96).unwrap();
+        // Every channel's pattern is a picture, not flat grey, and nearly every one switches
+        // its channel on (some of `conv3`'s need more than 96 steps; 23 of them are off for
+        // every sample photo too).
+        for (i, s) in spread(&to_vec(r.image()), n).iter().enumerate() {
+            assert!(*s > 0.02, "{id} channel {i}: a flat image (std {s})");
+        }
+        let own = own_means(&m, layer, r.image(), &channels);
+        let off: Vec<usize> = (0..n).filter(|&k| own[k] <= 0.0).collect();
+        println!("{id}: off for their own pattern: {off:?}");
+        let allowed = if id == "conv3" { n / 4 } else { n / 10 };
+        assert!(off.len() <= allowed, "{id}: {} of {n} channels are off for their own pattern: {off:?}", off.len());
+    }
+}
+
+/// Every channel of EfficientNet-Lite0's first layer is switched on by its pattern, unless no
+/// input at all can switch it on. The first layer is linear before its ReLU6, so its largest
+/// value over the valid input box is at the vertex `sign(w)`: if even that leaves the unit
+/// off, the channel is dead for every image.
+#[test]
+fn stem_channels_get_patterns_unless_no_image_can_switch_them_on() {
+    let device = Device::flex();
+    let m = load_model("efficientnet-lite0", &device);
+    let stem = m.graph.layer("stem").unwrap();
+    let channels: Vec<usize> = (0..32).collect();
+    let options = Options { size: 64, fit: Fit::AsIs, ..Options::default() };
+    let mut r = Render::new(&m.graph, &m.input, objective::channels(stem, &channels), 32, options).unwrap();
+    r.step(64).unwrap();
+    let own = own_means(&m, stem, r.image(), &channels);
+    let (lo, hi) = (-m.input.mean[0] / m.input.std[0], (255.0 - m.input.mean[0]) / m.input.std[0]);
+    let mut dead = vec![];
+    for k in channels {
+        if own[k] > 0.0 {
+            continue;
+        }
+        // w by the gradient of the pre-activation at the centre unit (rectifier redirected).
+        let leaf = Tensor::<4>::zeros([1, 3, 64, 64], &device).autodiff().require_grad();
+        let a = m.graph.redirected().activations(leaf.clone(), &[stem]).unwrap();
+        let grads = objective::neuron(stem, k, None).loss(&a).unwrap().backward();
+        let w = to_vec(leaf.grad(&grads).unwrap());
+        let best: Vec<f32> = w.iter().map(|g| if *g < 0.0 { hi } else { lo }).collect();
+        let top = m.graph.activations(Tensor::from_data(TensorData::new(best, [1, 3, 64, 64]), &device), &[stem]).unwrap();
+        let (h, wd) = (top[0].dims()[2], top[0].dims()[3]);
+        let centre = to_vec(top[0].clone().spatial("t").unwrap())[k * h * wd + (h / 2) * wd + wd / 2];
+        assert!(centre <= 0.0, "stem channel {k}: off for its pattern, but the best input gives it {centre}");
+        dead.push(k);
+    }
+    println!("stem channels no input switches on: {dead:?}");
+    assert!(dead.len() <= 4, "dead stem channels: {dead:?}");
+}
+
