@@ -15,6 +15,8 @@ impl Args {
         let mut flags = HashMap::new();
         let mut it = raw.iter();
         while let Some(a) = it.next() {
+            // `-o DIR` is `--out DIR`.
+            let a = if a == "-o" { &"--out".to_string() } else { a };
             if let Some(name) = a.strip_prefix("--") {
                 let (name, inline) = match name.split_once('=') {
                     Some((n, v)) => (n, Some(v.to_string())),

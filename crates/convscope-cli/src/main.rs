@@ -6,6 +6,7 @@ mod bench;
 mod cam;
 mod convert;
 mod npy;
+mod patterns;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -32,6 +33,9 @@ usage:
   convscope cam --model M --method ID IMAGE [--layer ID] [--class K [--contrast K2]]
         [--png OUT.png [--opacity A] [--size PX] [--colormap NAME]] [--npy RAW.npy]
         [--faithfulness] [--sanity] [--seed N] [--max-channels N] [--json] [--backend cpu|wgpu] [--fit ...]
+  convscope patterns --model M --layer ID -o DIR [--channels 0..16] [--steps 512] [--size 128]
+        [--seed N] [--lr 0.05] [--param fft|pixel] [--no-decorrelate] [--no-transforms]
+        [--fit model|as-is] [--objective channel|neuron] [--start IMAGE] [--cell PX] [--npy OUT.npy] [--json] [--backend cpu|wgpu]
   convscope convert --from SHARED_MODELS_DIR --out WEIGHTS_DIR [--dtype f16|f32]
   convscope bench [--runs N] [--backend cpu|wgpu|both] [--attention [--methods a,b] [--max-channels N]] [--json]
 
@@ -46,7 +50,12 @@ occlusion (at the input); the target is --class (default the top-1), or --class 
 --contrast. --npy writes the raw map (float32 [H, W], after ReLU, before normalisation and
 upsampling); --png the normalised map over the image with its faithfulness scores
 (deletion/insertion areas, the drop when only the highlighted region is kept, against a
-random map); --sanity randomizes the model from the top down and reports the correlation.";
+random map); --sanity randomizes the model from the top down and reports the correlation.
+patterns: one optimization for all the channels (one image each) from seeded noise (or
+--start IMAGE): Fourier basis with colour decorrelation, Lucid's transforms scaled to --size,
+Adam; the image is resized to the model's input (--fit as-is feeds it at its own size where
+the layer allows). Writes DIR/<channel>.png and DIR/gallery.png (channels their own pattern
+leaves off are marked OFF); --npy writes the images, float32 [N, C, size, size] in 0..1.";
 
 fn main() -> ExitCode {
     let raw: Vec<String> = std::env::args().skip(1).collect();
@@ -59,6 +68,7 @@ fn main() -> ExitCode {
         "layers" => layers(rest),
         "activations" => activations::run(rest),
         "cam" => cam::run(rest),
+        "patterns" => patterns::run(rest),
         "convert" => convert(rest),
         "bench" => bench::run(rest),
         "help" | "--help" | "-h" => {

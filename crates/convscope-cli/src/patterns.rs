@@ -1,0 +1,137 @@
+//! `convscope patterns`: what a layer's channels respond to, by activation maximization.
+//! One optimization for the whole batch of channels (one image per channel), a progress bar
+//! on stderr, one PNG per channel and a labelled gallery.
+
+use std::{io::Write, path::Path, time::Instant};
+
+use convscope_core::{
+    activations::parse_channels,
+    patterns::{self, Basis, Fit, Options, Render, objective},
+    render::PictureGrid,
+};
+
+use crate::{activations::write_png, args::Args, device, load_image, load_model, read_f32};
+
+fn number<T: std::str::FromStr>(a: &Args, name: &str, what: &str) -> Result<Option<T>, String> {
+    a.get(name).map(|v| v.parse::<T>().map_err(|_| format!("--{name} needs {what}, not `{v}`"))).transpose()
+}
+
+pub fn run(raw: &[String]) -> Result<(), String> {
+    let a = Args::parse(raw, &["no-decorrelate", "no-transforms", "json"])?;
+    a.only(&[
+        "model", "layer", "channels", "steps", "size", "out", "seed", "lr", "param", "no-decorrelate", "no-transforms", "fit", "objective",
+        "start", "backend", "cell", "json", "npy",
+    ])?;
+    let device = device(a.get("backend").unwrap_or("cpu"))?;
+    let model = load_model(a.need("model")?, &device)?;
+    let layer = model.graph.layer(a.need("layer")?).map_err(|e| format!("--layer: {e}"))?;
+    let info = model.graph.info(layer).clone();
+    let count = info.shape[0];
+    let channels = parse_channels(a.get("channels").unwrap_or("0..16"), count).map_err(|e| format!("--channels: {e}"))?;
+    let out = Path::new(a.get("out").ok_or("-o DIR (or --out DIR) is required: where the PNGs go")?);
+    let steps: usize = number(&a, "steps", "a whole number")?.unwrap_or(512);
+    let size: usize = number(&a, "size", "a number of pixels")?.unwrap_or(128);
+    let mut options = Options::sized(size);
+    options.seed = number(&a, "seed", "a whole number")?.unwrap_or(0);
+    options.learning_rate = number(&a, "lr", "a number")?.unwrap_or(options.learning_rate);
+    options.basis = Basis::named(a.get("param").unwrap_or("fft")).map_err(|e| format!("--param: {e}"))?;
+    options.decorrelate = !a.has("no-decorrelate");
+    if a.has("no-transforms") {
+        options.transforms.clear();
+    }
+    options.fit = match a.get("fit").unwrap_or("model") {
+        "model" => Fit::ModelInput,
+        "as-is" => Fit::AsIs,
+        other => return Err(format!("--fit is `model` (resize to the model's input) or `as-is`, not `{other}`")),
+    };
+    let objective = match a.get("objective").unwrap_or("channel") {
+        "channel" => objective::channels(layer, &channels),
+        "neuron" => channels.iter().enumerate().map(|(i, &c)| objective::neuron(layer, c, Some(i))).reduce(|x, y| x + y).ok_or("no channels")?,
+        other => return Err(format!("--objective is `channel` or `neuron`, not `{other}`")),
+    };
+    let n = channels.len();
+    let mut render = Render::new(&model.graph, &model.input, objective, n, options).map_err(|e| e.to_string())?;
+    if let Some(path) = a.get("start") {
+        let img = load_image(path)?;
+        let spec = convscope_core::InputSpec { height: size, width: size, ..model.input.clone() };
+        let rgb = convscope_core::preprocess::Preprocess::default().resize(&img, &spec).map_err(|e| e.to_string())?;
+        let c = model.input.channels;
+        let mut planes = vec![0f32; c * size * size];
+        for (p, px) in rgb.chunks(3).enumerate() {
+            if c == 1 {
+                planes[p] = (0.299 * px[0] as f32 + 0.587 * px[1] as f32 + 0.114 * px[2] as f32) / 255.0;
+            } else {
+                for k in 0..3 {
+                    planes[k * size * size + p] = px[k] as f32 / 255.0;
+                }
+            }
+        }
+        render.start_from(&planes).map_err(|e| e.to_string())?;
+    }
+    std::fs::create_dir_all(out).map_err(|e| format!("cannot create {}: {e}", out.display()))?;
+    let what = render.objective().describe(&model.graph);
+    eprintln!("{what}: {n} images of {size} px, {steps} steps");
+    let start = Instant::now();
+    let chunk = 8;
+    while render.steps() < steps {
+        render.step(chunk.min(steps - render.steps())).map_err(|e| e.to_string())?;
+        let loss = read_f32(render.loss().expect("stepped"))?[0];
+        progress(render.steps(), steps, start.elapsed().as_secs_f64(), loss);
+    }
+    eprintln!();
+    let secs = start.elapsed().as_secs_f64();
+    let c = model.input.channels;
+    let pixels = read_f32(render.image())?;
+    let rgba = patterns::to_rgba(&pixels, c, size, size);
+    let means = read_f32(render.channel_means(layer).map_err(|e| e.to_string())?)?;
+    let own: Vec<f32> = channels.iter().enumerate().map(|(i, &k)| means[i * count + k]).collect();
+    if let Some(path) = a.get("npy") {
+        std::fs::write(path, crate::npy::encode_f32(&[n, c, size, size], &pixels)).map_err(|e| format!("cannot write {path}: {e}"))?;
+    }
+    let plane = size * size * 4;
+    for (i, &ch) in channels.iter().enumerate() {
+        let canvas = convscope_core::render::Canvas { width: size, height: size, pixels: rgba[i * plane..(i + 1) * plane].to_vec() };
+        write_png(&canvas, &out.join(format!("{ch}.png")).to_string_lossy())?;
+    }
+    let labels: Vec<String> = channels.iter().map(|c| c.to_string()).collect();
+    // A rectified layer's channel at 0 on its own pattern never switched on; other layers'
+    // values may be negative and say nothing of the kind.
+    let rectified = ["relu", "clip"].iter().any(|k| info.kind.contains(k));
+    let is_off = |v: f32| rectified && v <= 0.0;
+    let notes: Vec<String> = own.iter().map(|v| if is_off(*v) { "OFF".into() } else { String::new() }).collect();
+    let cell: usize = number(&a, "cell", "a number of pixels")?.unwrap_or(size.max(96));
+    let title = format!("{} {} - {} steps, {size} px, seed {}", model.name, info.id, steps, render.options().seed);
+    let grid = PictureGrid { title, rgba: &rgba, height: size, width: size, labels: &labels, notes: &notes, cols: (n as f64).sqrt().ceil() as usize, cell };
+    let gallery = out.join("gallery.png");
+    write_png(&grid.render(), &gallery.to_string_lossy())?;
+    let off: Vec<usize> = channels.iter().zip(&own).filter(|(_, v)| is_off(**v)).map(|(c, _)| *c).collect();
+    if a.has("json") {
+        let j = serde_json::json!({
+            "model": model.name, "layer": info.id, "channels": channels, "steps": steps, "size": size,
+            "seconds": secs, "ms_per_step": secs * 1000.0 / steps.max(1) as f64, "own_means": own, "off": off,
+            "loss": read_f32(render.loss().expect("stepped"))?[0], "objective": what,
+        });
+        println!("{j}");
+    } else {
+        println!("wrote {} and {n} channel PNGs in {:.1} s ({:.0} ms a step)", gallery.display(), secs, secs * 1000.0 / steps.max(1) as f64);
+        if !off.is_empty() {
+            println!("channels still off on their own pattern (marked OFF): {off:?}");
+        }
+    }
+    Ok(())
+}
+
+fn progress(done: usize, total: usize, secs: f64, loss: f32) {
+    let width = 30;
+    let filled = done * width / total.max(1);
+    let per = secs / done.max(1) as f64;
+    let eta = per * (total - done) as f64;
+    eprint!(
+        "\r[{}{}] {done}/{total} steps  {:.0} ms/step  eta {:.0} s  loss {loss:.4}   ",
+        "#".repeat(filled),
+        ".".repeat(width - filled),
+        per * 1000.0,
+        eta
+    );
+    let _ = std::io::stderr().flush();
+}
