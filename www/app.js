@@ -2,12 +2,13 @@
 import init, { Engine } from './pkg/convscope_web.js';
 import { setupActivations } from './activations.js';
 import { setupAttention } from './attention.js';
+import { setupPatterns } from './patterns.js';
 
 const $ = (id) => document.getElementById(id);
 const params = new URLSearchParams(location.search);
 const SAMPLES = ['chelsea.png', 'coffee.png', 'camera.png', 'rocket.jpg', 'astronaut.png'];
 
-const state = { engine: null, model: null, modelName: null, info: null, image: null, fit: 'whole', queue: Promise.resolve() };
+const state = { engine: null, model: null, modelName: null, modelBytes: null, info: null, image: null, fit: 'whole', queue: Promise.resolve() };
 // What tests and benchmarks read; the page itself never needs it.
 const probe = { ready: false, backend: null, note: null, lastTop: null, lastMs: null, firstPredictionMs: null, runs: 0, failures: 0, error: null, startup: {} };
 window.convscope = probe;
@@ -111,6 +112,7 @@ async function predict(reanalyse = false) {
   $('timing').textContent = `${state.info.name} on ${probe.backend}: ${ms.toFixed(0)} ms`;
   await activations.imageChanged(top[0], reanalyse);
   await attention.imageChanged(top);
+  patterns.imageChanged();
   setStatus(`Ready — ${state.info.name} on ${probe.backend === 'webgpu' ? 'WebGPU' : 'the CPU'}`, true);
   // Counted once everything for this image is drawn (tests wait on it).
   probe.lastTop = top;
@@ -127,8 +129,10 @@ async function loadModel(name) {
   state.model = state.engine.loadModel(bytes);
   state.info = state.model.info();
   state.modelName = name;
+  state.modelBytes = bytes;
   activations.modelChanged();
   attention.modelChanged();
+  patterns.modelChanged();
 }
 
 async function useImage(blob, name) {
@@ -245,6 +249,15 @@ const attention = setupAttention({
   model: () => state.model,
   info: () => state.info,
   enqueue: (job) => enqueue(job),
+  probe,
+});
+
+const patterns = setupPatterns({
+  model: () => state.model,
+  info: () => state.info,
+  modelName: () => state.modelName,
+  modelBytes: () => state.modelBytes,
+  backend: () => probe.backend,
   probe,
 });
 

@@ -10,6 +10,7 @@ mod activations;
 mod attention;
 mod logger;
 mod model;
+mod patterns;
 
 pub use model::WebModel;
 

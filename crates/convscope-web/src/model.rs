@@ -42,11 +42,13 @@ pub struct WebModel {
     /// The random map's deletion and insertion probabilities for the image in slot 0:
     /// `(target, steps, [p(image), deletion..., insertion...])`.
     pub(crate) random_curves: RefCell<Option<(convscope_core::attention::Target, usize, Vec<f32>)>>,
+    /// The filter-pattern optimization in progress.
+    pub(crate) patterns: RefCell<Option<crate::patterns::PatternRun>>,
 }
 
 impl WebModel {
     pub(crate) fn new(model: Model) -> Self {
-        Self { model, slots: RefCell::new([None, None]), view: RefCell::new(None), attention: RefCell::new([None, None]), random_curves: RefCell::new(None) }
+        Self { model, slots: RefCell::new([None, None]), view: RefCell::new(None), attention: RefCell::new([None, None]), random_curves: RefCell::new(None), patterns: RefCell::new(None) }
     }
 
     fn input(&self, rgba: Vec<u8>, width: usize, height: usize, fit: &str) -> Result<(burn::tensor::Tensor<4>, Vec<u8>), JsError> {
