@@ -100,7 +100,9 @@ case "${1:-build}" in
     build_site
     cargo build --release -p convscope-cli
     "$CARGO_TARGET_DIR/release/convscope" bench --runs 20
+    "$CARGO_TARGET_DIR/release/convscope" bench --patterns
     node tests/e2e/bench.mjs
+    node tests/e2e/bench-patterns.mjs
     ;;
   *) echo "usage: ./build.sh [build|serve|test|bench]" >&2; exit 2 ;;
 esac

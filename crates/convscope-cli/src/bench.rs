@@ -19,8 +19,11 @@ fn median(mut v: Vec<f64>) -> f64 {
 
 /// Time `runs` warm forward passes (after warm-up) on each backend asked for.
 pub fn run(raw: &[String]) -> Result<(), String> {
-    let a = Args::parse(raw, &["json", "attention"])?;
-    a.only(&["runs", "backend", "image", "json", "attention", "methods", "max-channels"])?;
+    let a = Args::parse(raw, &["json", "attention", "patterns"])?;
+    a.only(&["runs", "backend", "image", "json", "attention", "methods", "max-channels", "patterns", "steps"])?;
+    if a.has("patterns") {
+        return patterns(&a);
+    }
     let methods: Vec<&str> = match a.get("methods") {
         Some(list) => list.split(',').collect(),
         None => METHODS.iter().map(|m| m.info().id).collect(),
@@ -106,6 +109,44 @@ pub fn run(raw: &[String]) -> Result<(), String> {
             }
         }
         results.push(serde_json::json!({"backend": backend, "median_ms": med, "min_ms": min, "runs": runs, "first_ms": first_ms, "attention": attention, "scorecam_channels": max_channels}));
+    }
+    if a.has("json") {
+        println!("{}", serde_json::Value::Array(results));
+    }
+    Ok(())
+}
+
+/// `--patterns`: milliseconds per optimization step for 16 channels of EfficientNet-Lite0's
+/// `blocks.5` at 128 px (Lucent's setting: resized to the 224 px input; and fed as is), and
+/// one channel alone, after two warm-up steps.
+fn patterns(a: &Args) -> Result<(), String> {
+    use convscope_core::patterns::{Fit, Options, Render, objective};
+    let steps: usize = a.get("steps").unwrap_or("8").parse().map_err(|_| "--steps needs a number")?;
+    let backends: Vec<&str> = match a.get("backend").unwrap_or("both") {
+        "both" => vec!["cpu", "wgpu"],
+        one => vec![one],
+    };
+    let mut results = Vec::new();
+    for backend in backends {
+        let device = device(backend)?;
+        let model = load_model("efficientnet-lite0", &device)?;
+        let layer = model.graph.layer("blocks.5").map_err(|e| e.to_string())?;
+        for (channels, fit) in [(16usize, Fit::ModelInput), (16, Fit::AsIs), (1, Fit::ModelInput), (1, Fit::AsIs)] {
+            let list: Vec<usize> = (0..channels).collect();
+            let options = Options { fit, ..Options::sized(128) };
+            let mut r = Render::new(&model.graph, &model.input, objective::channels(layer, &list), channels, options).map_err(|e| e.to_string())?;
+            r.step(2).map_err(|e| e.to_string())?;
+            read_f32(r.image())?;
+            let t = Instant::now();
+            r.step(steps).map_err(|e| e.to_string())?;
+            read_f32(r.image())?;
+            let ms = t.elapsed().as_secs_f64() * 1e3 / steps as f64;
+            let fit_name = if fit == Fit::AsIs { "as-is (network sees 140 px)" } else { "resized to 224 px" };
+            if !a.has("json") {
+                println!("patterns blocks.5, {channels} channel(s), 128 px, {fit_name}, native {backend}: {ms:.0} ms a step, {:.1} ms per image-step (over {steps} steps)", ms / channels as f64);
+            }
+            results.push(serde_json::json!({"backend": backend, "channels": channels, "fit": fit_name, "ms_per_step": ms, "steps": steps}));
+        }
     }
     if a.has("json") {
         println!("{}", serde_json::Value::Array(results));

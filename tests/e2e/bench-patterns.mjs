@@ -1,0 +1,32 @@
+// Page benchmark of the filter-patterns view: milliseconds per optimization step for a page
+// of 16 channels of EfficientNet-Lite0's blocks.5 at 128 px, in the page's worker, on the CPU
+// backend and on WebGPU (SwiftShader here), fed as is (the page's default) and, on the CPU,
+// resized to the model's 224 px input (Lucent's setting). Timed over the first STEPS steps
+// (the first one included), then cancelled. Run on an idle machine.
+import { serveDist, launchBrowser, openPage } from './harness.mjs';
+
+const STEPS = Number(process.env.STEPS || 4);
+const server = await serveDist();
+const out = [];
+for (const [backend, fit] of [['cpu', 'as-is'], ['cpu', 'model'], ['webgpu', 'as-is']]) {
+  const browser = await launchBrowser();
+  try {
+    const { page } = await openPage(browser.context, `${server.url}?backend=${backend}`, 600_000);
+    await page.locator('#patterns-panel').scrollIntoViewIfNeeded();
+    await page.selectOption('#pattern-layer', 'blocks.5');
+    await page.selectOption('#pattern-size', '128');
+    await page.selectOption('#pattern-steps', '512');
+    await page.setChecked('#pattern-fit', fit === 'model');
+    await page.click('#pattern-run');
+    await page.waitForFunction((n) => window.convscope.patterns.step >= n || window.convscope.patterns.error, STEPS, { timeout: 3_600_000, polling: 200 });
+    const p = await page.evaluate(() => window.convscope.patterns);
+    await page.click('#pattern-cancel');
+    const r = { backend: p.backend, fit, steps: p.step, ms_per_step: p.msPerStep, error: p.error };
+    console.log(`page ${r.backend} (${fit}): ${r.ms_per_step.toFixed(0)} ms a step for 16 channels, ${(r.ms_per_step / 16).toFixed(0)} ms per image-step (first ${r.steps} steps)`);
+    out.push(r);
+  } finally {
+    await browser.close();
+  }
+}
+await server.close();
+console.log(JSON.stringify(out));
