@@ -220,11 +220,12 @@ impl Render {
             let graph = if self.steps < self.options.redirect_steps { &self.redirected } else { &self.graph };
             let activations = graph.activations(x, &self.layers)?;
             let loss = self.objective.loss(&activations)?;
-            let grads = loss.backward();
+            let mut grads = loss.backward();
             let g = leaf
-                .grad(&grads)
+                .grad_remove(&mut grads)
                 .ok_or_else(|| Error::InvalidGraph(format!("`{}` does not depend on the image", self.objective.describe(&self.graph))))?;
-            self.params = self.adam.step(self.params.clone(), g);
+            let new = self.adam.step(self.params.clone(), g);
+            self.params = new;
             self.loss = Some(loss.detach());
             self.steps += 1;
         }
@@ -301,3 +302,4 @@ pub fn to_rgba(images: &[f32], channels: usize, height: usize, width: usize) -> 
         })
         .collect()
 }
+

@@ -2,7 +2,7 @@
 //! "Feature Visualization", Distill 2017, the "neuron" objective). The pattern then shows
 //! what that unit's receptive field looks for, surrounded by context that does not matter.
 
-use burn::tensor::Tensor;
+use burn::tensor::{Tensor, TensorData};
 
 use super::{Goal, Objective, check_channel, on, pick};
 use crate::{Graph, LayerId, Result, Value};
@@ -32,8 +32,13 @@ impl Goal for Neuron {
         };
         let centre = (h / 2) * w + w / 2;
         let t = pick(a, self.batch);
-        let [n, _, _] = t.dims();
-        Ok(-t.slice([0..n, self.channel..self.channel + 1, centre..centre + 1]).mean())
+        let [n, c, p] = t.dims();
+        // A one-hot mask rather than a slice: burn-wgpu gave this one-element slice no
+        // gradient (the loss did not move on wgpu while it did on the CPU).
+        let mut mask = vec![0f32; c * p];
+        mask[self.channel * p + centre] = 1.0 / n as f32;
+        let mask = Tensor::<3>::from_data(TensorData::new(mask, [1, c, p]), &t.device());
+        Ok(-(t * mask).sum())
     }
 
     fn describe(&self, graph: &Graph) -> String {
