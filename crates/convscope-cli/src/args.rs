@@ -58,6 +58,12 @@ impl Args {
         self.get(name).ok_or_else(|| format!("--{name} is required"))
     }
 
+    /// A flag's value parsed as `T`, if given; the error names the flag and says what it
+    /// needs (`what`, e.g. "a whole number").
+    pub fn number<T: std::str::FromStr>(&self, name: &str, what: &str) -> Result<Option<T>, String> {
+        self.get(name).map(|v| v.parse::<T>().map_err(|_| format!("--{name} needs {what}, not `{v}`"))).transpose()
+    }
+
     /// Whether a switch was given.
     pub fn has(&self, name: &str) -> bool {
         self.flags.contains_key(name)

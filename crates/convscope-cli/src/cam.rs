@@ -14,10 +14,6 @@ use convscope_core::{
 
 use crate::{activations::write_png, args::Args, device, load_image, load_model, npy, read_f32};
 
-fn number<T: std::str::FromStr>(a: &Args, name: &str, what: &str) -> Result<Option<T>, String> {
-    a.get(name).map(|v| v.parse::<T>().map_err(|_| format!("--{name} needs {what}, not `{v}`"))).transpose()
-}
-
 pub fn run(raw: &[String]) -> Result<(), String> {
     let a = Args::parse(raw, &["faithfulness", "sanity", "json"])?;
     a.only(&[
@@ -37,15 +33,15 @@ pub fn run(raw: &[String]) -> Result<(), String> {
     let input = burn::tensor::Tensor::from_data(normalise(&rgb, &model.input), &device);
     let (logits, _) = model.graph.forward(input.clone(), &[]).map_err(|e| e.to_string())?;
     let top = model.top_k(&read_f32(logits)?, 5);
-    let class = number::<usize>(&a, "class", "a class index")?.unwrap_or(top[0].index);
-    let target = match number::<usize>(&a, "contrast", "a class index")? {
+    let class = a.number::<usize>("class", "a class index")?.unwrap_or(top[0].index);
+    let target = match a.number::<usize>("contrast", "a class index")? {
         Some(against) => Target::Contrast { class, against },
         None => Target::Class { class },
     };
     let layer = a.get("layer").map(|id| model.graph.layer(id)).transpose().map_err(|e| format!("--layer: {e}"))?;
     let options = Options {
-        seed: number(&a, "seed", "a whole number")?.unwrap_or(0),
-        max_channels: number(&a, "max-channels", "a whole number")?.unwrap_or(0),
+        seed: a.number("seed", "a whole number")?.unwrap_or(0),
+        max_channels: a.number("max-channels", "a whole number")?.unwrap_or(0),
         ..Options::default()
     };
     let req = Explain::new(&model.graph, input, target, layer, options).map_err(|e| e.to_string())?;
@@ -66,9 +62,9 @@ pub fn run(raw: &[String]) -> Result<(), String> {
     let sanity = if a.has("sanity") { Some(sanity_now(&req, method, 6).map_err(|e| e.to_string())?) } else { None };
 
     if let Some(out) = a.get("png") {
-        let opacity = number::<f32>(&a, "opacity", "an opacity from 0 to 1 (or -1: the raw map alone)")?.unwrap_or(0.5);
+        let opacity = a.number::<f32>("opacity", "an opacity from 0 to 1 (or -1: the raw map alone)")?.unwrap_or(0.5);
         let colormap = Colormap::named(a.get("colormap").unwrap_or("magma"), false).map_err(|e| format!("--colormap: {e}"))?;
-        let size = number::<usize>(&a, "size", "a size in pixels")?.unwrap_or(448).clamp(16, 4096);
+        let size = a.number::<usize>("size", "a size in pixels")?.unwrap_or(448).clamp(16, 4096);
         let name = std::path::Path::new(path).file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
         let overlay = (opacity >= 0.0).then_some(Overlay { rgb: &rgb, width: model.input.width, height: model.input.height, opacity });
         let (ours, random) = faith.as_ref().expect("scored for the figure");

@@ -12,10 +12,6 @@ use convscope_core::{
 
 use crate::{activations::write_png, args::Args, device, load_image, load_model, read_f32};
 
-fn number<T: std::str::FromStr>(a: &Args, name: &str, what: &str) -> Result<Option<T>, String> {
-    a.get(name).map(|v| v.parse::<T>().map_err(|_| format!("--{name} needs {what}, not `{v}`"))).transpose()
-}
-
 pub fn run(raw: &[String]) -> Result<(), String> {
     let a = Args::parse(raw, &["no-decorrelate", "no-transforms", "json"])?;
     a.only(&[
@@ -29,11 +25,11 @@ pub fn run(raw: &[String]) -> Result<(), String> {
     let count = info.shape[0];
     let channels = parse_channels(a.get("channels").unwrap_or("0..16"), count).map_err(|e| format!("--channels: {e}"))?;
     let out = Path::new(a.get("out").ok_or("-o DIR (or --out DIR) is required: where the PNGs go")?);
-    let steps: usize = number(&a, "steps", "a whole number")?.unwrap_or(512);
-    let size: usize = number(&a, "size", "a number of pixels")?.unwrap_or(128);
+    let steps: usize = a.number("steps", "a whole number")?.unwrap_or(512);
+    let size: usize = a.number("size", "a number of pixels")?.unwrap_or(128);
     let mut options = Options::sized(size);
-    options.seed = number(&a, "seed", "a whole number")?.unwrap_or(0);
-    options.learning_rate = number(&a, "lr", "a number")?.unwrap_or(options.learning_rate);
+    options.seed = a.number("seed", "a whole number")?.unwrap_or(0);
+    options.learning_rate = a.number("lr", "a number")?.unwrap_or(options.learning_rate);
     options.basis = Basis::named(a.get("param").unwrap_or("fft")).map_err(|e| format!("--param: {e}"))?;
     options.decorrelate = !a.has("no-decorrelate");
     if a.has("no-transforms") {
@@ -96,10 +92,10 @@ pub fn run(raw: &[String]) -> Result<(), String> {
     let labels: Vec<String> = channels.iter().map(|c| c.to_string()).collect();
     // A rectified layer's channel at 0 on its own pattern never switched on; other layers'
     // values may be negative and say nothing of the kind.
-    let rectified = ["relu", "clip"].iter().any(|k| info.kind.contains(k));
+    let rectified = info.rectified();
     let is_off = |v: f32| rectified && v <= 0.0;
     let notes: Vec<String> = own.iter().map(|v| if is_off(*v) { "OFF".into() } else { String::new() }).collect();
-    let cell: usize = number(&a, "cell", "a number of pixels")?.unwrap_or(size.max(96));
+    let cell: usize = a.number("cell", "a number of pixels")?.unwrap_or(size.max(96));
     let title = format!("{} {} - {} steps, {size} px, seed {}", model.name, info.id, steps, render.options().seed);
     let grid = PictureGrid { title, rgba: &rgba, height: size, width: size, labels: &labels, notes: &notes, cols: (n as f64).sqrt().ceil() as usize, cell };
     let gallery = out.join("gallery.png");

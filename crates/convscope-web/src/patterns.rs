@@ -20,11 +20,6 @@ pub(crate) struct PatternRun {
     channels: Vec<usize>,
 }
 
-/// Whether a layer's values are rectified, so a channel at 0 on its own pattern is off.
-fn rectified(kind: &str) -> bool {
-    ["relu", "clip"].iter().any(|k| kind.contains(k))
-}
-
 #[wasm_bindgen]
 impl WebModel {
     /// Start optimizing one image per channel of `layer` (`channels`, at most 64) from
@@ -52,7 +47,7 @@ impl WebModel {
         let info = graph.info(id);
         let out = serde_json::json!({
             "objective": render.objective().describe(graph), "channels": channels, "size": size, "fit": fit_used,
-            "rectified": rectified(&info.kind), "layer": info.id,
+            "rectified": info.rectified(), "layer": info.id,
         });
         *self.patterns.borrow_mut() = Some(PatternRun { render, layer: id, channels });
         to_js(&out)

@@ -36,6 +36,14 @@ pub struct LayerInfo {
     pub shape: LayerShape,
 }
 
+impl LayerInfo {
+    /// Whether the layer's values are rectified (it ends in a ReLU, ReLU6 or clip), so a
+    /// channel at 0 is switched off rather than merely low.
+    pub fn rectified(&self) -> bool {
+        ["relu", "clip"].iter().any(|k| self.kind.contains(k))
+    }
+}
+
 /// Index of a layer in network order; get one from [`Graph::layer`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct LayerId(pub usize);
