@@ -139,7 +139,13 @@ export function setupPatterns(ctx) {
     } else if (msg.type === 'cancelled') {
       view.running = null;
       running(false);
-      $('pattern-status').textContent = `Cancelled at step ${msg.step}.`;
+      // What was drawn so far stays, and can be saved.
+      if (r.rgba) {
+        Object.assign(r, { off: [], steps: r.step });
+        view.result = r;
+        $('pattern-export').disabled = false;
+      }
+      $('pattern-status').textContent = `Cancelled at step ${msg.step}; the patterns as they were then are kept.`;
       probe.patterns.state = 'cancelled';
     }
   }
