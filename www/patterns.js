@@ -156,7 +156,7 @@ export function setupPatterns(ctx) {
     const r = {
       id: ++view.runId, layer: l.id, channels: channels(), size: Number($('pattern-size').value),
       steps: Number($('pattern-steps').value), seed: Math.max(0, Math.floor(Number($('pattern-seed').value) || 0)),
-      fit: $('pattern-fit').checked ? 'model' : 'as-is', rgba: null, step: 0,
+      fit: $('pattern-fit').checked ? 'as-is' : 'model', rgba: null, step: 0,
     };
     view.running = r;
     view.zoom = null;

@@ -1,7 +1,7 @@
 // Page benchmark of the filter-patterns view: milliseconds per optimization step for a page
 // of 16 channels of EfficientNet-Lite0's blocks.5 at 128 px, in the page's worker, on the CPU
-// backend and on WebGPU (SwiftShader here), fed as is (the page's default) and, on the CPU,
-// resized to the model's 224 px input (Lucent's setting). Timed over the first STEPS steps
+// backend and on WebGPU (SwiftShader here), fed as is and, on the CPU, resized to the
+// model's 224 px input (Lucent's setting, the page's default). Timed over the first STEPS steps
 // (the first one included), then cancelled. Run on an idle machine.
 import { serveDist, launchBrowser, openPage } from './harness.mjs';
 
@@ -16,7 +16,7 @@ for (const [backend, fit] of [['cpu', 'as-is'], ['cpu', 'model'], ['webgpu', 'as
     await page.selectOption('#pattern-layer', 'blocks.5');
     await page.selectOption('#pattern-size', '128');
     await page.selectOption('#pattern-steps', '512');
-    await page.setChecked('#pattern-fit', fit === 'model');
+    await page.setChecked('#pattern-fit', fit === 'as-is');
     await page.click('#pattern-run');
     await page.waitForFunction((n) => window.convscope.patterns.step >= n || window.convscope.patterns.error, STEPS, { timeout: 3_600_000, polling: 200 });
     const p = await page.evaluate(() => window.convscope.patterns);
