@@ -35,7 +35,7 @@ usage:
         [--faithfulness] [--sanity] [--seed N] [--max-channels N] [--json] [--backend cpu|wgpu] [--fit ...]
   convscope patterns --model M --layer ID -o DIR [--channels 0..16] [--steps 512] [--size 128]
         [--seed N] [--lr 0.05] [--param fft|pixel] [--no-decorrelate] [--no-transforms]
-        [--fit model|as-is] [--objective channel|neuron] [--start IMAGE] [--cell PX] [--npy OUT.npy] [--json] [--backend cpu|wgpu]
+        [--fit model|as-is] [--objective channel|neuron] [--start IMAGE] [--redirect-steps 32] [--cell PX] [--npy OUT.npy] [--json] [--backend cpu|wgpu]
   convscope convert --from SHARED_MODELS_DIR --out WEIGHTS_DIR [--dtype f16|f32]
   convscope bench [--runs N] [--backend cpu|wgpu|both] [--attention [--methods a,b] [--max-channels N]] [--json]
 

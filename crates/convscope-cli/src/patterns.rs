@@ -16,7 +16,7 @@ pub fn run(raw: &[String]) -> Result<(), String> {
     let a = Args::parse(raw, &["no-decorrelate", "no-transforms", "json"])?;
     a.only(&[
         "model", "layer", "channels", "steps", "size", "out", "seed", "lr", "param", "no-decorrelate", "no-transforms", "fit", "objective",
-        "start", "backend", "cell", "json", "npy",
+        "start", "backend", "cell", "json", "npy", "redirect-steps",
     ])?;
     let device = device(a.get("backend").unwrap_or("cpu"))?;
     let model = load_model(a.need("model")?, &device)?;
@@ -30,6 +30,7 @@ pub fn run(raw: &[String]) -> Result<(), String> {
     let mut options = Options::sized(size);
     options.seed = a.number("seed", "a whole number")?.unwrap_or(0);
     options.learning_rate = a.number("lr", "a number")?.unwrap_or(options.learning_rate);
+    options.redirect_steps = a.number("redirect-steps", "a whole number")?.unwrap_or(options.redirect_steps);
     options.basis = Basis::named(a.get("param").unwrap_or("fft")).map_err(|e| format!("--param: {e}"))?;
     options.decorrelate = !a.has("no-decorrelate");
     if a.has("no-transforms") {
