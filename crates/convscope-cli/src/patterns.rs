@@ -50,19 +50,11 @@ pub fn run(raw: &[String]) -> Result<(), String> {
     let mut render = Render::new(&model.graph, &model.input, objective, n, options).map_err(|e| e.to_string())?;
     if let Some(path) = a.get("start") {
         let img = load_image(path)?;
-        let spec = convscope_core::InputSpec { height: size, width: size, ..model.input.clone() };
+        // The picture at the pattern's size, as planes in [0, 1] (grey by luma for a grey
+        // model): the model's own preprocessing with a normalisation of x / 255.
+        let spec = convscope_core::InputSpec { height: size, width: size, mean: [0.0; 3], std: [255.0; 3], ..model.input.clone() };
         let rgb = convscope_core::preprocess::Preprocess::default().resize(&img, &spec).map_err(|e| e.to_string())?;
-        let c = model.input.channels;
-        let mut planes = vec![0f32; c * size * size];
-        for (p, px) in rgb.chunks(3).enumerate() {
-            if c == 1 {
-                planes[p] = (0.299 * px[0] as f32 + 0.587 * px[1] as f32 + 0.114 * px[2] as f32) / 255.0;
-            } else {
-                for k in 0..3 {
-                    planes[k * size * size + p] = px[k] as f32 / 255.0;
-                }
-            }
-        }
+        let planes = convscope_core::preprocess::normalise(&rgb, &spec).try_to_vec::<f32>().map_err(|e| format!("{e:?}"))?;
         render.start_from(&planes).map_err(|e| e.to_string())?;
     }
     std::fs::create_dir_all(out).map_err(|e| format!("cannot create {}: {e}", out.display()))?;
