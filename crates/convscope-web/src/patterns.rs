@@ -68,8 +68,9 @@ impl WebModel {
         let (image, c, size) = {
             let run = self.patterns.borrow();
             let run = run.as_ref().ok_or_else(|| JsError::new("no pattern run was started"))?;
-            let [_, c, h, _] = run.render.image().dims();
-            (run.render.image(), c, h)
+            let image = run.render.image();
+            let [_, c, h, _] = image.dims();
+            (image, c, h)
         };
         Ok(patterns::to_rgba(&read_back(image).await?, c, size, size))
     }
