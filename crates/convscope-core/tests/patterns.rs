@@ -267,9 +267,9 @@ fn every_channel_of_the_digit_cnn_gets_a_pattern() {
         let channels: Vec<usize> = (0..m.graph.info(layer).shape[0]).collect();
         let n = channels.len();
         let mut r = Render::new(&m.graph, &m.input, objective::channels(layer, &channels), n, Options::sized(28)).unwrap();
-        r.step(96).unwrap();
+        r.step(if id == "conv3" { 192 } else { 96 }).unwrap();
         // Every channel's pattern is a picture, not flat grey, and nearly every one switches
-        // its channel on (some of `conv3`'s need more than 96 steps; 23 of them are off for
+        // its channel on (some of `conv3`'s need more than 192 steps; 23 of them are off for
         // every sample photo too).
         for (i, s) in spread(&to_vec(r.image()), n).iter().enumerate() {
             assert!(*s > 0.02, "{id} channel {i}: a flat image (std {s})");
@@ -319,3 +319,31 @@ fn stem_channels_get_patterns_unless_no_image_can_switch_them_on() {
 }
 
 
+
+/// A deep layer's channels each get a pattern of their own. Redirecting every rectifier of
+/// every image for the first steps (the earlier scheme) linearised EfficientNet-Lite0 and
+/// sent every channel's image the same way: `head`'s 8 patterns were one picture, 5 of them
+/// off. Only an image whose gradient vanishes may fall back on the redirected network.
+#[test]
+fn deep_layer_patterns_differ_from_channel_to_channel() {
+    let device = Device::flex();
+    let m = load_model("efficientnet-lite0", &device);
+    let head = m.graph.layer("head").unwrap();
+    let channels: Vec<usize> = (0..4).collect();
+    let options = Options { size: 64, fit: Fit::AsIs, ..Options::default() };
+    let mut r = Render::new(&m.graph, &m.input, objective::channels(head, &channels), 4, options).unwrap();
+    r.step(24).unwrap();
+    let own = own_means(&m, head, r.image(), &channels);
+    println!("head channels' means on their own patterns: {own:?}");
+    assert!(own.iter().all(|v| *v > 0.0), "head channels off for their own pattern: {own:?}");
+    let images = to_vec(r.image());
+    let one = images.len() / 4;
+    for i in 0..4 {
+        for j in i + 1..4 {
+            let (a, b) = (&images[i * one..(i + 1) * one], &images[j * one..(j + 1) * one]);
+            let diff = a.iter().zip(b).map(|(x, y)| (x - y).abs()).sum::<f32>() / one as f32;
+            println!("head patterns {i} and {j}: mean difference {diff:.4}");
+            assert!(diff > 0.05, "head channels {i} and {j} got nearly the same pattern (mean difference {diff})");
+        }
+    }
+}

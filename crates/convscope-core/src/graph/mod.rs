@@ -299,9 +299,9 @@ impl Graph {
     }
 
     /// The same graph with every ReLU-like rectifier (ReLU, ReLU6, clip) passing its gradient
-    /// straight through, below zero and above its cap, while computing the same values
-    /// ([`Redirect::All`]). Feature visualisation runs its first steps on it so that a unit
-    /// that no pixel of the start image switches on still gets a gradient (Lucid's
+    /// straight through below zero (above a cap, its own), while computing the same values
+    /// ([`Redirect::All`]). Feature visualisation falls back on it in its first steps, for an
+    /// image whose unit no pixel switches on, so that it still gets a gradient (Lucid's
     /// "redirected ReLU", here without its sign test: the objective decides the direction).
     pub fn redirected(&self) -> Graph {
         Graph { redirect: vec![Redirect::All; self.nodes.len()], ..self.clone() }

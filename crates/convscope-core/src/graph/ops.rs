@@ -85,8 +85,10 @@ pub enum Redirect {
     /// The activation's own gradient.
     #[default]
     Off,
-    /// The identity: every gradient passes, below zero and above the cap (`act(x)` with
-    /// `x - x` added on the tape).
+    /// The identity up to the cap: every gradient passes below zero (`act(x)` with `x - x`
+    /// added on the tape), and above a cap (ReLU6, clip) the activation's own (none): a unit
+    /// held at its cap is already as large as it can be, and pushing it past the cap made
+    /// deep layers' patterns collapse.
     All,
     /// The identity only for the channels of an image where no position is above zero (a
     /// switched-off channel), the activation's own gradient elsewhere: a dead unit is pushed
@@ -101,7 +103,16 @@ pub enum Redirect {
 pub fn redirected_spatial(x: Tensor<4>, act: Activation, redirect: Redirect) -> Tensor<4> {
     match (redirect, act) {
         (Redirect::Off, _) | (_, Activation::LeakyRelu { .. } | Activation::Sigmoid | Activation::HardSigmoid { .. } | Activation::HardSwish | Activation::Tanh | Activation::Silu) => apply_activation(x, act),
-        (Redirect::All, _) => apply_activation(x.clone(), act).detach() + x.clone() - x.detach(),
+        (Redirect::All, Activation::Relu) => apply_activation(x.clone(), act).detach() + x.clone() - x.detach(),
+        (Redirect::All, _) => {
+            let cap = match act {
+                Activation::Relu6 => 6.0,
+                Activation::Clip { max, .. } => max,
+                _ => unreachable!("smooth activations matched above"),
+            };
+            let below = x.clone().lower_equal_elem(cap).float().detach();
+            apply_activation(x.clone(), act).detach() + (x.clone() - x.detach()) * below
+        }
         (Redirect::Dead, _) => {
             let dead = x.clone().max_dim(3).max_dim(2).lower_equal_elem(0.0).float().detach();
             apply_activation(x.clone(), act) + (x.clone() - x.detach()) * dead
@@ -213,13 +224,15 @@ mod tests {
     }
 
     #[test]
-    fn redirect_keeps_values_and_passes_every_gradient() {
+    fn redirect_keeps_values_and_passes_gradients_below_zero() {
         for act in [Activation::Relu, Activation::Relu6] {
             let want = if act == Activation::Relu { vec![2.0, 0.0, 7.0, 0.5] } else { vec![2.0, 0.0, 6.0, 0.5] };
             assert_eq!(grad(Redirect::Off, act).0, want);
             assert_eq!(grad(Redirect::All, act).0, want);
-            assert_eq!(grad(Redirect::All, act).1, vec![1.0; 4]);
         }
+        assert_eq!(grad(Redirect::All, Activation::Relu).1, vec![1.0; 4]);
+        // Below zero the gradient passes; above the cap (7 > 6) it is the activation's own.
+        assert_eq!(grad(Redirect::All, Activation::Relu6).1, vec![1.0, 1.0, 0.0, 1.0]);
         assert_eq!(grad(Redirect::Off, Activation::Relu6).1, vec![1.0, 0.0, 0.0, 1.0]);
         // Channel 0 is on at one position: its own gradient. Channel 1 is on too (0.5).
         assert_eq!(grad(Redirect::Dead, Activation::Relu6).1, vec![1.0, 0.0, 0.0, 1.0]);

@@ -55,14 +55,19 @@ pub struct Options {
     pub learning_rate: f32,
     /// Standard deviation of the starting noise in parameter space.
     pub init_sd: f32,
-    /// For this many first steps every rectifier passes every gradient
-    /// ([`Graph::redirected`]), so units that the starting noise leaves dead still move.
-    /// After them, the rectifiers of the layers whose units the objective wants large
-    /// (channel, neuron, class) pass gradients to the channels that are switched off
-    /// everywhere in an image ([`crate::graph::Redirect::Dead`]): a unit still dead is pushed
-    /// to switch on rather than left with no gradient, and a live one is optimized as it is
-    /// (passing the pre-activation's gradient to live units too made the objective itself go
-    /// down on the digit CNN's `conv2`).
+    /// For this many first steps, an image whose gradient vanishes (its unit is reached
+    /// only through switched-off rectifiers, as from a grey start) takes instead the gradient
+    /// of the network with every rectifier passing every gradient below zero
+    /// ([`Graph::redirected`]);
+    /// images with a gradient of their own keep it (Lucid's redirected ReLU, per image).
+    /// Redirecting every image made deep layers' patterns collapse: the linearised network
+    /// pushes every channel's image the same way. Throughout, the rectifiers of the layers
+    /// whose units the objective wants large (channel, neuron, class) pass gradients to the
+    /// channels that are switched off everywhere in an image
+    /// ([`crate::graph::Redirect::Dead`]): a unit still dead is pushed to switch on rather
+    /// than left with no gradient, and a live one is optimized as it is (passing the
+    /// pre-activation's gradient to live units too made the objective itself go down on the
+    /// digit CNN's `conv2`).
     pub redirect_steps: usize,
     /// Seed of the starting noise and of every transform drawn.
     pub seed: u64,
@@ -71,8 +76,7 @@ pub struct Options {
 impl Default for Options {
     /// Lucid's defaults: 128 px, Fourier basis with colour decorrelation, sigmoid, the
     /// standard transforms, Adam 0.05, noise 0.01; resized to the model's input size
-    /// (Lucent's choice). 32 redirected steps where Lucid has 16: at 16, 5 of the digit CNN's
-    /// 32 `conv1` channels were still dead when the redirect ended.
+    /// (Lucent's choice). 32 steps with the redirect to fall back on, where Lucid has 16.
     fn default() -> Self {
         Self {
             size: 128,
@@ -214,22 +218,37 @@ impl Render {
     pub fn step(&mut self, n: usize) -> Result<()> {
         for _ in 0..n {
             let drawn = transform::draw(&self.options.transforms, &mut self.rng);
-            let leaf = self.params.clone().autodiff().require_grad();
-            let size = (self.options.fit == Fit::ModelInput).then_some(self.model_size);
-            let x = self.normalised(transform::apply(&drawn, self.param.image(leaf.clone()), size));
-            let graph = if self.steps < self.options.redirect_steps { &self.redirected } else { &self.graph };
-            let activations = graph.activations(x, &self.layers)?;
-            let loss = self.objective.loss(&activations)?;
-            let mut grads = loss.backward();
-            let g = leaf
-                .grad_remove(&mut grads)
-                .ok_or_else(|| Error::InvalidGraph(format!("`{}` does not depend on the image", self.objective.describe(&self.graph))))?;
+            let (loss, mut g) = self.gradient(&self.graph, &drawn)?;
+            if self.steps < self.options.redirect_steps {
+                // Lucid's rule, per image: an image whose gradient vanishes (every path to
+                // its unit runs through switched-off rectifiers) takes the gradient of the
+                // network with every rectifier redirected; the others keep their own.
+                let (_, redirected) = self.gradient(&self.redirected, &drawn)?;
+                let [b, ..] = g.dims();
+                let live = g.clone().powi_scalar(2).reshape([b as i32, -1]).sum_dim(1).greater_elem(0.0).float().reshape([b, 1, 1, 1]);
+                g = g * live.clone() + redirected * (live.neg() + 1.0);
+            }
             let new = self.adam.step(self.params.clone(), g);
             self.params = new;
-            self.loss = Some(loss.detach());
+            self.loss = Some(loss);
             self.steps += 1;
         }
         Ok(())
+    }
+
+    /// The loss (`[1]`, detached) and its gradient with respect to the parameters, through
+    /// `graph`, for the transforms `drawn`.
+    fn gradient(&self, graph: &Graph, drawn: &[transform::Drawn]) -> Result<(Tensor<1>, Tensor<4>)> {
+        let leaf = self.params.clone().autodiff().require_grad();
+        let size = (self.options.fit == Fit::ModelInput).then_some(self.model_size);
+        let x = self.normalised(transform::apply(drawn, self.param.image(leaf.clone()), size));
+        let activations = graph.activations(x, &self.layers)?;
+        let loss = self.objective.loss(&activations)?;
+        let mut grads = loss.backward();
+        let g = leaf
+            .grad_remove(&mut grads)
+            .ok_or_else(|| Error::InvalidGraph(format!("`{}` does not depend on the image", self.objective.describe(&self.graph))))?;
+        Ok((loss.detach(), g))
     }
 
     /// Steps run so far.
