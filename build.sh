@@ -54,6 +54,27 @@ ensure_test_tools() {
   fi
 }
 
+# Python with PyTorch and onnxruntime, for the ONNX import tests' reference exports
+# (tests/onnx/export.py). PyPI's torch wheel brings its CUDA libraries (~5 GB); nothing
+# else is reachable.
+ensure_onnx_refs() {
+  local py=$TOOLS/py refs=$CARGO_TARGET_DIR/onnx-refs stamp
+  if [ ! -x "$py/bin/python" ] || ! "$py/bin/python" -c 'import torch, torchvision, onnx, onnxruntime' 2>/dev/null; then
+    log "installing PyTorch, torchvision, onnx and onnxruntime (for the ONNX reference exports)"
+    python3 -m venv "$py"
+    "$py/bin/pip" install -q --disable-pip-version-check \
+      torch==2.15.0 torchvision==0.29.2 onnx==1.23.2 onnxruntime==1.32.0 numpy==2.4.6
+  fi
+  stamp=$(sha256sum tests/onnx/export.py | cut -c1-16)
+  if [ "$(cat "$refs/stamp" 2>/dev/null)" != "$stamp" ]; then
+    log "exporting ResNet-18, MobileNetV2 and a small CNN to ONNX with onnxruntime's outputs"
+    rm -rf "$refs" && mkdir -p "$refs"
+    "$py/bin/python" -W ignore tests/onnx/export.py "$refs"
+    echo "$stamp" > "$refs/stamp"
+  fi
+  export CONVSCOPE_ONNX_REFS=$refs
+}
+
 build_site() {
   ensure_wasm_tools
   log "building the wasm (release)"
@@ -86,6 +107,9 @@ run_tests() {
   fi
   log "Rust tests (CPU and wgpu on lavapipe)"
   cargo test --release --workspace --exclude convscope-web
+  ensure_onnx_refs
+  log "ONNX exports against onnxruntime (CPU and wgpu)"
+  cargo test --release -p convscope-core --test onnx_exports -- --ignored --nocapture
   build_site
   log "end-to-end tests in headless Chromium"
   node --test tests/e2e/

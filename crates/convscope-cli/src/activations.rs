@@ -8,7 +8,7 @@ use convscope_core::{
     render::{Canvas, Colormap, GridFigure, Overlay, ZoomFigure, side_by_side},
 };
 
-use crate::{args::Args, device, load_image, load_model, npy, read_f32 as read};
+use crate::{args::Args, device, load_image, model_from, npy, read_f32 as read};
 
 /// One image's pass through the model, kept for the layer asked.
 struct Seen {
@@ -39,14 +39,14 @@ fn positive(a: &Args, name: &str) -> Result<Option<usize>, String> {
 pub fn run(raw: &[String]) -> Result<(), String> {
     let a = Args::parse(raw, &[])?;
     a.only(&[
-        "model", "layer", "npy", "png", "channels", "cols", "colormap", "norm", "rank", "compare", "zoom", "overlay", "cell", "backend", "fit",
+        "mean", "std", "labels", "model", "layer", "npy", "png", "channels", "cols", "colormap", "norm", "rank", "compare", "zoom", "overlay", "cell", "backend", "fit",
     ])?;
     let (npy_out, png_out) = (a.get("npy"), a.get("png"));
     if npy_out.is_none() && png_out.is_none() {
         return Err("give --npy OUT.npy and/or --png OUT.png".into());
     }
     let device = device(a.get("backend").unwrap_or("cpu"))?;
-    let model = load_model(a.need("model")?, &device)?;
+    let model = model_from(&a, &device)?;
     let layer = model.graph.layer(a.need("layer")?).map_err(|e| e.to_string())?;
     let pre = Preprocess::named(a.get("fit").unwrap_or("whole")).map_err(|e| format!("--fit: {e}"))?;
     let image = match a.positional() {

@@ -12,16 +12,16 @@ use convscope_core::{
     render::{Colormap, Overlay},
 };
 
-use crate::{activations::write_png, args::Args, device, load_image, load_model, npy, read_f32};
+use crate::{activations::write_png, args::Args, device, load_image, model_from, npy, read_f32};
 
 pub fn run(raw: &[String]) -> Result<(), String> {
     let a = Args::parse(raw, &["faithfulness", "sanity", "json"])?;
     a.only(&[
-        "model", "method", "layer", "class", "contrast", "png", "npy", "opacity", "size", "colormap", "faithfulness", "sanity", "seed",
+        "mean", "std", "labels", "model", "method", "layer", "class", "contrast", "png", "npy", "opacity", "size", "colormap", "faithfulness", "sanity", "seed",
         "max-channels", "backend", "fit", "json",
     ])?;
     let device = device(a.get("backend").unwrap_or("cpu"))?;
-    let model = load_model(a.need("model")?, &device)?;
+    let model = model_from(&a, &device)?;
     let method = attention::method(a.need("method")?).map_err(|e| format!("--method: {e}"))?;
     let path = match a.positional() {
         [one] => one.as_str(),

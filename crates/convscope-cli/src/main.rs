@@ -14,7 +14,7 @@ use std::process::ExitCode;
 use args::Args;
 use burn::tensor::{Device, Tensor};
 use convscope_core::{
-    Model, RgbaImage,
+    InputSpec, Model, RgbaImage, model, onnx,
     preprocess::Preprocess,
     tensor_data::StoredDType,
 };
@@ -39,7 +39,10 @@ usage:
   convscope convert --from SHARED_MODELS_DIR --out WEIGHTS_DIR [--dtype f16|f32]
   convscope bench [--runs N] [--backend cpu|wgpu|both] [--attention [--methods a,b] [--max-channels N]] [--json]
 
-M is a bundled model (efficientnet-lite0, digit-cnn) or a path to a .csm file.
+M is a bundled model (efficientnet-lite0, digit-cnn), a path to a .csm file, or an .onnx file
+exported from PyTorch or Keras, with [--mean R,G,B] [--std R,G,B] (applied to pixel values
+0..255; ImageNet's 123.675,116.28,103.53 and 58.395,57.12,57.375 by default for RGB, 0 and 255
+for grey) and [--labels FILE] (one class per line, or a JSON list or index-to-name object).
 Bundled models are read from $CONVSCOPE_WEIGHTS, else from the repository's weights/.
 activations: --npy writes the layer (float32, [C, H, W]; the chosen channels in rank order
 when --channels or --rank is given); --png draws the chosen channels as a labelled grid with
@@ -130,6 +133,54 @@ pub fn load_model(name: &str, device: &Device) -> Result<Model, String> {
     Model::from_bytes(&bytes, device).map_err(|e| format!("{}: {e}", path.display()))
 }
 
+/// The flags that say how an imported (`.onnx`) model takes images.
+pub const ONNX_FLAGS: [&str; 3] = ["mean", "std", "labels"];
+
+/// The model `--model` names: a bundled id, a `.csm` file, or an `.onnx` file read with
+/// `--mean R,G,B --std R,G,B` (on pixel values 0..255; ImageNet's when not given) and
+/// `--labels FILE` (one class per line, or JSON).
+pub fn model_from(a: &Args, device: &Device) -> Result<Model, String> {
+    let name = a.need("model")?;
+    if !name.ends_with(".onnx") {
+        if let Some(f) = ONNX_FLAGS.iter().find(|f| a.has(f)) {
+            return Err(format!("--{f} applies to .onnx models only; {name} carries its own preprocessing"));
+        }
+        return load_model(name, device);
+    }
+    let bytes = std::fs::read(name).map_err(|e| format!("cannot read {name}: {e}"))?;
+    let imported = onnx::import(&bytes).map_err(|e| format!("{name}: {e}"))?;
+    let [c, h, w] = imported.graph.input_shape;
+    let mut input = if c == 3 { InputSpec::imagenet(3, h, w) } else { InputSpec { channels: c, height: h, width: w, mean: [0.0; 3], std: [255.0; 3] } };
+    for (flag, into) in [("mean", &mut input.mean), ("std", &mut input.std)] {
+        if let Some(v) = a.get(flag) {
+            *into = per_channel(v, c).map_err(|e| format!("--{flag}: {e}"))?;
+        }
+    }
+    if input.std[..c].contains(&0.0) {
+        return Err("--std: a standard deviation of 0 divides by zero".into());
+    }
+    let labels = match a.get("labels") {
+        Some(f) => {
+            let text = std::fs::read_to_string(f).map_err(|e| format!("--labels: cannot read {f}: {e}"))?;
+            model::parse_labels(&text).map_err(|e| format!("--labels {f}: {e}"))?
+        }
+        None => vec![],
+    };
+    let stem = Path::new(name).file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| name.into());
+    let file = imported.into_file(&stem, input, labels).map_err(|e| format!("{name}: {e}"))?;
+    Model::from_file(file, device).map_err(|e| format!("{name}: {e}"))
+}
+
+/// `R,G,B` (or one number, for every channel) as three values.
+fn per_channel(v: &str, channels: usize) -> Result<[f32; 3], String> {
+    let parts: Vec<f32> = v.split(',').map(|p| p.trim().parse::<f32>().map_err(|_| format!("`{p}` is not a number"))).collect::<Result<_, _>>()?;
+    match parts.as_slice() {
+        [x] => Ok([*x; 3]),
+        [r, g, b] if channels == 3 => Ok([*r, *g, *b]),
+        _ => Err(format!("give {} comma-separated numbers, got {}", if channels == 3 { "3 (R,G,B) or 1" } else { "1" }, parts.len())),
+    }
+}
+
 /// Decode an image file (any bit depth, grey or colour, with or without alpha) to RGBA8.
 pub fn load_image(path: &str) -> Result<RgbaImage, String> {
     if !Path::new(path).is_file() {
@@ -155,10 +206,10 @@ pub fn read_f32<const D: usize>(t: Tensor<D>) -> Result<Vec<f32>, String> {
 
 fn predict(raw: &[String]) -> Result<(), String> {
     let a = Args::parse(raw, &["json"])?;
-    a.only(&["model", "top", "json", "backend", "fit"])?;
+    a.only(&["model", "top", "json", "backend", "fit", "mean", "std", "labels"])?;
     let backend = a.get("backend").unwrap_or("cpu");
     let device = device(backend)?;
-    let model = load_model(a.need("model")?, &device)?;
+    let model = model_from(&a, &device)?;
     let image = load_image(one_image(&a)?)?;
     let k: usize = a.get("top").unwrap_or("5").parse().map_err(|_| "--top needs a whole number".to_string())?;
     let pre = Preprocess::named(a.get("fit").unwrap_or("whole")).map_err(|e| format!("--fit: {e}"))?;
@@ -178,8 +229,8 @@ fn predict(raw: &[String]) -> Result<(), String> {
 
 fn layers(raw: &[String]) -> Result<(), String> {
     let a = Args::parse(raw, &["json"])?;
-    a.only(&["model", "json"])?;
-    let model = load_model(a.need("model")?, &Device::flex())?;
+    a.only(&["model", "json", "mean", "std", "labels"])?;
+    let model = model_from(&a, &Device::flex())?;
     let layers = model.graph.layers();
     if a.has("json") {
         let out = serde_json::json!({ "model": model.name, "input": model.graph.input_shape(), "layers": layers });

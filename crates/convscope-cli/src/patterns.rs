@@ -10,16 +10,16 @@ use convscope_core::{
     render::PictureGrid,
 };
 
-use crate::{activations::write_png, args::Args, device, load_image, load_model, read_f32};
+use crate::{activations::write_png, args::Args, device, load_image, model_from, read_f32};
 
 pub fn run(raw: &[String]) -> Result<(), String> {
     let a = Args::parse(raw, &["no-decorrelate", "no-transforms", "json"])?;
     a.only(&[
-        "model", "layer", "channels", "steps", "size", "out", "seed", "lr", "param", "no-decorrelate", "no-transforms", "fit", "objective",
+        "mean", "std", "labels", "model", "layer", "channels", "steps", "size", "out", "seed", "lr", "param", "no-decorrelate", "no-transforms", "fit", "objective",
         "start", "backend", "cell", "json", "npy", "redirect-steps",
     ])?;
     let device = device(a.get("backend").unwrap_or("cpu"))?;
-    let model = load_model(a.need("model")?, &device)?;
+    let model = model_from(&a, &device)?;
     let layer = model.graph.layer(a.need("layer")?).map_err(|e| format!("--layer: {e}"))?;
     let info = model.graph.info(layer).clone();
     let count = info.shape[0];

@@ -14,6 +14,8 @@ pub enum Error {
         /// Every valid id, in network order.
         valid: Vec<String>,
     },
+    /// An ONNX file that cannot be read, or a model that uses what convscope does not run.
+    Onnx(String),
     /// The graph is well-formed as a file but cannot be run (bad shapes, bad wiring).
     InvalidGraph(String),
     /// The input image or tensor does not fit the model.
@@ -31,6 +33,7 @@ impl fmt::Display for Error {
                 "unknown layer `{id}`; valid layers are: {}",
                 valid.join(", ")
             ),
+            Error::Onnx(msg) => write!(f, "cannot import the ONNX model: {msg}"),
             Error::InvalidGraph(msg) => write!(f, "invalid model graph: {msg}"),
             Error::BadInput(msg) => write!(f, "bad input: {msg}"),
             Error::Readback(msg) => write!(f, "could not read a tensor back from the device: {msg}"),

@@ -13,6 +13,7 @@ mod error;
 pub mod format;
 pub mod graph;
 pub mod model;
+pub mod onnx;
 pub mod patterns;
 pub mod preprocess;
 pub mod render;

@@ -4,7 +4,7 @@ use burn::tensor::{Device, Tensor};
 use serde::Serialize;
 
 use crate::{
-    Result,
+    Error, Result,
     format::ModelFile,
     graph::Graph,
     preprocess::{InputSpec, Preprocess, RgbaImage},
@@ -84,11 +84,69 @@ impl Model {
     }
 }
 
+/// Class names from a labels file: a JSON list of names, a JSON object from index to name
+/// (`{"0": "tench", ...}`, as Keras and many repositories ship them), or one name per line
+/// (blank lines at the end ignored).
+pub fn parse_labels(text: &str) -> Result<Vec<String>> {
+    let trimmed = text.trim_start_matches('\u{feff}').trim();
+    if trimmed.is_empty() {
+        return Err(Error::BadInput("the labels file is empty".into()));
+    }
+    if trimmed.starts_with('[') || trimmed.starts_with('{') {
+        let value: serde_json::Value = serde_json::from_str(trimmed).map_err(|e| Error::BadInput(format!("the labels file looks like JSON but is not valid JSON: {e}")))?;
+        return match value {
+            serde_json::Value::Array(items) => items
+                .into_iter()
+                .enumerate()
+                .map(|(i, v)| match v {
+                    serde_json::Value::String(s) => Ok(s),
+                    other => Err(Error::BadInput(format!("label {i} is {other}, not a string"))),
+                })
+                .collect(),
+            serde_json::Value::Object(map) => {
+                let mut pairs = vec![];
+                for (k, v) in map {
+                    let i: usize = k.trim().parse().map_err(|_| Error::BadInput(format!("the key `{k}` is not a class index")))?;
+                    let name = match v {
+                        serde_json::Value::String(s) => s,
+                        // Keras' imagenet_class_index.json: {"0": ["n01440764", "tench"]}.
+                        serde_json::Value::Array(a) => match a.last() {
+                            Some(serde_json::Value::String(s)) => s.clone(),
+                            _ => return Err(Error::BadInput(format!("class {i}: no name in {a:?}"))),
+                        },
+                        other => return Err(Error::BadInput(format!("class {i} is {other}, not a name"))),
+                    };
+                    pairs.push((i, name));
+                }
+                pairs.sort();
+                if pairs.iter().enumerate().any(|(j, (i, _))| *i != j) {
+                    return Err(Error::BadInput("the class indices must run 0, 1, 2, ... without gaps".into()));
+                }
+                Ok(pairs.into_iter().map(|(_, n)| n).collect())
+            }
+            _ => unreachable!("starts with [ or {{"),
+        };
+    }
+    Ok(trimmed.lines().map(|l| l.trim().to_string()).collect())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use burn::tensor::Device;
     use crate::format::tests::tiny_file;
+
+    #[test]
+    fn labels_come_from_lines_lists_and_index_objects() {
+        assert_eq!(parse_labels("cat\ndog\n\n").unwrap(), vec!["cat", "dog"]);
+        assert_eq!(parse_labels("[\"cat\", \"dog\"]").unwrap(), vec!["cat", "dog"]);
+        assert_eq!(parse_labels("{\"1\": \"dog\", \"0\": \"cat\"}").unwrap(), vec!["cat", "dog"]);
+        assert_eq!(parse_labels("{\"0\": [\"n01440764\", \"tench\"]}").unwrap(), vec!["tench"]);
+        for (bad, says) in [("", "empty"), ("[1, 2]", "not a string"), ("{\"0\": \"a\", \"2\": \"b\"}", "gaps"), ("{\"x\": \"a\"}", "`x`"), ("[\"a\"", "not valid JSON")] {
+            let e = parse_labels(bad).unwrap_err().to_string();
+            assert!(e.contains(says), "{bad}: {e}");
+        }
+    }
 
     #[test]
     fn top_k_is_sorted_softmax() {

@@ -21,6 +21,7 @@ use serde::Serialize;
 pub use ops::{Op, Redirect, apply_activation, redirected_flat, redirected_spatial};
 pub use optimize::{fold_activations, fold_batch_norms};
 pub use spec::{Activation, GraphSpec, INPUT, LayerShape, NodeSpec, OpSpec, Padding2d};
+pub(crate) use spec::node_shape;
 pub use value::Value;
 
 use crate::{Error, Result, tensor_data::HostTensor};
@@ -201,8 +202,10 @@ impl Graph {
     /// The last layer with feature maps before the network turns them into flat features
     /// (the usual Grad-CAM layer), found from the graph, not from names.
     pub fn last_spatial_layer(&self) -> Option<LayerId> {
+        // A global pooling kept as [C, 1, 1] (as ONNX models have it, and squeeze-excitation
+        // branches) is not a map to look at.
         let first_flat = self.layers.iter().position(|l| l.shape.len() == 1)?;
-        self.layers[..first_flat].iter().rposition(|l| l.shape.len() == 3).map(LayerId)
+        self.layers[..first_flat].iter().rposition(|l| l.shape.len() == 3 && l.shape[1] * l.shape[2] > 1).map(LayerId)
     }
 
     /// Whether the layers up to and including `layer` run on an input of any height and width

@@ -302,7 +302,7 @@ fn spatial(s: &LayerShape) -> std::result::Result<[usize; 3], String> {
     }
 }
 
-fn node_shape(
+pub(crate) fn node_shape(
     node: &NodeSpec,
     ins: &[&LayerShape],
     weights: &HashMap<String, HostTensor>,

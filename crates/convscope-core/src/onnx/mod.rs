@@ -1,0 +1,183 @@
+//! ONNX import: a model exported from PyTorch (`torch.onnx.export`) or Keras (tf2onnx) as a
+//! convscope graph, at run time, in the browser and natively.
+//!
+//! The file is parsed with ONNX's own protobuf messages ([`onnx_protobuf`]); every node is
+//! mapped onto one node of convscope's layer graph ([`GraphSpec`]), named after the ONNX node
+//! (or its output when the node has no name), so the layers the page lists are the model's
+//! node outputs in graph order. Initializers and `Constant` nodes become weights and
+//! attributes. A file that is not ONNX, a truncated one, or one that uses an op outside
+//! [`SUPPORTED`] is refused with a message that says what and where, before anything runs.
+
+mod convert;
+mod fold;
+mod tensor;
+
+use std::collections::{HashMap, HashSet};
+
+use onnx_protobuf::{Message, ModelProto, type_proto, tensor_shape_proto::dimension};
+
+pub use convert::SUPPORTED;
+pub use fold::FOLDED;
+pub use tensor::{Constant, constant};
+
+use crate::{
+    Error, Result,
+    format::{Header, ModelFile},
+    graph::{GraphSpec, INPUT},
+    preprocess::InputSpec,
+    tensor_data::HostTensor,
+};
+
+/// Opsets of the default (`ai.onnx`) domain the importer reads.
+pub const OPSETS: std::ops::RangeInclusive<i64> = 7..=21;
+
+/// An imported ONNX model: its graph, weights and input shape, before preprocessing is chosen.
+#[derive(Debug, Clone)]
+pub struct Imported {
+    /// The network as convscope's layer graph.
+    pub graph: GraphSpec,
+    /// Weights by name.
+    pub weights: HashMap<String, HostTensor>,
+    /// What the import changed or dropped, for people (e.g. a final softmax).
+    pub notes: Vec<String>,
+    /// The graph's name, or the producer's, for the model's description.
+    pub producer: String,
+    /// `(ONNX value name, layer id)` for every node output the graph computes, sorted by
+    /// name (several names can share a layer: `Identity`, `Dropout`).
+    pub values: Vec<(String, String)>,
+}
+
+impl Imported {
+    /// A model file with `input`'s preprocessing (its channels and size must be the
+    /// graph's) and `labels` (may be empty).
+    pub fn into_file(self, name: &str, input: InputSpec, labels: Vec<String>) -> Result<ModelFile> {
+        let [c, h, w] = self.graph.input_shape;
+        if [input.channels, input.height, input.width] != [c, h, w] {
+            return Err(Error::BadInput(format!(
+                "the preprocessing is for {}x{}x{} inputs, the model takes {c}x{h}x{w}",
+                input.channels, input.height, input.width
+            )));
+        }
+        let mut description = format!("imported from ONNX ({})", self.producer);
+        for n in &self.notes {
+            description.push_str("; ");
+            description.push_str(n);
+        }
+        Ok(ModelFile {
+            header: Header { name: name.into(), description, input, labels, graph: self.graph, tensors: vec![] },
+            tensors: self.weights,
+        })
+    }
+}
+
+/// True when `bytes` look like an ONNX file rather than a convscope `.csm` file.
+pub fn looks_like_onnx(bytes: &[u8]) -> bool {
+    !bytes.starts_with(b"CSM\0") && bytes.first() == Some(&0x08)
+}
+
+/// Parse an ONNX file and map it onto convscope's graph.
+pub fn import(bytes: &[u8]) -> Result<Imported> {
+    if bytes.is_empty() {
+        return Err(Error::Onnx("the file is empty".into()));
+    }
+    let model = ModelProto::parse_from_bytes(bytes)
+        .map_err(|e| Error::Onnx(format!("the file is not a readable ONNX model (truncated or not ONNX: {e})")))?;
+    let opset = model
+        .opset_import
+        .iter()
+        .find(|o| o.domain.is_empty() || o.domain == "ai.onnx")
+        .map(|o| o.version)
+        .ok_or_else(|| Error::Onnx("the file names no opset of the standard ONNX domain; is it an ONNX model?".into()))?;
+    if !OPSETS.contains(&opset) {
+        return Err(Error::Onnx(format!(
+            "opset {opset} is not supported (opsets {}-{} are); convert it with onnx.version_converter",
+            OPSETS.start(),
+            OPSETS.end()
+        )));
+    }
+    let graph = model.graph.as_ref().ok_or_else(|| Error::Onnx("the file has no graph".into()))?;
+    convert::check_ops(graph)?;
+
+    let initialised: HashSet<&str> = graph.initializer.iter().map(|t| t.name.as_str()).collect();
+    let inputs: Vec<_> = graph.input.iter().filter(|i| !initialised.contains(i.name.as_str())).collect();
+    let input = match inputs.as_slice() {
+        [one] => *one,
+        [] => return Err(Error::Onnx("the graph has no input".into())),
+        many => {
+            return Err(Error::Onnx(format!(
+                "the graph has {} inputs ({}); convscope runs image classifiers with one image input",
+                many.len(),
+                many.iter().map(|i| format!("`{}`", i.name)).collect::<Vec<_>>().join(", ")
+            )));
+        }
+    };
+    let input_shape = image_shape(input)?;
+    let output = graph.output.first().ok_or_else(|| Error::Onnx("the graph has no output".into()))?;
+
+    let mut constants = HashMap::new();
+    for t in &graph.initializer {
+        constants.insert(t.name.clone(), constant(t)?);
+    }
+    let mut c = convert::Converter::new(opset, input.name.clone(), input_shape, constants, graph);
+    for node in &graph.node {
+        c.node(node)?;
+    }
+    let convert::Finished { graph: graph_spec, weights, mut notes, values } = c.finish(&output.name)?;
+    if graph.output.len() > 1 {
+        notes.push(format!("outputs after the first (`{}`) are ignored", output.name));
+    }
+    let producer = match (model.producer_name.as_str(), graph.name.as_str()) {
+        ("", "") => "no producer named".to_string(),
+        (p, "") => format!("{p} {}", model.producer_version).trim().to_string(),
+        ("", g) => format!("graph `{g}`"),
+        (p, g) => format!("{p} {}, graph `{g}`", model.producer_version),
+    };
+    // Every node's shape and weight is checked here, once, before anything runs.
+    graph_spec.infer_shapes(&weights)?;
+    debug_assert!(graph_spec.nodes.iter().all(|n| n.id != INPUT));
+    Ok(Imported { graph: graph_spec, weights, notes, producer, values })
+}
+
+/// `[C, H, W]` of the image input `[N, C, H, W]` (N may be symbolic).
+fn image_shape(input: &onnx_protobuf::ValueInfoProto) -> Result<[usize; 3]> {
+    let name = &input.name;
+    let tensor = match input.type_.as_ref().and_then(|t| t.value.as_ref()) {
+        Some(type_proto::Value::TensorType(t)) => t,
+        _ => return Err(Error::Onnx(format!("input `{name}` is not a tensor"))),
+    };
+    if tensor.elem_type != 1 {
+        return Err(Error::Onnx(format!("input `{name}` holds data type {}, not float32 pixels", tensor.elem_type)));
+    }
+    let dims: Vec<Option<i64>> = tensor
+        .shape
+        .as_ref()
+        .map(|s| {
+            s.dim
+                .iter()
+                .map(|d| match d.value {
+                    Some(dimension::Value::DimValue(v)) if v > 0 => Some(v),
+                    _ => None,
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    match dims.as_slice() {
+        [_, Some(c), Some(h), Some(w)] if (*c == 1 || *c == 3) && *h <= 4096 && *w <= 4096 => Ok([*c as usize, *h as usize, *w as usize]),
+        [_, Some(c), _, _] if *c != 1 && *c != 3 => {
+            Err(Error::Onnx(format!("input `{name}` has {c} channels; convscope takes grey (1) or RGB (3) images, channels first [N, C, H, W]")))
+        }
+        [_, _, _, _] => Err(Error::Onnx(format!(
+            "input `{name}` has no fixed height and width ({}); export it with a fixed image size",
+            describe(&dims)
+        ))),
+        _ => Err(Error::Onnx(format!(
+            "input `{name}` has shape {}; convscope takes images as [N, C, H, W]",
+            describe(&dims)
+        ))),
+    }
+}
+
+fn describe(dims: &[Option<i64>]) -> String {
+    let parts: Vec<String> = dims.iter().map(|d| d.map_or("?".to_string(), |v| v.to_string())).collect();
+    format!("[{}]", parts.join(", "))
+}

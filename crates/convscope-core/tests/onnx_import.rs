@@ -1,0 +1,172 @@
+//! The ONNX importer on models built here, byte by byte: what it maps, the values it
+//! computes, and the errors it gives for what it cannot run or read.
+
+mod common;
+
+use burn::tensor::{Device, Tensor, TensorData};
+use common::to_vec;
+use convscope_core::{Error, graph::Graph, onnx};
+use onnx_protobuf::{
+    AttributeProto, GraphProto, Message, ModelProto, NodeProto, OperatorSetIdProto, TensorProto, TensorShapeProto, TypeProto, ValueInfoProto,
+    attribute_proto::AttributeType, tensor_shape_proto::{Dimension, dimension}, type_proto,
+};
+
+fn tensor(name: &str, dims: &[i64], values: &[f32]) -> TensorProto {
+    TensorProto { name: name.into(), dims: dims.to_vec(), data_type: 1, float_data: values.to_vec(), ..Default::default() }
+}
+
+fn ints_attr(name: &str, v: &[i64]) -> AttributeProto {
+    AttributeProto { name: name.into(), ints: v.to_vec(), type_: AttributeType::INTS.into(), ..Default::default() }
+}
+
+fn node(op: &str, name: &str, inputs: &[&str], output: &str, attrs: Vec<AttributeProto>) -> NodeProto {
+    NodeProto {
+        op_type: op.into(),
+        name: name.into(),
+        input: inputs.iter().map(|s| s.to_string()).collect(),
+        output: vec![output.into()],
+        attribute: attrs,
+        ..Default::default()
+    }
+}
+
+fn value(name: &str, dims: &[Option<i64>]) -> ValueInfoProto {
+    let dim = dims
+        .iter()
+        .map(|d| Dimension {
+            value: Some(match d {
+                Some(v) => dimension::Value::DimValue(*v),
+                None => dimension::Value::DimParam("batch".into()),
+            }),
+            ..Default::default()
+        })
+        .collect();
+    let t = type_proto::Tensor { elem_type: 1, shape: Some(TensorShapeProto { dim, ..Default::default() }).into(), ..Default::default() };
+    ValueInfoProto { name: name.into(), type_: Some(TypeProto { value: Some(type_proto::Value::TensorType(t)), ..Default::default() }).into(), ..Default::default() }
+}
+
+/// x [N, 1, 3, 3] -> conv 2x2 (2 channels) -> relu -> global mean -> flatten -> gemm (3 classes).
+fn tiny(opset: i64, nodes_extra: Vec<NodeProto>) -> ModelProto {
+    let mut nodes = vec![
+        node("Conv", "conv", &["x", "w", "b"], "c", vec![ints_attr("kernel_shape", &[2, 2])]),
+        node("Relu", "relu", &["c"], "r", vec![]),
+        node("GlobalAveragePool", "pool", &["r"], "p", vec![]),
+        node("Flatten", "flat", &["p"], "f", vec![]),
+        node("Gemm", "fc", &["f", "fw", "fb"], "logits", vec![AttributeProto { name: "transB".into(), i: 1, type_: AttributeType::INT.into(), ..Default::default() }]),
+    ];
+    nodes.extend(nodes_extra);
+    let graph = GraphProto {
+        name: "tiny".into(),
+        node: nodes,
+        initializer: vec![
+            // Channel 0 sums its window, channel 1 takes minus its top-left pixel.
+            tensor("w", &[2, 1, 2, 2], &[1.0, 1.0, 1.0, 1.0, -1.0, 0.0, 0.0, 0.0]),
+            tensor("b", &[2], &[0.0, 0.5]),
+            tensor("fw", &[3, 2], &[1.0, 0.0, 0.0, 1.0, 1.0, -1.0]),
+            tensor("fb", &[3], &[0.0, 0.0, 10.0]),
+        ],
+        input: vec![value("x", &[None, Some(1), Some(3), Some(3)])],
+        output: vec![value("logits", &[None, Some(3)])],
+        ..Default::default()
+    };
+    ModelProto {
+        ir_version: 8,
+        producer_name: "convscope-test".into(),
+        opset_import: vec![OperatorSetIdProto { domain: String::new(), version: opset, ..Default::default() }],
+        graph: Some(graph).into(),
+        ..Default::default()
+    }
+}
+
+fn message(r: convscope_core::Result<onnx::Imported>) -> String {
+    match r {
+        Ok(_) => panic!("imported"),
+        Err(e) => {
+            assert!(matches!(e, Error::Onnx(_)), "{e:?}");
+            e.to_string()
+        }
+    }
+}
+
+#[test]
+fn a_tiny_model_maps_to_named_layers_and_computes_by_hand() {
+    let bytes = tiny(13, vec![]).write_to_bytes().unwrap();
+    assert!(onnx::looks_like_onnx(&bytes));
+    let m = onnx::import(&bytes).unwrap();
+    let ids: Vec<&str> = m.graph.nodes.iter().map(|n| n.id.as_str()).collect();
+    assert_eq!(ids, ["conv", "relu", "pool", "flat", "fc"]);
+    assert_eq!(m.graph.input_shape, [1, 3, 3]);
+    let device = Device::flex();
+    let g = Graph::load(&m.graph, m.weights, &device).unwrap();
+    let shapes: Vec<Vec<usize>> = g.layers().iter().map(|l| l.shape.clone()).collect();
+    // conv+relu fold into one layer named after the relu.
+    assert_eq!(shapes, vec![vec![2, 2, 2], vec![2, 1, 1], vec![2], vec![3]]);
+    assert_eq!(g.info(g.last_spatial_layer().unwrap()).id, "relu");
+    let x: Vec<f32> = (1..=9).map(|v| v as f32).collect();
+    let (logits, _) = g.forward(Tensor::<4>::from_data(TensorData::new(x, [1, 1, 3, 3]), &device), &[]).unwrap();
+    // Window sums of 1..9 in 3x3: 12, 16, 24, 28 -> mean 20. Channel 1: relu(0.5 - x) = 0.
+    assert_eq!(to_vec(logits), vec![20.0, 0.0, 30.0]);
+}
+
+#[test]
+fn unsupported_ops_are_named_with_their_nodes_and_the_supported_list() {
+    let extra = vec![
+        node("LSTM", "rnn", &["f"], "h", vec![]),
+        node("Resize", "up1", &["c"], "u1", vec![]),
+        node("Resize", "up2", &["c"], "u2", vec![]),
+    ];
+    let e = message(onnx::import(&tiny(13, extra).write_to_bytes().unwrap()));
+    assert!(e.contains("LSTM (node `rnn`)") && e.contains("Resize (node `up1`, `up2`)"), "{e}");
+    assert!(e.contains("Supported ops: Add, AveragePool") && e.contains("Unsqueeze"), "{e}");
+    let mut custom = tiny(13, vec![]);
+    custom.graph.as_mut().unwrap().node.push(NodeProto { domain: "com.microsoft".into(), ..node("FusedConv", "fc2", &["x"], "y", vec![]) });
+    assert!(message(onnx::import(&custom.write_to_bytes().unwrap())).contains("com.microsoft.FusedConv (node `fc2`)"));
+}
+
+#[test]
+fn a_transpose_on_the_image_path_is_refused_before_anything_runs() {
+    let mut m = tiny(13, vec![]);
+    let g = m.graph.as_mut().unwrap();
+    g.node.insert(1, node("Transpose", "t", &["c"], "ct", vec![ints_attr("perm", &[0, 1, 3, 2])]));
+    g.node[2].input[0] = "ct".into();
+    let e = message(onnx::import(&m.write_to_bytes().unwrap()));
+    assert!(e.contains("node `t` (Transpose)") && e.contains("constants only"), "{e}");
+}
+
+#[test]
+fn truncated_and_garbage_files_give_errors_not_panics() {
+    let bytes = tiny(13, vec![]).write_to_bytes().unwrap();
+    let mut refused = 0;
+    for n in 0..bytes.len() {
+        if onnx::import(&bytes[..n]).is_err() {
+            refused += 1;
+        }
+    }
+    // A protobuf prefix can still parse (fields are optional), but then the graph is
+    // incomplete; nearly every prefix is refused, none panics.
+    assert!(refused as f64 >= 0.95 * bytes.len() as f64, "{refused} of {} prefixes refused", bytes.len());
+    assert!(message(onnx::import(&[])).contains("empty"));
+    let garbage: Vec<u8> = (0..4096u32).map(|i| (i.wrapping_mul(2654435761) >> 13) as u8).collect();
+    assert!(onnx::import(&garbage).is_err());
+    let e = message(onnx::import(b"CSM\0 not onnx"));
+    assert!(e.contains("not a readable ONNX model") || e.contains("opset"), "{e}");
+}
+
+#[test]
+fn wrong_opsets_inputs_and_shapes_are_explained() {
+    assert!(message(onnx::import(&tiny(5, vec![]).write_to_bytes().unwrap())).contains("opset 5 is not supported"));
+    let mut dynamic = tiny(13, vec![]);
+    dynamic.graph.as_mut().unwrap().input[0] = value("x", &[None, Some(1), None, None]);
+    assert!(message(onnx::import(&dynamic.write_to_bytes().unwrap())).contains("no fixed height and width"));
+    let mut nhwc = tiny(13, vec![]);
+    nhwc.graph.as_mut().unwrap().input[0] = value("x", &[None, Some(3), Some(3), Some(1)]);
+    let e = message(onnx::import(&nhwc.write_to_bytes().unwrap()));
+    assert!(e.contains("`conv`") || e.contains("channels"), "{e}");
+    let mut two = tiny(13, vec![]);
+    two.graph.as_mut().unwrap().input.push(value("mask", &[None, Some(1), Some(3), Some(3)]));
+    assert!(message(onnx::import(&two.write_to_bytes().unwrap())).contains("2 inputs (`x`, `mask`)"));
+    let mut missing = tiny(13, vec![]);
+    missing.graph.as_mut().unwrap().initializer.remove(0);
+    let e = message(onnx::import(&missing.write_to_bytes().unwrap()));
+    assert!(e.contains("node `conv` (Conv)") && e.contains("`w`"), "{e}");
+}
