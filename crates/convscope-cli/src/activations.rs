@@ -37,9 +37,9 @@ fn positive(a: &Args, name: &str) -> Result<Option<usize>, String> {
 }
 
 pub fn run(raw: &[String]) -> Result<(), String> {
-    let a = Args::parse(raw, &[])?;
+    let a = Args::parse(raw, &["bgr"])?;
     a.only(&[
-        "mean", "std", "labels", "model", "layer", "npy", "png", "channels", "cols", "colormap", "norm", "rank", "compare", "zoom", "overlay", "cell", "backend", "fit",
+        "mean", "std", "labels", "bgr", "model", "layer", "npy", "png", "channels", "cols", "colormap", "norm", "rank", "compare", "zoom", "overlay", "cell", "backend", "fit",
     ])?;
     let (npy_out, png_out) = (a.get("npy"), a.get("png"));
     if npy_out.is_none() && png_out.is_none() {

@@ -15,9 +15,9 @@ use convscope_core::{
 use crate::{activations::write_png, args::Args, device, load_image, model_from, npy, read_f32};
 
 pub fn run(raw: &[String]) -> Result<(), String> {
-    let a = Args::parse(raw, &["faithfulness", "sanity", "json"])?;
+    let a = Args::parse(raw, &["faithfulness", "sanity", "json", "bgr"])?;
     a.only(&[
-        "mean", "std", "labels", "model", "method", "layer", "class", "contrast", "png", "npy", "opacity", "size", "colormap", "faithfulness", "sanity", "seed",
+        "mean", "std", "labels", "bgr", "model", "method", "layer", "class", "contrast", "png", "npy", "opacity", "size", "colormap", "faithfulness", "sanity", "seed",
         "max-channels", "backend", "fit", "json",
     ])?;
     let device = device(a.get("backend").unwrap_or("cpu"))?;

@@ -41,8 +41,8 @@ usage:
 
 M is a bundled model (efficientnet-lite0, digit-cnn), a path to a .csm file, or an .onnx file
 exported from PyTorch or Keras, with [--mean R,G,B] [--std R,G,B] (applied to pixel values
-0..255; ImageNet's 123.675,116.28,103.53 and 58.395,57.12,57.375 by default for RGB, 0 and 255
-for grey) and [--labels FILE] (one class per line, or a JSON list or index-to-name object).
+0..255, in R,G,B order; ImageNet's 123.675,116.28,103.53 and 58.395,57.12,57.375 by default for
+RGB, 0 and 255 for grey), [--bgr] (the model takes blue, green, red planes) and [--labels FILE] (one class per line, or a JSON list or index-to-name object).
 Bundled models are read from $CONVSCOPE_WEIGHTS, else from the repository's weights/.
 activations: --npy writes the layer (float32, [C, H, W]; the chosen channels in rank order
 when --channels or --rank is given); --png draws the chosen channels as a labelled grid with
@@ -134,11 +134,12 @@ pub fn load_model(name: &str, device: &Device) -> Result<Model, String> {
 }
 
 /// The flags that say how an imported (`.onnx`) model takes images.
-pub const ONNX_FLAGS: [&str; 3] = ["mean", "std", "labels"];
+pub const ONNX_FLAGS: [&str; 4] = ["mean", "std", "labels", "bgr"];
 
 /// The model `--model` names: a bundled id, a `.csm` file, or an `.onnx` file read with
 /// `--mean R,G,B --std R,G,B` (on pixel values 0..255; ImageNet's when not given) and
-/// `--labels FILE` (one class per line, or JSON).
+/// `--labels FILE` (one class per line, or JSON), `--bgr` for a model that takes blue, green,
+/// red.
 pub fn model_from(a: &Args, device: &Device) -> Result<Model, String> {
     let name = a.need("model")?;
     if !name.ends_with(".onnx") {
@@ -150,12 +151,13 @@ pub fn model_from(a: &Args, device: &Device) -> Result<Model, String> {
     let bytes = std::fs::read(name).map_err(|e| format!("cannot read {name}: {e}"))?;
     let imported = onnx::import(&bytes).map_err(|e| format!("{name}: {e}"))?;
     let [c, h, w] = imported.graph.input_shape;
-    let mut input = if c == 3 { InputSpec::imagenet(3, h, w) } else { InputSpec { channels: c, height: h, width: w, mean: [0.0; 3], std: [255.0; 3] } };
+    let mut input = if c == 3 { InputSpec::imagenet(3, h, w) } else { InputSpec { channels: c, height: h, width: w, mean: [0.0; 3], std: [255.0; 3], bgr: false } };
     for (flag, into) in [("mean", &mut input.mean), ("std", &mut input.std)] {
         if let Some(v) = a.get(flag) {
             *into = per_channel(v, c).map_err(|e| format!("--{flag}: {e}"))?;
         }
     }
+    input.bgr = a.has("bgr");
     if input.std[..c].contains(&0.0) {
         return Err("--std: a standard deviation of 0 divides by zero".into());
     }
@@ -205,8 +207,8 @@ pub fn read_f32<const D: usize>(t: Tensor<D>) -> Result<Vec<f32>, String> {
 }
 
 fn predict(raw: &[String]) -> Result<(), String> {
-    let a = Args::parse(raw, &["json"])?;
-    a.only(&["model", "top", "json", "backend", "fit", "mean", "std", "labels"])?;
+    let a = Args::parse(raw, &["json", "bgr"])?;
+    a.only(&["model", "top", "json", "backend", "fit", "mean", "std", "labels", "bgr"])?;
     let backend = a.get("backend").unwrap_or("cpu");
     let device = device(backend)?;
     let model = model_from(&a, &device)?;
@@ -228,8 +230,8 @@ fn predict(raw: &[String]) -> Result<(), String> {
 }
 
 fn layers(raw: &[String]) -> Result<(), String> {
-    let a = Args::parse(raw, &["json"])?;
-    a.only(&["model", "json", "mean", "std", "labels"])?;
+    let a = Args::parse(raw, &["json", "bgr"])?;
+    a.only(&["model", "json", "mean", "std", "labels", "bgr"])?;
     let model = model_from(&a, &Device::flex())?;
     let layers = model.graph.layers();
     if a.has("json") {

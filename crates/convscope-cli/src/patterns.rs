@@ -13,9 +13,9 @@ use convscope_core::{
 use crate::{activations::write_png, args::Args, device, load_image, model_from, read_f32};
 
 pub fn run(raw: &[String]) -> Result<(), String> {
-    let a = Args::parse(raw, &["no-decorrelate", "no-transforms", "json"])?;
+    let a = Args::parse(raw, &["no-decorrelate", "no-transforms", "json", "bgr"])?;
     a.only(&[
-        "mean", "std", "labels", "model", "layer", "channels", "steps", "size", "out", "seed", "lr", "param", "no-decorrelate", "no-transforms", "fit", "objective",
+        "mean", "std", "labels", "bgr", "model", "layer", "channels", "steps", "size", "out", "seed", "lr", "param", "no-decorrelate", "no-transforms", "fit", "objective",
         "start", "backend", "cell", "json", "npy", "redirect-steps",
     ])?;
     let device = device(a.get("backend").unwrap_or("cpu"))?;

@@ -25,12 +25,21 @@ pub struct InputSpec {
     pub mean: [f32; 3],
     /// Per-channel divisor applied after the mean.
     pub std: [f32; 3],
+    /// The model takes its colour planes blue, green, red (OpenCV / Caffe order). `mean` and
+    /// `std` are still given red, green, blue.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub bgr: bool,
 }
 
 impl InputSpec {
     /// ImageNet mean/std (torchvision's, scaled to 0..255).
     pub fn imagenet(channels: usize, height: usize, width: usize) -> Self {
-        Self { channels, height, width, mean: [123.675, 116.28, 103.53], std: [58.395, 57.12, 57.375] }
+        Self { channels, height, width, mean: [123.675, 116.28, 103.53], std: [58.395, 57.12, 57.375], bgr: false }
+    }
+
+    /// The source colour (0 red, 1 green, 2 blue) of the model's input plane `plane`.
+    pub fn colour_of(&self, plane: usize) -> usize {
+        if self.bgr && self.channels == 3 { 2 - plane } else { plane }
     }
 }
 
@@ -164,8 +173,9 @@ pub fn normalise(rgb: &[u8], spec: &InputSpec) -> TensorData {
             let luma = 0.299 * p[0] as f32 + 0.587 * p[1] as f32 + 0.114 * p[2] as f32;
             out[i] = (luma - spec.mean[0]) / spec.std[0];
         } else {
-            for c in 0..3 {
-                out[c * n + i] = (p[c] as f32 - spec.mean[c]) / spec.std[c];
+            for plane in 0..3 {
+                let c = spec.colour_of(plane);
+                out[plane * n + i] = (p[c] as f32 - spec.mean[c]) / spec.std[c];
             }
         }
     }
@@ -182,18 +192,22 @@ mod tests {
 
     #[test]
     fn whole_image_is_resized_and_normalised() {
-        let spec = InputSpec { channels: 3, height: 4, width: 4, mean: [100.0, 0.0, 0.0], std: [2.0, 1.0, 10.0] };
+        let spec = InputSpec { channels: 3, height: 4, width: 4, mean: [100.0, 0.0, 0.0], std: [2.0, 1.0, 10.0], bgr: false };
         let data = Preprocess::default().to_tensor(&solid(9, 5, [120, 3, 50, 255]), &spec, &Device::flex());
         let v = data.unwrap().into_data().try_to_vec::<f32>().unwrap();
         assert_eq!(v.len(), 48);
         assert!(v[..16].iter().all(|&x| (x - 10.0).abs() < 1e-6));
         assert!(v[16..32].iter().all(|&x| (x - 3.0).abs() < 1e-6));
         assert!(v[32..].iter().all(|&x| (x - 5.0).abs() < 1e-6));
+        // Blue, green, red: the planes swap, each normalised with its colour's mean and std.
+        let bgr = InputSpec { bgr: true, ..spec };
+        let v = Preprocess::default().to_tensor(&solid(9, 5, [120, 3, 50, 255]), &bgr, &Device::flex()).unwrap().into_data().try_to_vec::<f32>().unwrap();
+        assert!(v[..16].iter().all(|&x| (x - 5.0).abs() < 1e-6) && v[32..].iter().all(|&x| (x - 10.0).abs() < 1e-6));
     }
 
     #[test]
     fn transparent_pixels_become_white_and_grey_uses_luma() {
-        let spec = InputSpec { channels: 1, height: 2, width: 2, mean: [0.0; 3], std: [1.0; 3] };
+        let spec = InputSpec { channels: 1, height: 2, width: 2, mean: [0.0; 3], std: [1.0; 3], bgr: false };
         let rgb = Preprocess::default().resize(&solid(2, 2, [0, 0, 0, 0]), &spec).unwrap();
         assert_eq!(rgb, vec![255; 12]);
         let t = normalise(&[255, 0, 0, 0, 255, 0, 0, 0, 255, 10, 10, 10], &spec);

@@ -21,7 +21,7 @@ use convscope_core::{
 
 /// Input spec whose normalisation is the identity: the network sees the image's values.
 fn identity_input(channels: usize, size: usize) -> InputSpec {
-    InputSpec { channels, height: size, width: size, mean: [0.0; 3], std: [255.0; 3] }
+    InputSpec { channels, height: size, width: size, mean: [0.0; 3], std: [255.0; 3], bgr: false }
 }
 
 /// Plain gradient steps on the image, nothing random.

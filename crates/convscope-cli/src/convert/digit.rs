@@ -27,7 +27,7 @@ pub fn build(source: HashMap<String, HostTensor>) -> Result<ModelFile, String> {
     let x = b.linear("fc1.linear", &x, "fc_layers.0")?;
     let x = b.act("fc1", &x, Activation::Relu);
     b.linear("logits", &x, "fc_layers.2")?;
-    let input = InputSpec { channels: 1, height: 28, width: 28, mean: [0.1307 * 255.0; 3], std: [0.3081 * 255.0; 3] };
+    let input = InputSpec { channels: 1, height: 28, width: 28, mean: [0.1307 * 255.0; 3], std: [0.3081 * 255.0; 3], bgr: false };
     let labels = (0..10).map(|d| d.to_string()).collect();
     b.finish(header(
         "digit-cnn",

