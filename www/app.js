@@ -3,12 +3,13 @@ import init, { Engine } from './pkg/convscope_web.js';
 import { setupActivations } from './activations.js';
 import { setupAttention } from './attention.js';
 import { setupPatterns } from './patterns.js';
+import { setupOnnx } from './onnx.js';
 
 const $ = (id) => document.getElementById(id);
 const params = new URLSearchParams(location.search);
 const SAMPLES = ['chelsea.png', 'coffee.png', 'camera.png', 'rocket.jpg', 'astronaut.png'];
 
-const state = { engine: null, model: null, modelName: null, modelBytes: null, info: null, image: null, fit: 'whole', queue: Promise.resolve() };
+const state = { engine: null, model: null, modelName: null, modelBytes: null, onnx: () => null, info: null, image: null, fit: 'whole', queue: Promise.resolve() };
 // What tests and benchmarks read; the page itself never needs it.
 const probe = { ready: false, backend: null, note: null, lastTop: null, lastMs: null, firstPredictionMs: null, runs: 0, failures: 0, error: null, startup: {} };
 window.convscope = probe;
@@ -120,19 +121,27 @@ async function predict(reanalyse = false) {
   probe.runs += 1;
 }
 
+// Make `model` the page's model; `source` is what the patterns worker loads its own copy
+// from: `{ bytes, onnx }` (`onnx()` gives an imported model's preprocessing, else null).
+function useModel(model, name, source) {
+  if (state.model) state.model.free();
+  state.model = model;
+  state.info = model.info();
+  state.modelName = name;
+  state.modelBytes = source.bytes;
+  state.onnx = source.onnx || (() => null);
+  showModelInputs(name);
+  activations.modelChanged();
+  attention.modelChanged();
+  patterns.modelChanged();
+}
+
 async function loadModel(name) {
   setStatus(`Loading model ${name}…`);
   const response = await fetch(`weights/${name}.csm`);
   if (!response.ok) throw new Error(`Could not load the model weights/${name}.csm (HTTP ${response.status}).`);
   const bytes = new Uint8Array(await response.arrayBuffer());
-  if (state.model) state.model.free();
-  state.model = state.engine.loadModel(bytes);
-  state.info = state.model.info();
-  state.modelName = name;
-  state.modelBytes = bytes;
-  activations.modelChanged();
-  attention.modelChanged();
-  patterns.modelChanged();
+  useModel(state.engine.loadModel(bytes), name, { bytes });
 }
 
 async function useImage(blob, name) {
@@ -166,10 +175,19 @@ function setupSamples() {
   }
 }
 
+// Files opened or dropped: an .onnx model (with a labels file beside it), or an image.
+function useFiles(files) {
+  const model = files.find((f) => /\.onnx$/i.test(f.name));
+  const labels = files.find((f) => /\.(txt|json)$/i.test(f.name));
+  if (model) enqueue(() => onnx.open(model));
+  if (labels) enqueue(() => onnx.labels(labels));
+  const image = files.find((f) => f !== model && f !== labels);
+  if (image) enqueue(() => useImage(image, image.name));
+}
+
 function setupInputs() {
   $('file-input').addEventListener('change', (e) => {
-    const file = e.target.files[0];
-    if (file) enqueue(() => useImage(file, file.name));
+    useFiles([...e.target.files]);
     e.target.value = '';
   });
   const zone = $('drop-zone');
@@ -180,16 +198,18 @@ function setupInputs() {
   document.addEventListener('drop', (e) => {
     e.preventDefault();
     zone.classList.remove('dragging');
-    const file = e.dataTransfer.files[0];
-    if (file) enqueue(() => useImage(file, file.name));
+    useFiles([...e.dataTransfer.files]);
   });
   document.addEventListener('paste', (e) => {
     const item = [...e.clipboardData.items].find((i) => i.type.startsWith('image/'));
     if (item) enqueue(() => useImage(item.getAsFile(), 'pasted image'));
   });
   $('model-select').addEventListener('change', (e) => enqueue(async () => {
+    if (e.target.value.startsWith('onnx:')) {
+      await onnx.reselect();
+      return;
+    }
     await loadModel(e.target.value);
-    showModelInputs(e.target.value);
     await predict(true);
   }));
   $('fit-select').addEventListener('change', (e) => enqueue(async () => {
@@ -257,12 +277,24 @@ const patterns = setupPatterns({
   info: () => state.info,
   modelName: () => state.modelName,
   modelBytes: () => state.modelBytes,
+  onnx: () => state.onnx(),
   backend: () => probe.backend,
   probe,
 });
 
+const onnx = setupOnnx({
+  engine: () => state.engine,
+  use: async (model, name, source) => {
+    clearError();
+    useModel(model, name, source);
+    await predict(true);
+  },
+  enqueue: (job) => enqueue(job),
+});
+
 function showModelInputs(name) {
   $('draw-panel').hidden = name !== 'digit-cnn';
+  onnx.shown(state.onnx() !== null && name === state.modelName);
 }
 
 async function main() {

@@ -7,11 +7,13 @@ let model = null;
 let current = null; // { id, cancelled }
 const tick = () => new Promise((ok) => setTimeout(ok, 0));
 
-async function load({ backend, bytes }) {
+async function load({ backend, bytes, onnx }) {
   await init();
   const engine = await Engine.create(backend);
   if (model) model.free();
-  model = engine.loadModel(bytes);
+  model = onnx
+    ? engine.loadOnnx(bytes, onnx.name, Float32Array.from(onnx.mean), Float32Array.from(onnx.std), onnx.bgr, onnx.labels || '')
+    : engine.loadModel(bytes);
   postMessage({ type: 'loaded', backend: engine.backend, note: engine.note });
 }
 

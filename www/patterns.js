@@ -10,7 +10,8 @@ const PAGE = 16; // channels per page: one optimization, one image per channel
 const DRAW_EVERY_MS = 400; // how often the worker sends the current images
 const ZOOM_PX = 320;
 
-/** Wire the view to the page. `ctx` gives `model()`, `info()`, `modelName()`,
+/** Wire the view to the page. `ctx` gives `model()`, `info()`, `modelName()`, `onnx()` (an
+ * imported model's preprocessing, or null),
  * `modelBytes()`, `backend()` and `probe`. Returns the hooks the page calls when the model
  * or the image changes. */
 export function setupPatterns(ctx) {
@@ -54,7 +55,7 @@ export function setupPatterns(ctx) {
     view.worker.onerror = (e) => fail(`the patterns worker failed: ${e.message || 'unknown error'}`);
     view.loaded = new Promise((ok, bad) => { view.onLoaded = ok; view.onLoadFailed = bad; });
     const bytes = ctx.modelBytes().slice();
-    view.worker.postMessage({ type: 'load', backend: ctx.backend(), bytes }, [bytes.buffer]);
+    view.worker.postMessage({ type: 'load', backend: ctx.backend(), bytes, onnx: ctx.onnx() }, [bytes.buffer]);
     return view.loaded;
   }
 

@@ -71,7 +71,8 @@ pub(crate) fn check_slot(slot: usize) -> Result<usize, JsError> {
 
 #[wasm_bindgen]
 impl WebModel {
-    /// `{name, description, input: {channels, height, width, ...}, layers: [{id, kind, shape}], classes}`.
+    /// `{name, description, input: {channels, height, width, ...}, layers: [{id, kind, shape}],
+    /// classes, labels}` (`labels`: how many classes have names).
     pub fn info(&self) -> Result<JsValue, JsError> {
         let m = &self.model;
         to_js(&serde_json::json!({
@@ -80,6 +81,7 @@ impl WebModel {
             "input": m.input,
             "layers": m.graph.layers(),
             "classes": m.graph.info(m.graph.output()).shape[0],
+            "labels": m.labels.len(),
         }))
     }
 

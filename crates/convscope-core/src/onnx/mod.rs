@@ -58,7 +58,7 @@ impl Imported {
                 input.channels, input.height, input.width
             )));
         }
-        let mut description = format!("imported from ONNX ({})", self.producer);
+        let mut description = format!("Imported from ONNX ({})", self.producer);
         for n in &self.notes {
             description.push_str("; ");
             description.push_str(n);
