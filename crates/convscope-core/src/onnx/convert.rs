@@ -660,7 +660,7 @@ impl<'g> Converter<'g> {
                     }
                 }
                 if let Some(k) = infer {
-                    let rest: usize = out.iter().product();
+                    let rest = out.iter().try_fold(1usize, |a, &d| a.checked_mul(d)).unwrap_or(0);
                     if rest == 0 || !total.is_multiple_of(rest) {
                         return Err(err(n, format!("cannot reshape [N, {}] to {shape:?}", dims(&x.shape))));
                     }
@@ -696,7 +696,7 @@ impl<'g> Converter<'g> {
                 }
             }
         };
-        if target.iter().product::<usize>() != total || target.first() != Some(&1) {
+        if target.iter().try_fold(1usize, |a, &d| a.checked_mul(d)) != Some(total) || target.first() != Some(&1) {
             return Err(err(n, format!("cannot reshape [N, {}] to {target:?} keeping the batch first", dims(&x.shape))));
         }
         let rest = target[1..].to_vec();
@@ -715,7 +715,7 @@ impl<'g> Converter<'g> {
 
     fn concat(&mut self, n: &NodeProto) -> Result<()> {
         let parts: Vec<Runtime> = (0..n.input.len()).map(|k| self.plain(n, k)).collect::<Result<_>>()?;
-        let rank = parts[0].shape.len() as i64 + 1;
+        let rank = parts.first().ok_or_else(|| err(n, "has no inputs"))?.shape.len() as i64 + 1;
         let axis = int(n, "axis", 1);
         if axis != 1 && axis != 1 - rank {
             return Err(err(n, format!("only concatenation along channels (axis 1) is supported, got axis {axis}")));

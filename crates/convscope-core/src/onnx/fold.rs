@@ -46,7 +46,7 @@ fn strides(shape: &[usize]) -> Vec<usize> {
 fn axis(a: i64, rank: usize) -> Result<usize, String> {
     let r = rank as i64;
     let v = if a < 0 { a + r } else { a };
-    if (0..r.max(1)).contains(&v) { Ok(v as usize) } else { Err(format!("axis {a} is out of range for rank {rank}")) }
+    if (0..r).contains(&v) { Ok(v as usize) } else { Err(format!("axis {a} is out of range for rank {rank}")) }
 }
 
 /// Folds `n` over constant inputs (`None` for an absent optional input). `shape_of` gives
@@ -81,7 +81,7 @@ pub fn fold(n: &NodeProto, ins: &[Option<&Constant>], shape_of: Option<Vec<usize
                 }
                 None => (0.0, false),
             };
-            let count: usize = shape.iter().product();
+            let count = shape.iter().try_fold(1usize, |a, &d| a.checked_mul(d)).unwrap_or(usize::MAX);
             if count > 1 << 24 {
                 return Err(format!("a constant of shape {shape:?} is too large"));
             }
@@ -114,7 +114,10 @@ pub fn fold(n: &NodeProto, ins: &[Option<&Constant>], shape_of: Option<Vec<usize
         }
         "Concat" => {
             let parts: Vec<&Constant> = (0..ins.len()).map(need).collect::<Result<_, _>>()?;
-            let rank = parts[0].shape.len();
+            let rank = parts.first().ok_or("no inputs")?.shape.len();
+            if rank == 0 {
+                return Err("cannot concatenate scalars".into());
+            }
             let ax = axis(attr_i(n, "axis").unwrap_or(0), rank)?;
             let int = parts.iter().all(|p| data(p).1 || p.values.is_empty());
             let mut shape = parts[0].shape.clone();
@@ -148,11 +151,12 @@ pub fn fold(n: &NodeProto, ins: &[Option<&Constant>], shape_of: Option<Vec<usize
                     _ => return Err(format!("bad target {target:?}")),
                 }
             }
+            let product = |v: &[usize]| v.iter().try_fold(1usize, |a, &d| a.checked_mul(d));
             if let Some(k) = infer {
-                let rest: usize = out.iter().product();
+                let rest = product(&out).ok_or("bad target")?;
                 out[k] = total.checked_div(rest).ok_or("bad target")?;
             }
-            if out.iter().product::<usize>() != total {
+            if product(&out) != Some(total) {
                 return Err(format!("cannot reshape {:?} to {target:?}", c.shape));
             }
             Ok(Constant { shape: out, ..c.clone() })
@@ -209,9 +213,12 @@ pub fn fold(n: &NodeProto, ins: &[Option<&Constant>], shape_of: Option<Vec<usize
             let (starts, ends) = (&need(1)?.ints, &need(2)?.ints);
             let axes: Vec<usize> = match ins.get(3).copied().flatten() {
                 Some(a) => a.ints.iter().map(|&v| axis(v, rank)).collect::<Result<_, _>>()?,
-                None => (0..starts.len()).collect(),
+                None => (0..starts.len()).map(|a| axis(a as i64, rank)).collect::<Result<_, _>>()?,
             };
             let steps: Vec<i64> = ins.get(4).copied().flatten().map_or(vec![1; starts.len()], |s| s.ints.clone());
+            if ends.len() != starts.len() || axes.len() != starts.len() || steps.len() != starts.len() {
+                return Err("starts, ends, axes and steps must have the same length".into());
+            }
             // Per axis, the source indices kept.
             let mut keep: Vec<Vec<usize>> = c.shape.iter().map(|&d| (0..d).collect()).collect();
             for (j, &ax) in axes.iter().enumerate() {
@@ -229,7 +236,7 @@ pub fn fold(n: &NodeProto, ins: &[Option<&Constant>], shape_of: Option<Vec<usize
                     let mut i = s;
                     while i < e {
                         idx.push(i as usize);
-                        i += step;
+                        i = i.saturating_add(step);
                     }
                 } else {
                     s = s.clamp(-1, d - 1);
@@ -237,7 +244,7 @@ pub fn fold(n: &NodeProto, ins: &[Option<&Constant>], shape_of: Option<Vec<usize
                     let mut i = s;
                     while i > e {
                         idx.push(i as usize);
-                        i += step;
+                        i = i.saturating_add(step);
                     }
                 }
                 keep[ax] = idx;
@@ -258,6 +265,9 @@ pub fn fold(n: &NodeProto, ins: &[Option<&Constant>], shape_of: Option<Vec<usize
         "Gather" => {
             let (c, idx) = (need(0)?, need(1)?);
             let rank = c.shape.len();
+            if rank == 0 || idx.ints.len() != idx.values.len() {
+                return Err("needs a tensor and integer indices".into());
+            }
             let ax = axis(attr_i(n, "axis").unwrap_or(0), rank)?;
             let d = c.shape[ax] as i64;
             let outer: usize = c.shape[..ax].iter().product();
