@@ -170,3 +170,20 @@ fn wrong_opsets_inputs_and_shapes_are_explained() {
     let e = message(onnx::import(&missing.write_to_bytes().unwrap()));
     assert!(e.contains("node `conv` (Conv)") && e.contains("`w`"), "{e}");
 }
+
+/// Inputs the fuzzer (`fuzz/fuzz_targets/onnx_import.rs`) found, kept as regressions: each
+/// is refused on import with a message (none may panic, or reach the device and allocate).
+#[test]
+fn fuzzer_findings_are_refused_with_messages() {
+    let dir = common::repo().join("tests/data/onnx-fuzz");
+    let cases = [
+        // A mutated Pad of 2^48 rows: the Gemm's weight no longer fitted its input, and
+        // loading it asked for 2^55 floats.
+        ("huge-padding-then-gemm.onnx", "too large to compute"),
+    ];
+    for (file, says) in cases {
+        let bytes = std::fs::read(dir.join(file)).unwrap();
+        let e = message(onnx::import(&bytes));
+        assert!(e.contains(says), "{file}: {e}");
+    }
+}

@@ -235,9 +235,11 @@ impl<'g> Converter<'g> {
         id
     }
 
-    fn weight(&mut self, name: String, shape: Vec<usize>, data: Vec<f32>) -> String {
-        self.weights.insert(name.clone(), HostTensor { shape, data });
-        name
+    /// Stores a weight; its values must fill its shape.
+    fn weight(&mut self, n: &NodeProto, name: String, shape: Vec<usize>, data: Vec<f32>) -> Result<String> {
+        let t = HostTensor::new(shape, data).map_err(|e| err(n, format!("`{name}`: {e}")))?;
+        self.weights.insert(name.clone(), t);
+        Ok(name)
     }
 
     /// Adds a node computing `n`'s first output from `inputs` (spec ids).
@@ -245,6 +247,10 @@ impl<'g> Converter<'g> {
         let node = NodeSpec { id: id.clone(), op, inputs };
         let ins: Vec<&LayerShape> = node.inputs.iter().map(|i| &self.shapes[i]).collect();
         let shape = node_shape(&node, &ins, &self.weights).map_err(|m| err(n, m))?;
+        // No layer a browser tab cannot hold (2^28 values per image, 1 GiB of f32).
+        if shape.iter().try_fold(1usize, |a, &d| a.checked_mul(d)).is_none_or(|v| v > 1 << 28) {
+            return Err(err(n, format!("its output [N, {}] is too large to compute", dims(&shape))));
+        }
         self.shapes.insert(id.clone(), shape.clone());
         self.nodes.push(node);
         self.values.insert(n.output[0].clone(), Runtime { id, shape, pad: None });
@@ -395,9 +401,9 @@ impl<'g> Converter<'g> {
             padding = add_pads(padding, p);
         }
         let id = self.fresh_id(n);
-        let wname = self.weight(format!("{id}.weight"), vec![o, i, kh, kw], k.values);
+        let wname = self.weight(n, format!("{id}.weight"), vec![o, i, kh, kw], k.values)?;
         let bname = match bias {
-            Some(b) => Some(self.weight(format!("{id}.bias"), vec![b.values.len()], b.values)),
+            Some(b) => Some(self.weight(n, format!("{id}.bias"), vec![b.values.len()], b.values)?),
             None => None,
         };
         let op = OpSpec::Conv2d { weight: wname, bias: bname, stride, padding, dilation, groups: groups as usize, act: None };
@@ -417,7 +423,7 @@ impl<'g> Converter<'g> {
         let id = self.fresh_id(n);
         let mut ws = vec![];
         for (t, what) in tensors.into_iter().zip(names) {
-            ws.push(self.weight(format!("{id}.{what}"), vec![t.values.len()], t.values));
+            ws.push(self.weight(n, format!("{id}.{what}"), vec![t.values.len()], t.values)?);
         }
         let eps = float(n, "epsilon", 1e-5) as f64;
         let [gamma, beta, mean, var] = <[String; 4]>::try_from(ws).expect("four tensors");
@@ -504,10 +510,10 @@ impl<'g> Converter<'g> {
             _ => return Err(err(n, "a constant divided by a value computed from the image is not supported")),
         };
         let id = self.fresh_id(n);
-        let gamma = self.weight(format!("{id}.scale"), vec![channels], scale);
-        let beta = self.weight(format!("{id}.shift"), vec![channels], shift);
-        let mean = self.weight(format!("{id}.zero"), vec![channels], vec![0.0; channels]);
-        let var = self.weight(format!("{id}.one"), vec![channels], vec![1.0; channels]);
+        let gamma = self.weight(n, format!("{id}.scale"), vec![channels], scale)?;
+        let beta = self.weight(n, format!("{id}.shift"), vec![channels], shift)?;
+        let mean = self.weight(n, format!("{id}.zero"), vec![channels], vec![0.0; channels])?;
+        let var = self.weight(n, format!("{id}.one"), vec![channels], vec![1.0; channels])?;
         self.push(n, id, OpSpec::BatchNorm { gamma, beta, mean, var, eps: 0.0 }, vec![x.id])
     }
 
@@ -586,9 +592,15 @@ impl<'g> Converter<'g> {
 
     fn linear(&mut self, n: &NodeProto, x: Runtime, weight: Vec<f32>, out: usize, bias: Option<Vec<f32>>) -> Result<()> {
         let f = Self::flat(n, &x)?;
+        if weight.len() != out * f {
+            return Err(err(n, format!("the weight has {} values; {f} inputs to {out} outputs need {}", weight.len(), out * f)));
+        }
         let id = self.fresh_id(n);
-        let w = self.weight(format!("{id}.weight"), vec![out, f], weight);
-        let b = bias.map(|b| self.weight(format!("{id}.bias"), vec![out], b));
+        let w = self.weight(n, format!("{id}.weight"), vec![out, f], weight)?;
+        let b = match bias {
+            Some(b) => Some(self.weight(n, format!("{id}.bias"), vec![out], b)?),
+            None => None,
+        };
         self.push(n, id, OpSpec::Linear { weight: w, bias: b }, vec![x.id])
     }
 
