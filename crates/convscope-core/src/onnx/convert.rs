@@ -150,7 +150,7 @@ fn pair(n: &NodeProto, name: &str, v: Option<Vec<i64>>, default: usize) -> Resul
     match v.as_deref() {
         None => Ok([default; 2]),
         Some([a, b]) if *a >= 1 && *b >= 1 => Ok([*a as usize, *b as usize]),
-        Some(v) => Err(err(n, format!("`{name}` must be two positive numbers (2-D), got {v:?}"))),
+        Some(v) => Err(err(n, format!("`{name}` must be two positive numbers (2-D), got {}", short(v)))),
     }
 }
 
@@ -351,7 +351,7 @@ impl<'g> Converter<'g> {
             "" | "NOTSET" => match ints(n, "pads").as_deref() {
                 None => Ok([[0, 0], [0, 0]]),
                 Some([t, l, b, r]) if [t, l, b, r].iter().all(|p| **p >= 0) => Ok([[*t as usize, *b as usize], [*l as usize, *r as usize]]),
-                Some(p) => Err(err(n, format!("`pads` must be 4 non-negative numbers (2-D), got {p:?}"))),
+                Some(p) => Err(err(n, format!("`pads` must be 4 non-negative numbers (2-D), got {}", short(p)))),
             },
             "VALID" => Ok([[0, 0], [0, 0]]),
             "SAME_UPPER" | "SAME_LOWER" => {
@@ -394,7 +394,7 @@ impl<'g> Converter<'g> {
         if let Some(ks) = ints(n, "kernel_shape")
             && ks != [kh as i64, kw as i64]
         {
-            return Err(err(n, format!("kernel_shape {ks:?} disagrees with the kernel's {kh}x{kw}")));
+            return Err(err(n, format!("kernel_shape {} disagrees with the kernel's {kh}x{kw}", short(&ks))));
         }
         let mut padding = self.window_padding(n, [h, w], [kh, kw], stride, dilation)?;
         if let Some(p) = x.pad {
@@ -487,7 +487,7 @@ impl<'g> Converter<'g> {
         // The constant, aligned right against [N, ...shape], may vary only along channels.
         let full: Vec<usize> = std::iter::once(1).chain(x.shape.iter().copied()).collect();
         if c.shape.len() > full.len() {
-            return Err(err(n, format!("the constant has shape {:?}, more dimensions than the value [N, {}]", c.shape, dims(&x.shape))));
+            return Err(err(n, format!("the constant has shape {}, more dimensions than the value [N, {}]", short(&c.shape), dims(&x.shape))));
         }
         let offset = full.len() - c.shape.len();
         let mut per_channel = true;
@@ -522,7 +522,7 @@ impl<'g> Converter<'g> {
         let [_, h, w] = Self::spatial(n, &x)?;
         let kernel = match ints(n, "kernel_shape").as_deref() {
             Some([a, b]) if *a >= 1 && *b >= 1 => [*a as usize, *b as usize],
-            k => return Err(err(n, format!("`kernel_shape` must be two positive numbers (2-D pooling), got {k:?}"))),
+            k => return Err(err(n, format!("`kernel_shape` must be two positive numbers (2-D pooling), got {}", k.map_or("none".to_string(), short)))),
         };
         let stride = pair(n, "strides", ints(n, "strides"), 1)?;
         let dilation = pair(n, "dilations", ints(n, "dilations"), 1)?;
@@ -572,7 +572,7 @@ impl<'g> Converter<'g> {
         let mut axes: Vec<i64> = axes.unwrap_or_else(|| vec![0, 1, 2, 3]).iter().map(|a| if *a < 0 { a + 4 } else { *a }).collect();
         axes.sort_unstable();
         if axes != [2, 3] {
-            return Err(err(n, format!("only the mean over height and width (axes 2, 3) is supported, got axes {axes:?}")));
+            return Err(err(n, format!("only the mean over height and width (axes 2, 3) is supported, got axes {}", short(&axes))));
         }
         let id = self.fresh_id(n);
         if int(n, "keepdims", 1) != 0 {
@@ -666,15 +666,15 @@ impl<'g> Converter<'g> {
                             infer = Some(k);
                             out.push(1);
                         }
-                        0 if !allow_zero => out.push(*full.get(k).ok_or_else(|| err(n, format!("shape {shape:?}: 0 copies a dimension the input lacks")))?),
+                        0 if !allow_zero => out.push(*full.get(k).ok_or_else(|| err(n, format!("shape {}: 0 copies a dimension the input lacks", short(&shape))))?),
                         d if d >= 0 => out.push(d as usize),
-                        _ => return Err(err(n, format!("shape {shape:?} is not a valid target"))),
+                        _ => return Err(err(n, format!("shape {} is not a valid target", short(&shape)))),
                     }
                 }
                 if let Some(k) = infer {
                     let rest = out.iter().try_fold(1usize, |a, &d| a.checked_mul(d)).unwrap_or(0);
                     if rest == 0 || !total.is_multiple_of(rest) {
-                        return Err(err(n, format!("cannot reshape [N, {}] to {shape:?}", dims(&x.shape))));
+                        return Err(err(n, format!("cannot reshape [N, {}] to {}", dims(&x.shape), short(&shape))));
                     }
                     out[k] = total / rest;
                 }
@@ -689,7 +689,7 @@ impl<'g> Converter<'g> {
                         None => (1..full.len()).filter(|&k| full[k] == 1).collect(),
                     };
                     if axes.iter().any(|&a| a == 0 || a >= full.len() || full[a] != 1) {
-                        return Err(err(n, format!("cannot squeeze axes {axes:?} of [N, {}]", dims(&x.shape))));
+                        return Err(err(n, format!("cannot squeeze axes {} of [N, {}]", short(&axes), dims(&x.shape))));
                     }
                     full.iter().enumerate().filter(|(k, _)| !axes.contains(k)).map(|(_, d)| *d).collect()
                 } else {
@@ -709,7 +709,7 @@ impl<'g> Converter<'g> {
             }
         };
         if target.iter().try_fold(1usize, |a, &d| a.checked_mul(d)) != Some(total) || target.first() != Some(&1) {
-            return Err(err(n, format!("cannot reshape [N, {}] to {target:?} keeping the batch first", dims(&x.shape))));
+            return Err(err(n, format!("cannot reshape [N, {}] to {} keeping the batch first", dims(&x.shape), short(&target))));
         }
         let rest = target[1..].to_vec();
         if rest == x.shape {
@@ -778,7 +778,7 @@ impl<'g> Converter<'g> {
                 self.alias(n, Runtime { pad, ..x });
                 Ok(())
             }
-            p => Err(err(n, format!("only padding of height and width is supported, got pads {p:?}"))),
+            p => Err(err(n, format!("only padding of height and width is supported, got pads {}", short(p)))),
         }
     }
 
@@ -834,6 +834,11 @@ fn transpose(v: &[f32], rows: usize, cols: usize) -> Vec<f32> {
         }
     }
     out
+}
+
+/// A list for a message: its first values, and how many there are when it is long.
+fn short<T: std::fmt::Debug>(v: &[T]) -> String {
+    if v.len() <= 8 { format!("{v:?}") } else { format!("{:?}... ({} values)", &v[..8], v.len()) }
 }
 
 fn dims(s: &[usize]) -> String {
