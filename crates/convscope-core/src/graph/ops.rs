@@ -90,9 +90,10 @@ pub enum Redirect {
     /// held at its cap is already as large as it can be, and pushing it past the cap made
     /// deep layers' patterns collapse.
     All,
-    /// The identity only for the channels of an image where no position is above zero (a
-    /// switched-off channel), the activation's own gradient elsewhere: a dead unit is pushed
-    /// to switch on, a live one is optimized as it is.
+    /// The identity for the channels of an image where no position is above zero (a
+    /// switched-off channel) and for units above a cap, the activation's own gradient
+    /// elsewhere: a dead unit is pushed to switch on, a capped one to grow further, a live one
+    /// is optimized as it is.
     Dead,
 }
 
@@ -115,7 +116,17 @@ pub fn redirected_spatial(x: Tensor<4>, act: Activation, redirect: Redirect) -> 
         }
         (Redirect::Dead, _) => {
             let dead = x.clone().max_dim(3).max_dim(2).lower_equal_elem(0.0).float().detach();
-            apply_activation(x.clone(), act) + (x.clone() - x.detach()) * dead
+            let pass = match act {
+                // Above a cap the objective still wants more: optimize the pre-activation there
+                // (Lucid's `_pre_relu` layers), or every unit freezes once it reaches the cap.
+                Activation::Relu6 | Activation::Clip { .. } => {
+                    let cap = if let Activation::Clip { max, .. } = act { max } else { 6.0 };
+                    let over = x.clone().greater_elem(cap).float().detach();
+                    (over + dead).clamp_max(1.0)
+                }
+                _ => dead,
+            };
+            apply_activation(x.clone(), act) + (x.clone() - x.detach()) * pass
         }
     }
 }
@@ -234,8 +245,9 @@ mod tests {
         // Below zero the gradient passes; above the cap (7 > 6) it is the activation's own.
         assert_eq!(grad(Redirect::All, Activation::Relu6).1, vec![1.0, 1.0, 0.0, 1.0]);
         assert_eq!(grad(Redirect::Off, Activation::Relu6).1, vec![1.0, 0.0, 0.0, 1.0]);
-        // Channel 0 is on at one position: its own gradient. Channel 1 is on too (0.5).
-        assert_eq!(grad(Redirect::Dead, Activation::Relu6).1, vec![1.0, 0.0, 0.0, 1.0]);
+        // Channel 0 is on at one position: its own gradient, and past the cap (7 > 6) the
+        // pre-activation's. Channel 1 is on too (0.5).
+        assert_eq!(grad(Redirect::Dead, Activation::Relu6).1, vec![1.0, 0.0, 1.0, 1.0]);
         let d = Device::flex();
         // Image 0: channel 0 on, channel 1 off everywhere; image 1: both off.
         let x = Tensor::<4>::from_data(TensorData::new(vec![2.0f32, -1.0, -3.0, -0.5, -2.0, -1.0, -4.0, 0.0], [2, 2, 1, 2]), &d);
