@@ -14,7 +14,7 @@ use std::process::ExitCode;
 use args::Args;
 use burn::tensor::{Device, Tensor};
 use convscope_core::{
-    InputSpec, Model, RgbaImage, model, onnx,
+    Model, RgbaImage, onnx,
     preprocess::Preprocess,
     tensor_data::StoredDType,
 };
@@ -149,37 +149,35 @@ pub fn model_from(a: &Args, device: &Device) -> Result<Model, String> {
         return load_model(name, device);
     }
     let bytes = std::fs::read(name).map_err(|e| format!("cannot read {name}: {e}"))?;
-    let imported = onnx::import(&bytes).map_err(|e| format!("{name}: {e}"))?;
-    let [c, h, w] = imported.graph.input_shape;
-    let mut input = if c == 3 { InputSpec::imagenet(3, h, w) } else { InputSpec { channels: c, height: h, width: w, mean: [0.0; 3], std: [255.0; 3], bgr: false } };
-    for (flag, into) in [("mean", &mut input.mean), ("std", &mut input.std)] {
+    let mut pre = onnx::Preprocessing { bgr: a.has("bgr"), ..Default::default() };
+    let mut three_given = None;
+    for (flag, into) in [("mean", &mut pre.mean), ("std", &mut pre.std)] {
         if let Some(v) = a.get(flag) {
-            *into = per_channel(v, c).map_err(|e| format!("--{flag}: {e}"))?;
+            let (values, n) = per_channel(v).map_err(|e| format!("--{flag}: {e}"))?;
+            *into = Some(values);
+            if n == 3 {
+                three_given = Some(flag);
+            }
         }
     }
-    input.bgr = a.has("bgr");
-    if input.std[..c].contains(&0.0) {
-        return Err("--std: a standard deviation of 0 divides by zero".into());
+    if let Some(f) = a.get("labels") {
+        pre.labels = std::fs::read_to_string(f).map_err(|e| format!("--labels: cannot read {f}: {e}"))?;
     }
-    let labels = match a.get("labels") {
-        Some(f) => {
-            let text = std::fs::read_to_string(f).map_err(|e| format!("--labels: cannot read {f}: {e}"))?;
-            model::parse_labels(&text).map_err(|e| format!("--labels {f}: {e}"))?
-        }
-        None => vec![],
-    };
     let stem = Path::new(name).file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| name.into());
-    let file = imported.into_file(&stem, input, labels).map_err(|e| format!("{name}: {e}"))?;
-    Model::from_file(file, device).map_err(|e| format!("{name}: {e}"))
+    let model = onnx::load(&bytes, &stem, &pre, device).map_err(|e| format!("{name}: {e}"))?;
+    if let Some(flag) = three_given.filter(|_| model.input.channels == 1) {
+        return Err(format!("--{flag}: give 1 comma-separated numbers, got 3 ({name} takes grey images)"));
+    }
+    Ok(model)
 }
 
-/// `R,G,B` (or one number, for every channel) as three values.
-fn per_channel(v: &str, channels: usize) -> Result<[f32; 3], String> {
+/// `R,G,B` (or one number, for every channel) as three values, and how many were given.
+fn per_channel(v: &str) -> Result<([f32; 3], usize), String> {
     let parts: Vec<f32> = v.split(',').map(|p| p.trim().parse::<f32>().map_err(|_| format!("`{p}` is not a number"))).collect::<Result<_, _>>()?;
     match parts.as_slice() {
-        [x] => Ok([*x; 3]),
-        [r, g, b] if channels == 3 => Ok([*r, *g, *b]),
-        _ => Err(format!("give {} comma-separated numbers, got {}", if channels == 3 { "3 (R,G,B) or 1" } else { "1" }, parts.len())),
+        [x] => Ok(([*x; 3], 1)),
+        [r, g, b] => Ok(([*r, *g, *b], 3)),
+        _ => Err(format!("give 3 (R,G,B) or 1 comma-separated numbers, got {}", parts.len())),
     }
 }
 

@@ -15,7 +15,7 @@ mod patterns;
 pub use model::WebModel;
 
 use burn::tensor::Device;
-use convscope_core::{InputSpec, Model, onnx};
+use convscope_core::{Model, onnx};
 use wasm_bindgen::prelude::*;
 
 pub(crate) fn js_err(e: impl std::fmt::Display) -> JsError {
@@ -81,8 +81,6 @@ impl Engine {
     /// per line, or JSON), or empty.
     #[wasm_bindgen(js_name = loadOnnx)]
     pub fn load_onnx(&self, bytes: &[u8], name: String, mean: Vec<f32>, std: Vec<f32>, bgr: bool, labels: String) -> Result<WebModel, JsError> {
-        let imported = onnx::import(bytes).map_err(js_err)?;
-        let [c, h, w] = imported.graph.input_shape;
         let three = |v: &[f32], what: &str| -> Result<[f32; 3], JsError> {
             match v {
                 [x] => Ok([*x; 3]),
@@ -90,14 +88,8 @@ impl Engine {
                 _ => Err(js_err(format!("{what}: give 3 values (R, G, B) or 1, got {}", v.len()))),
             }
         };
-        let (mean, std) = (three(&mean, "mean")?, three(&std, "std")?);
-        if std[..c].contains(&0.0) || std.iter().chain(&mean).any(|v| !v.is_finite()) {
-            return Err(js_err("std must be non-zero and every mean and std a number"));
-        }
-        let labels = if labels.trim().is_empty() { vec![] } else { convscope_core::model::parse_labels(&labels).map_err(js_err)? };
-        let input = InputSpec { channels: c, height: h, width: w, mean, std, bgr };
-        let file = imported.into_file(&name, input, labels).map_err(js_err)?;
-        let model = Model::from_file(file, &self.device).map_err(js_err)?;
+        let pre = onnx::Preprocessing { mean: Some(three(&mean, "mean")?), std: Some(three(&std, "std")?), bgr, labels };
+        let model = onnx::load(bytes, &name, &pre, &self.device).map_err(js_err)?;
         Ok(WebModel::new(model))
     }
 }

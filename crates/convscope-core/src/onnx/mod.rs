@@ -70,6 +70,33 @@ impl Imported {
     }
 }
 
+/// How images become an imported model's input (ONNX files do not say).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Preprocessing {
+    /// Per-channel mean on pixel values 0..255, R, G, B; `None`: ImageNet's for RGB models,
+    /// 0 for grey ones.
+    pub mean: Option<[f32; 3]>,
+    /// Per-channel divisor after the mean; `None`: ImageNet's for RGB, 255 for grey.
+    pub std: Option<[f32; 3]>,
+    /// The model takes blue, green, red planes.
+    pub bgr: bool,
+    /// A labels file's text (one class per line, or JSON); empty for none.
+    pub labels: String,
+}
+
+/// Import an ONNX file as a model named `name` on `device`, with `pre`'s preprocessing.
+pub fn load(bytes: &[u8], name: &str, pre: &Preprocessing, device: &burn::tensor::Device) -> Result<crate::Model> {
+    let imported = import(bytes)?;
+    let [c, h, w] = imported.graph.input_shape;
+    let default = if c == 3 { InputSpec::imagenet(3, h, w) } else { InputSpec { channels: c, height: h, width: w, mean: [0.0; 3], std: [255.0; 3], bgr: false } };
+    let input = InputSpec { mean: pre.mean.unwrap_or(default.mean), std: pre.std.unwrap_or(default.std), bgr: pre.bgr, ..default };
+    if input.std[..c].contains(&0.0) || input.std.iter().chain(&input.mean).any(|v| !v.is_finite()) {
+        return Err(Error::BadInput("std must be non-zero and every mean and std a number".into()));
+    }
+    let labels = if pre.labels.trim().is_empty() { vec![] } else { crate::model::parse_labels(&pre.labels)? };
+    crate::Model::from_file(imported.into_file(name, input, labels)?, device)
+}
+
 /// True when `bytes` look like an ONNX file rather than a convscope `.csm` file.
 pub fn looks_like_onnx(bytes: &[u8]) -> bool {
     !bytes.starts_with(b"CSM\0") && bytes.first() == Some(&0x08)
