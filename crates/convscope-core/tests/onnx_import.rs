@@ -124,13 +124,20 @@ fn unsupported_ops_are_named_with_their_nodes_and_the_supported_list() {
 }
 
 #[test]
-fn a_transpose_on_the_image_path_is_refused_before_anything_runs() {
-    let mut m = tiny(13, vec![]);
-    let g = m.graph.as_mut().unwrap();
-    g.node.insert(1, node("Transpose", "t", &["c"], "ct", vec![ints_attr("perm", &[0, 1, 3, 2])]));
-    g.node[2].input[0] = "ct".into();
-    let e = message(onnx::import(&m.write_to_bytes().unwrap()));
-    assert!(e.contains("node `t` (Transpose)") && e.contains("constants only"), "{e}");
+fn a_transpose_that_moves_the_batch_is_refused_before_anything_runs() {
+    let with_perm = |perm: &[i64]| {
+        let mut m = tiny(13, vec![]);
+        let g = m.graph.as_mut().unwrap();
+        g.node.insert(1, node("Transpose", "t", &["c"], "ct", vec![ints_attr("perm", perm)]));
+        g.node[2].input[0] = "ct".into();
+        m.write_to_bytes().unwrap()
+    };
+    let e = message(onnx::import(&with_perm(&[1, 0, 2, 3])));
+    assert!(e.contains("node `t` (Transpose)") && e.contains("moves the batch axis"), "{e}");
+    // Swapping height and width is a layer of its own.
+    let m = onnx::import(&with_perm(&[0, 1, 3, 2])).unwrap();
+    let t = m.graph.nodes.iter().find(|n| n.id == "t").unwrap();
+    assert_eq!(t.op.kind(), "transpose");
 }
 
 #[test]
@@ -192,4 +199,77 @@ fn fuzzer_findings_are_refused_with_messages() {
         assert!(e.len() < 1000, "{file}: a message of {} characters", e.len());
         println!("{file}: refused in {:?}", t0.elapsed());
     }
+}
+
+/// A one-node model on input `x` (`dims`) to output `y`, for [`onnx::import_tensors`].
+fn one_node(n: NodeProto, dims: &[i64], initializers: Vec<TensorProto>) -> Vec<u8> {
+    let graph = GraphProto {
+        node: vec![n],
+        initializer: initializers,
+        input: vec![value("x", &dims.iter().map(|d| Some(*d)).collect::<Vec<_>>())],
+        output: vec![value("y", &[])],
+        ..Default::default()
+    };
+    let model = ModelProto {
+        ir_version: 8,
+        opset_import: vec![OperatorSetIdProto { domain: String::new(), version: 17, ..Default::default() }],
+        graph: Some(graph).into(),
+        ..Default::default()
+    };
+    model.write_to_bytes().unwrap()
+}
+
+/// Imports `bytes` as tensors and runs `x` (`[N, C, H, W]`) through: the output's dims and values.
+fn run_tensors(bytes: &[u8], x: Vec<f32>, dims: [usize; 4]) -> (Vec<usize>, Vec<f32>) {
+    let m = onnx::import_tensors(bytes).unwrap();
+    let device = Device::flex();
+    let g = Graph::load_any(&m.graph, m.weights, &device).unwrap();
+    let out = g.activations(Tensor::<4>::from_data(TensorData::new(x, dims), &device), &[g.output()]).unwrap().remove(0);
+    (out.dims(), to_vec(out.to4()))
+}
+
+#[test]
+fn conv_transpose_spreads_each_pixel_with_output_padding_and_bias() {
+    // 2x2 input, 2x2 kernel of ones, stride 2: each pixel fills its own 2x2 block; one extra
+    // row and column (output_padding) hold only the bias.
+    let n = node("ConvTranspose", "up", &["x", "w", "b"], "y", vec![ints_attr("strides", &[2, 2]), ints_attr("output_padding", &[1, 1])]);
+    let bytes = one_node(n, &[1, 1, 2, 2], vec![tensor("w", &[1, 1, 2, 2], &[1.0; 4]), tensor("b", &[1], &[0.5])]);
+    let (dims, v) = run_tensors(&bytes, vec![1.0, 2.0, 3.0, 4.0], [1, 1, 2, 2]);
+    assert_eq!(dims, [1, 1, 5, 5]);
+    #[rustfmt::skip]
+    let want = [
+        1.5, 1.5, 2.5, 2.5, 0.5,
+        1.5, 1.5, 2.5, 2.5, 0.5,
+        3.5, 3.5, 4.5, 4.5, 0.5,
+        3.5, 3.5, 4.5, 4.5, 0.5,
+        0.5, 0.5, 0.5, 0.5, 0.5,
+    ];
+    assert_eq!(v, want);
+}
+
+#[test]
+fn what_onnx_node_tests_found_imports_without_a_panic() {
+    // A graph whose output is its input (through Identity) panicked at import.
+    let bytes = one_node(node("Identity", "id", &["x"], "y", vec![]), &[1, 1, 2, 2], vec![]);
+    assert_eq!(run_tensors(&bytes, vec![1.0, -2.0, 3.0, 4.0], [1, 1, 2, 2]).1, [1.0, -2.0, 3.0, 4.0]);
+    assert!(message(onnx::import(&bytes)).contains("not class scores"), "{}", message(onnx::import(&bytes)));
+    // Clip with min > max panicked in the CPU backend; ONNX gives max everywhere.
+    let clip = node("Clip", "clip", &["x", "lo", "hi"], "y", vec![]);
+    let bytes = one_node(clip, &[1, 1, 2, 2], vec![tensor("lo", &[], &[2.0]), tensor("hi", &[], &[1.0])]);
+    assert_eq!(run_tensors(&bytes, vec![0.0, 1.5, 3.0, -4.0], [1, 1, 2, 2]).1, [1.0; 4]);
+}
+
+#[test]
+fn ops_across_the_batch_of_images_are_refused() {
+    let soft = node("Softmax", "soft", &["x"], "y", vec![AttributeProto { name: "axis".into(), i: 0, type_: AttributeType::INT.into(), ..Default::default() }]);
+    let m = message(onnx::import_tensors(&one_node(soft, &[2, 3, 4, 4], vec![])));
+    assert!(m.contains("axis 0, the batch of images"), "{m}");
+    // A constant that differs from image to image.
+    let add = node("Add", "add", &["x", "k"], "y", vec![]);
+    let m = message(onnx::import_tensors(&one_node(add, &[2, 1, 2, 2], vec![tensor("k", &[2, 1, 1, 1], &[1.0, 2.0])])));
+    assert!(m.contains("varies along the batch axis"), "{m}");
+    // A broadcast constant that does not: [W] against [N, C, H, W].
+    let add = node("Add", "add", &["x", "k"], "y", vec![]);
+    let (_, v) = run_tensors(&one_node(add, &[1, 1, 2, 2], vec![tensor("k", &[2], &[10.0, 20.0])]), vec![1.0, 2.0, 3.0, 4.0], [1, 1, 2, 2]);
+    assert_eq!(v, [11.0, 22.0, 13.0, 24.0]);
 }

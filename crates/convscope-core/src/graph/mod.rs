@@ -20,7 +20,7 @@ use serde::Serialize;
 
 pub use ops::{Op, Redirect, apply_activation, redirected_flat, redirected_spatial};
 pub use optimize::{fold_activations, fold_batch_norms};
-pub use spec::{Activation, GraphSpec, INPUT, LayerShape, NodeSpec, OpSpec, Padding2d};
+pub use spec::{Activation, ArithOp, GraphSpec, INPUT, LayerShape, NodeSpec, OpSpec, Padding2d};
 pub(crate) use spec::node_shape;
 pub use value::Value;
 
@@ -129,22 +129,37 @@ impl Weights {
         let t = self.take(name);
         Tensor::from_data(TensorData::new(t.data, t.shape), device)
     }
+
+    /// The weight as `[1, a, b, c]`, its axes aligned right (leading axes of size 1).
+    fn upload4(&mut self, name: &str, device: &Device) -> Tensor<4> {
+        let t = self.take(name);
+        let mut shape = vec![1; 4 - t.shape.len().min(4)];
+        shape.extend(&t.shape);
+        Tensor::from_data(TensorData::new(t.data, shape), device)
+    }
 }
 
 impl Graph {
     /// Check a spec, optimise it (batch norms and activations folded into the convs they
     /// follow) and put its weights on `device`.
-    pub fn load(spec: &GraphSpec, mut tensors: HashMap<String, HostTensor>, device: &Device) -> Result<Self> {
+    pub fn load(spec: &GraphSpec, tensors: HashMap<String, HostTensor>, device: &Device) -> Result<Self> {
         spec.infer_shapes(&tensors)?;
+        Self::load_any(spec, tensors, device)
+    }
+
+    /// [`Graph::load`] for a graph whose last node gives any value, not only logits (the
+    /// ONNX importer's op-by-op checks; [`Graph::forward`] needs logits).
+    pub fn load_any(spec: &GraphSpec, mut tensors: HashMap<String, HostTensor>, device: &Device) -> Result<Self> {
+        spec.layer_shapes(&tensors)?;
         let spec = fold_activations(&fold_batch_norms(spec, &mut tensors));
-        let shapes = spec.infer_shapes(&tensors)?;
+        let shapes = spec.layer_shapes(&tensors)?;
         let mut weights = Weights::new(tensors, &spec);
         let index: HashMap<&str, usize> = spec.nodes.iter().enumerate().map(|(i, n)| (n.id.as_str(), i)).collect();
         let mut nodes = Vec::with_capacity(spec.nodes.len());
         let mut layers = Vec::with_capacity(spec.nodes.len());
         let mut last_use = vec![usize::MAX; spec.nodes.len()];
         let mut input_last_use = usize::MAX;
-        for (at, (node, shape)) in spec.nodes.iter().zip(shapes).enumerate() {
+        for (at, (node, shape)) in spec.nodes.iter().zip(shapes.iter().cloned()).enumerate() {
             let inputs: Vec<Source> = node
                 .inputs
                 .iter()
@@ -156,7 +171,11 @@ impl Graph {
                     Source::Node(j) => last_use[*j] = at,
                 }
             }
-            nodes.push(Node { op: lower(&node.op, &mut weights, device), inputs });
+            let in_shape = match inputs.first() {
+                Some(Source::Node(j)) => shapes[*j].clone(),
+                _ => spec.input_shape.to_vec(),
+            };
+            nodes.push(Node { op: lower(&node.op, &in_shape, &shape, &mut weights, device), inputs });
             layers.push(LayerInfo { id: node.id.clone(), kind: node.op.kind(), shape });
         }
         // The output is kept until the end.
@@ -423,7 +442,10 @@ fn like<const D: usize>(t: &Tensor<D>, rng: &mut crate::rng::Rng) -> Tensor<D> {
     (noise * std).reshape(dims)
 }
 
-fn lower(op: &OpSpec, t: &mut Weights, device: &Device) -> Op {
+fn lower(op: &OpSpec, in_shape: &[usize], out_shape: &[usize], t: &mut Weights, device: &Device) -> Op {
+    // A value's axis k is axis k + 4 - rank of its `[batch, a, b, c]` form.
+    let at = |k: usize| k + 4 - in_shape.len();
+    let out = out_shape.to_vec();
     match op {
         OpSpec::Conv2d { weight, bias, stride, padding, dilation, groups, act } => Op::Conv2d {
             weight: t.upload(weight, device),
@@ -478,5 +500,34 @@ fn lower(op: &OpSpec, t: &mut Weights, device: &Device) -> Op {
         OpSpec::Reshape { shape } => Op::Reshape(shape.clone()),
         OpSpec::Softmax => Op::Softmax,
         OpSpec::Identity => Op::Identity,
+        OpSpec::Arith { kind, constant, constant_first } => {
+            Op::Arith { kind: *kind, constant: constant.as_ref().map(|c| t.upload4(c, device)), constant_first: *constant_first, out }
+        }
+        OpSpec::SoftmaxAxis { axis } => Op::SoftmaxAxis { axis: at(*axis), out },
+        OpSpec::Pad { pads, value } => {
+            let mut p = [[0, 0]; 4];
+            for (k, pad) in pads.iter().enumerate() {
+                p[at(k)] = *pad;
+            }
+            Op::Pad { pads: p, value: *value, out }
+        }
+        OpSpec::Transpose { perm } => {
+            let mut p = [0, 1, 2, 3];
+            for (k, &a) in perm.iter().enumerate() {
+                p[at(k)] = at(a);
+            }
+            Op::Transpose { perm: p, out }
+        }
+        OpSpec::ConcatAxis { axis } => Op::ConcatAxis { axis: at(*axis), out },
+        OpSpec::Constant { value } => Op::Constant { value: t.upload4(value, device), out },
+        OpSpec::Mean { axes, .. } => Op::Mean { axes: axes.iter().map(|&a| at(a)).collect(), out },
+        OpSpec::MatMul { weight } => Op::MatMul { weight: t.upload4(weight, device), out },
+        OpSpec::ConvTranspose2d { weight, bias, stride, dilation, groups, begin, size } => Op::ConvTranspose2d {
+            weight: t.upload(weight, device),
+            bias: bias.as_ref().map(|b| t.upload(b, device)),
+            options: burn::tensor::ops::ConvTransposeOptions::new(*stride, [0, 0], [0, 0], *dilation, *groups),
+            begin: *begin,
+            size: *size,
+        },
     }
 }

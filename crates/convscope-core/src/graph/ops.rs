@@ -2,11 +2,11 @@
 
 use burn::tensor::{
     Tensor, activation,
-    module::{avg_pool2d, conv2d, linear, max_pool2d},
-    ops::{AvgPoolOptions, ConvOptions, MaxPoolOptions},
+    module::{avg_pool2d, conv_transpose2d, conv2d, linear, max_pool2d},
+    ops::{AvgPoolOptions, ConvOptions, ConvTransposeOptions, MaxPoolOptions},
 };
 
-use super::{Activation, Value};
+use super::{Activation, ArithOp, Value};
 use crate::{Error, Result};
 
 /// An op ready to run: weights live on the device.
@@ -61,6 +61,107 @@ pub enum Op {
     Softmax,
     /// No-op.
     Identity,
+    /// Constant padding of the 4-D form's axes 1..=3.
+    Pad {
+        /// `[before, after]` per axis of the 4-D form (the batch's first).
+        pads: [[usize; 2]; 4],
+        /// The value padded with.
+        value: f32,
+        /// Output shape without batch.
+        out: Vec<usize>,
+    },
+    /// Elementwise arithmetic with broadcasting; the constant is `[1, a, b, c]` (aligned right).
+    Arith {
+        /// The operation.
+        kind: ArithOp,
+        /// Constant operand, or `None` for two inputs.
+        constant: Option<Tensor<4>>,
+        /// The constant is the left operand.
+        constant_first: bool,
+        /// Output shape without batch.
+        out: Vec<usize>,
+    },
+    /// Softmax along an axis of the `[batch, a, b, c]` form.
+    SoftmaxAxis {
+        /// Axis of the 4-D form.
+        axis: usize,
+        /// Output shape without batch.
+        out: Vec<usize>,
+    },
+    /// Axes permuted; `perm` is over the 4-D form.
+    Transpose {
+        /// Permutation of the 4-D form's axes.
+        perm: [usize; 4],
+        /// Output shape without batch.
+        out: Vec<usize>,
+    },
+    /// Concatenation along an axis of the 4-D form.
+    ConcatAxis {
+        /// Axis of the 4-D form.
+        axis: usize,
+        /// Output shape without batch.
+        out: Vec<usize>,
+    },
+    /// A constant `[1, a, b, c]`, repeated over the batch.
+    Constant {
+        /// The value.
+        value: Tensor<4>,
+        /// Output shape without batch.
+        out: Vec<usize>,
+    },
+    /// Mean over axes of the 4-D form.
+    Mean {
+        /// Axes of the 4-D form.
+        axes: Vec<usize>,
+        /// Output shape without batch.
+        out: Vec<usize>,
+    },
+    /// Product of the last two axes with a constant `[1, a, K, N]`.
+    MatMul {
+        /// The right operand.
+        weight: Tensor<4>,
+        /// Output shape without batch.
+        out: Vec<usize>,
+    },
+    /// 2-D transposed convolution, cut to `size` from `begin` of the full result.
+    ConvTranspose2d {
+        /// Kernel `[in, out / groups, kh, kw]`.
+        weight: Tensor<4>,
+        /// Bias, `[out]`.
+        bias: Option<Tensor<1>>,
+        /// Stride, dilation, groups (no padding: the cut does it).
+        options: ConvTransposeOptions<2>,
+        /// First row and column kept.
+        begin: [i64; 2],
+        /// Output height and width.
+        size: [usize; 2],
+    },
+}
+
+fn arith(kind: ArithOp, a: Tensor<4>, b: Tensor<4>) -> Tensor<4> {
+    match kind {
+        ArithOp::Add => a + b,
+        ArithOp::Sub => a - b,
+        ArithOp::Mul => a * b,
+        ArithOp::Div => a / b,
+    }
+}
+
+/// Rows `begin..begin + size` of axis `axis`, zeros outside the tensor.
+fn cut(t: Tensor<4>, axis: usize, begin: i64, size: usize) -> Tensor<4> {
+    let len = t.dims()[axis] as i64;
+    let (before, after) = ((-begin).max(0) as usize, (begin + size as i64 - len).max(0) as usize);
+    let mut t = t;
+    for (n, at_end) in [(before, false), (after, true)] {
+        if n > 0 {
+            let mut dims = t.dims();
+            dims[axis] = n;
+            let zeros = Tensor::<4>::zeros(dims, &t.device());
+            t = if at_end { Tensor::cat(vec![t, zeros], axis) } else { Tensor::cat(vec![zeros, t], axis) };
+        }
+    }
+    let start = begin.max(0) as usize;
+    t.narrow(axis, start, size)
 }
 
 /// Apply an activation to a tensor of any rank.
@@ -68,7 +169,8 @@ pub fn apply_activation<const D: usize>(x: Tensor<D>, act: Activation) -> Tensor
     match act {
         Activation::Relu => activation::relu(x),
         Activation::Relu6 => x.clamp(0.0, 6.0),
-        Activation::Clip { min, max } => x.clamp(min, max),
+        // ONNX: min(max(x, min), max), so everything is `max` when min > max.
+        Activation::Clip { min, max } => x.clamp_min(min).clamp_max(max),
         Activation::LeakyRelu { alpha } => activation::leaky_relu(x, alpha as f64),
         Activation::Sigmoid => activation::sigmoid(x),
         Activation::HardSigmoid { alpha, beta } => (x * alpha + beta).clamp(0.0, 1.0),
@@ -209,11 +311,80 @@ impl Op {
                 match shape.as_slice() {
                     [c, h, w] => Value::Spatial(x.reshape([n, *c, *h, *w])),
                     [f] => Value::Flat(x.reshape([n, *f])),
+                    s if s.len() <= 3 => Value::from4(x.reshape([n, 1, 1, s.iter().product::<usize>()]), s),
                     _ => return Err(Error::InvalidGraph(format!("reshape to {shape:?}"))),
                 }
             }
+            Op::Pad { pads, value, out } => {
+                let mut t = one()?.to4();
+                for (axis, [before, after]) in pads.iter().enumerate() {
+                    for (n, at_end) in [(*before, false), (*after, true)] {
+                        if n > 0 {
+                            let mut dims = t.dims();
+                            dims[axis] = n;
+                            let fill = Tensor::<4>::full(dims, *value, &t.device());
+                            t = if at_end { Tensor::cat(vec![t, fill], axis) } else { Tensor::cat(vec![fill, t], axis) };
+                        }
+                    }
+                }
+                Value::from4(t, out)
+            }
             Op::Softmax => Value::Flat(activation::softmax(one()?.flat("softmax")?, 1)),
             Op::Identity => one()?,
+            Op::Arith { kind, constant, constant_first, out } => {
+                let y = match constant {
+                    Some(c) => {
+                        let x = one()?.to4();
+                        if *constant_first { arith(*kind, c.clone(), x) } else { arith(*kind, x, c.clone()) }
+                    }
+                    None => {
+                        let b = one()?.to4();
+                        let a = one()?.to4();
+                        arith(*kind, a, b)
+                    }
+                };
+                Value::from4(y, out)
+            }
+            Op::SoftmaxAxis { axis, out } => Value::from4(activation::softmax(one()?.to4(), *axis), out),
+            Op::Transpose { perm, out } => Value::from4(one()?.to4().permute(*perm), out),
+            Op::ConcatAxis { axis, out } => {
+                let parts: Vec<Tensor<4>> = inputs.into_iter().map(Value::to4).collect();
+                let b = parts.iter().map(|p| p.dims()[0]).max().unwrap_or(1);
+                // Constants come with a batch of 1.
+                let parts = parts.into_iter().map(|p| if p.dims()[0] < b { p.repeat_dim(0, b) } else { p }).collect();
+                Value::from4(Tensor::cat(parts, *axis), out)
+            }
+            Op::Constant { value, out } => {
+                let b = one()?.dims()[0];
+                Value::from4(value.clone().repeat_dim(0, b), out)
+            }
+            Op::Mean { axes, out } => {
+                let mut t = one()?.to4();
+                for &a in axes {
+                    t = t.mean_dim(a);
+                }
+                Value::from4(t, out)
+            }
+            Op::MatMul { weight, out } => {
+                let x = one()?.to4();
+                let [b, _, m, _] = x.dims();
+                let [_, _, k, n] = weight.dims();
+                // The leading axis broadcasts (the output's, when it has three).
+                let a = if out.len() == 3 { out[0] } else { 1 };
+                Value::from4(x.expand([b, a, m, k]).matmul(weight.clone().expand([b, a, k, n])), out)
+            }
+            Op::ConvTranspose2d { weight, bias, options, begin, size } => {
+                let x = one()?.spatial("conv_transpose2d")?;
+                let y = conv_transpose2d(x, weight.clone(), None, options.clone());
+                let y = cut(cut(y, 2, begin[0], size[0]), 3, begin[1], size[1]);
+                Value::Spatial(match bias {
+                    Some(b) => {
+                        let o = b.dims()[0];
+                        y + b.clone().reshape([1, o, 1, 1])
+                    }
+                    None => y,
+                })
+            }
         })
     }
 }

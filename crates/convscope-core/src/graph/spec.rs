@@ -69,6 +69,20 @@ impl Activation {
     }
 }
 
+/// Elementwise arithmetic of [`OpSpec::Arith`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ArithOp {
+    /// a + b
+    Add,
+    /// a - b
+    Sub,
+    /// a * b
+    Mul,
+    /// a / b
+    Div,
+}
+
 /// One operation of the graph. Weights are named; their data lives beside the spec.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "op", rename_all = "snake_case")]
@@ -160,6 +174,79 @@ pub enum OpSpec {
     Softmax,
     /// Passes its input through (dropout at inference).
     Identity,
+    /// Constant padding: `pads[k]` values before and after axis `k` (without the batch).
+    Pad {
+        /// `[before, after]` per axis.
+        pads: Vec<[usize; 2]>,
+        /// The value padded with.
+        value: f32,
+    },
+    /// Elementwise `a op b` with numpy broadcasting (shapes aligned right, size-1 axes
+    /// stretched): of the input and the constant `constant` (`[...]` without batch; first
+    /// operand when `constant_first`), or of two inputs.
+    Arith {
+        /// The operation.
+        kind: ArithOp,
+        /// Constant operand, or `None` for two inputs.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        constant: Option<String>,
+        /// The constant is the left operand.
+        #[serde(default)]
+        constant_first: bool,
+    },
+    /// Softmax along one axis of the value (axes counted without the batch).
+    SoftmaxAxis {
+        /// The axis.
+        axis: usize,
+    },
+    /// Axes permuted (without the batch): output axis `k` is input axis `perm[k]`.
+    Transpose {
+        /// The permutation.
+        perm: Vec<usize>,
+    },
+    /// Concatenation along one axis (without the batch).
+    ConcatAxis {
+        /// The axis.
+        axis: usize,
+    },
+    /// A constant value, the same for every element of the batch (the input is read only for
+    /// the batch size).
+    Constant {
+        /// Tensor name, without batch.
+        value: String,
+    },
+    /// Mean over axes (without the batch).
+    Mean {
+        /// Axes, ascending.
+        axes: Vec<usize>,
+        /// Keep them as size 1.
+        keep: bool,
+    },
+    /// Matrix product of the input's last two axes with a constant `[..., K, N]` (its leading
+    /// axes broadcast against the input's).
+    MatMul {
+        /// The right operand.
+        weight: String,
+    },
+    /// 2-D transposed convolution. `weight` is `[in, out / groups, kh, kw]`; the full output
+    /// (`(in - 1) * stride + dilation * (k - 1) + 1` a side, zero beyond it) is cut to `size`
+    /// starting at `begin` (negative: zeros before it).
+    ConvTranspose2d {
+        /// Kernel tensor name.
+        weight: String,
+        /// Bias tensor name, `[out]`.
+        bias: Option<String>,
+        /// Stride `[sh, sw]`.
+        stride: [usize; 2],
+        /// Dilation `[dh, dw]`.
+        dilation: [usize; 2],
+        /// Channel groups.
+        groups: usize,
+        /// First row and column of the output in the full result.
+        begin: [i64; 2],
+        /// Output height and width.
+        size: [usize; 2],
+    },
 }
 
 impl OpSpec {
@@ -186,20 +273,29 @@ impl OpSpec {
             OpSpec::Concat => "concat".into(),
             OpSpec::Flatten => "flatten".into(),
             OpSpec::Reshape { .. } => "reshape".into(),
-            OpSpec::Softmax => "softmax".into(),
+            OpSpec::Softmax | OpSpec::SoftmaxAxis { .. } => "softmax".into(),
             OpSpec::Identity => "identity".into(),
+            OpSpec::Arith { kind, .. } => format!("{kind:?}").to_lowercase(),
+            OpSpec::Transpose { .. } => "transpose".into(),
+            OpSpec::Pad { .. } => "pad".into(),
+            OpSpec::ConcatAxis { .. } => "concat".into(),
+            OpSpec::Constant { .. } => "constant".into(),
+            OpSpec::Mean { .. } => "mean".into(),
+            OpSpec::MatMul { .. } => "matmul".into(),
+            OpSpec::ConvTranspose2d { .. } => "conv_transpose2d".into(),
         }
     }
 
     /// Names of the weight tensors this op uses.
     pub fn weight_names(&self) -> Vec<&str> {
         match self {
-            OpSpec::Conv2d { weight, bias, .. } | OpSpec::Linear { weight, bias } => {
+            OpSpec::Conv2d { weight, bias, .. } | OpSpec::Linear { weight, bias } | OpSpec::ConvTranspose2d { weight, bias, .. } => {
                 std::iter::once(weight.as_str()).chain(bias.as_deref()).collect()
             }
             OpSpec::BatchNorm { gamma, beta, mean, var, .. } => {
                 vec![gamma.as_str(), beta.as_str(), mean.as_str(), var.as_str()]
             }
+            OpSpec::Arith { constant: Some(w), .. } | OpSpec::Constant { value: w } | OpSpec::MatMul { weight: w } => vec![w.as_str()],
             _ => Vec::new(),
         }
     }
@@ -247,8 +343,22 @@ fn window_out(size: usize, pad: [usize; 2], k: usize, stride: usize, dil: usize,
 }
 
 impl GraphSpec {
-    /// Checks wiring and weight shapes, and returns every node's output shape (no batch).
+    /// Checks wiring and weight shapes, and returns every node's output shape (no batch); the
+    /// last node must give flat logits.
     pub fn infer_shapes(&self, weights: &HashMap<String, HostTensor>) -> Result<Vec<LayerShape>> {
+        let out = self.layer_shapes(weights)?;
+        match out.last() {
+            Some(s) if s.len() == 1 => Ok(out),
+            Some(s) => Err(Error::InvalidGraph(format!(
+                "the last node must give flat logits, it gives shape {s:?}"
+            ))),
+            None => Err(Error::InvalidGraph("the graph has no node".into())),
+        }
+    }
+
+    /// Checks wiring and weight shapes, and returns every node's output shape (no batch),
+    /// whatever the last node gives.
+    pub fn layer_shapes(&self, weights: &HashMap<String, HostTensor>) -> Result<Vec<LayerShape>> {
         let mut shapes: HashMap<&str, LayerShape> = HashMap::new();
         shapes.insert(INPUT, self.input_shape.to_vec());
         let mut out = Vec::with_capacity(self.nodes.len());
@@ -273,13 +383,10 @@ impl GraphSpec {
             shapes.insert(&node.id, shape.clone());
             out.push(shape);
         }
-        match out.last() {
-            Some(s) if s.len() == 1 => Ok(out),
-            Some(s) => Err(Error::InvalidGraph(format!(
-                "the last node must give flat logits, it gives shape {s:?}"
-            ))),
-            None => Err(Error::InvalidGraph("the graph has no node".into())),
+        if out.is_empty() {
+            return Err(Error::InvalidGraph("the graph has no node".into()));
         }
+        Ok(out)
     }
 }
 
@@ -302,7 +409,34 @@ fn spatial(s: &LayerShape) -> std::result::Result<[usize; 3], String> {
     }
 }
 
+/// numpy's broadcast of two shapes (aligned right).
+fn broadcast(a: &[usize], b: &[usize]) -> std::result::Result<Vec<usize>, String> {
+    let r = a.len().max(b.len());
+    let at = |s: &[usize], k: usize| if k + s.len() >= r { s[k + s.len() - r] } else { 1 };
+    (0..r)
+        .map(|k| match (at(a, k), at(b, k)) {
+            (x, y) if x == y || y == 1 => Ok(x),
+            (1, y) => Ok(y),
+            _ => Err(format!("shapes {a:?} and {b:?} do not broadcast")),
+        })
+        .collect()
+}
+
 pub(crate) fn node_shape(
+    node: &NodeSpec,
+    ins: &[&LayerShape],
+    weights: &HashMap<String, HostTensor>,
+) -> std::result::Result<LayerShape, String> {
+    let shape = op_shape(node, ins, weights)?;
+    // Values have up to three axes without the batch (a `[batch, a, b, c]` tensor at most).
+    if shape.len() <= 3 {
+        Ok(shape)
+    } else {
+        Err(format!("gives a {shape:?} value; convscope's values have at most 3 axes without the batch"))
+    }
+}
+
+fn op_shape(
     node: &NodeSpec,
     ins: &[&LayerShape],
     weights: &HashMap<String, HostTensor>,
@@ -337,6 +471,9 @@ pub(crate) fn node_shape(
         }
         OpSpec::BatchNorm { gamma, beta, mean, var, .. } => {
             arity(ins, 1)?;
+            if ins[0].len() != 1 && ins[0].len() != 3 {
+                return Err(format!("needs [C, H, W] or [F], got {:?}", ins[0]));
+            }
             let c = ins[0][0];
             for n in [gamma, beta, mean, var] {
                 let t = weight(weights, n)?;
@@ -410,6 +547,9 @@ pub(crate) fn node_shape(
                 return Err("needs at least one input".into());
             }
             let first = ins[0];
+            if first.len() != 1 && first.len() != 3 {
+                return Err(format!("needs [C, H, W] or [F] inputs, got {first:?}"));
+            }
             let mut shape = first.clone();
             shape[0] = 0;
             for s in ins {
@@ -427,7 +567,7 @@ pub(crate) fn node_shape(
         OpSpec::Reshape { shape } => {
             arity(ins, 1)?;
             let (from, to): (usize, usize) = (ins[0].iter().product(), shape.iter().product());
-            if from != to || !(shape.len() == 1 || shape.len() == 3) {
+            if from != to {
                 return Err(format!("cannot reshape {:?} to {shape:?}", ins[0]));
             }
             Ok(shape.clone())
@@ -438,6 +578,99 @@ pub(crate) fn node_shape(
                 return Err(format!("needs a flat input, got {:?}", ins[0]));
             }
             Ok(ins[0].clone())
+        }
+        OpSpec::Arith { constant, .. } => match constant {
+            Some(c) => {
+                arity(ins, 1)?;
+                let c = weight(weights, c)?;
+                if c.shape.len() > ins[0].len() {
+                    return Err(format!("the constant {:?} has more axes than the input {:?}", c.shape, ins[0]));
+                }
+                broadcast(ins[0], &c.shape)
+            }
+            None => {
+                arity(ins, 2)?;
+                broadcast(ins[0], ins[1])
+            }
+        },
+        OpSpec::Pad { pads, .. } => {
+            arity(ins, 1)?;
+            if pads.len() != ins[0].len() {
+                return Err(format!("{} pads for {:?}", pads.len(), ins[0]));
+            }
+            Ok(ins[0].iter().zip(pads).map(|(d, [a, b])| d + a + b).collect())
+        }
+        OpSpec::SoftmaxAxis { axis } => {
+            arity(ins, 1)?;
+            if *axis >= ins[0].len() {
+                return Err(format!("axis {axis} of {:?}", ins[0]));
+            }
+            Ok(ins[0].clone())
+        }
+        OpSpec::Transpose { perm } => {
+            arity(ins, 1)?;
+            let mut seen = perm.clone();
+            seen.sort_unstable();
+            if seen != (0..ins[0].len()).collect::<Vec<_>>() {
+                return Err(format!("{perm:?} is not a permutation of the axes of {:?}", ins[0]));
+            }
+            Ok(perm.iter().map(|&a| ins[0][a]).collect())
+        }
+        OpSpec::ConcatAxis { axis } => {
+            let first = ins.first().ok_or("needs at least one input")?;
+            if *axis >= first.len() {
+                return Err(format!("axis {axis} of {first:?}"));
+            }
+            let mut shape = (*first).clone();
+            shape[*axis] = 0;
+            for s in ins {
+                let same = s.len() == first.len() && (0..s.len()).all(|k| k == *axis || s[k] == first[k]);
+                if !same {
+                    return Err(format!("shapes {first:?} and {s:?} differ outside axis {axis}"));
+                }
+                shape[*axis] += s[*axis];
+            }
+            Ok(shape)
+        }
+        OpSpec::Constant { value } => {
+            arity(ins, 1)?;
+            Ok(weight(weights, value)?.shape.clone())
+        }
+        OpSpec::Mean { axes, keep } => {
+            arity(ins, 1)?;
+            if axes.is_empty() || axes.windows(2).any(|w| w[0] >= w[1]) || axes.iter().any(|&a| a >= ins[0].len()) {
+                return Err(format!("axes {axes:?} of {:?}", ins[0]));
+            }
+            Ok(ins[0].iter().enumerate().filter_map(|(k, &d)| if axes.contains(&k) { keep.then_some(1) } else { Some(d) }).collect())
+        }
+        OpSpec::MatMul { weight: w } => {
+            arity(ins, 1)?;
+            let w = &weight(weights, w)?.shape;
+            let x = ins[0];
+            if x.len() < 2 || w.len() < 2 || w.len() > x.len() || x[x.len() - 1] != w[w.len() - 2] {
+                return Err(format!("cannot multiply {x:?} by {w:?}"));
+            }
+            let lead = broadcast(&x[..x.len() - 2], &w[..w.len() - 2])?;
+            Ok(lead.into_iter().chain([x[x.len() - 2], w[w.len() - 1]]).collect())
+        }
+        OpSpec::ConvTranspose2d { weight: w, bias, groups, size, .. } => {
+            arity(ins, 1)?;
+            let [c, _, _] = spatial(ins[0])?;
+            let w = weight(weights, w)?;
+            let o = match w.shape.as_slice() {
+                [i, o, _, _] if *i == c && *groups > 0 && c % groups == 0 => o * groups,
+                s => return Err(format!("kernel {s:?} with {groups} groups does not fit {c} input channels")),
+            };
+            if let Some(b) = bias {
+                let b = weight(weights, b)?;
+                if b.shape != [o] {
+                    return Err(format!("bias must be [{o}], got {:?}", b.shape));
+                }
+            }
+            if size.contains(&0) {
+                return Err(format!("the output would be {}x{}", size[0], size[1]));
+            }
+            Ok(vec![o, size[0], size[1]])
         }
     }
 }

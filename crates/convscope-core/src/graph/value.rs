@@ -62,6 +62,31 @@ impl Value {
         }
     }
 
+    /// As `[batch, a, b, c]`: a flat value `[batch, F]` becomes `[batch, 1, 1, F]`, so that
+    /// axes align right (numpy's broadcasting) and a value's axis `k` of `rank` is axis
+    /// `k + 4 - rank` here.
+    pub fn to4(self) -> Tensor<4> {
+        match self {
+            Value::Spatial(t) => t,
+            Value::Flat(t) => {
+                let [b, f] = t.dims();
+                t.reshape([b, 1, 1, f])
+            }
+        }
+    }
+
+    /// A `[batch, ...]` tensor as the value of shape `shape` (without batch, at most 3 axes,
+    /// checked by shape inference): `[C, H, W]` and `[A, B]` (as `[1, A, B]`) are spatial,
+    /// `[F]` and a scalar (`[1]`) flat.
+    pub fn from4(t: Tensor<4>, shape: &[usize]) -> Self {
+        let b = t.dims()[0];
+        match *shape {
+            [c, h, w] => Value::Spatial(t.reshape([b, c, h, w])),
+            [h, w] => Value::Spatial(t.reshape([b, 1, h, w])),
+            _ => Value::Flat(t.reshape([b, shape.iter().product::<usize>()])),
+        }
+    }
+
     /// Every element of the batch flattened: `[batch, rest]`.
     pub fn flatten(self) -> Tensor<2> {
         match self {

@@ -16,7 +16,7 @@ use super::{
 };
 use crate::{
     Error, Result,
-    graph::{Activation, GraphSpec, INPUT, LayerShape, NodeSpec, OpSpec, Padding2d, node_shape},
+    graph::{Activation, ArithOp, GraphSpec, INPUT, LayerShape, NodeSpec, OpSpec, Padding2d, node_shape},
     tensor_data::HostTensor,
 };
 
@@ -29,6 +29,7 @@ pub const SUPPORTED: &[&str] = &[
     "Concat",
     "Constant",
     "Conv",
+    "ConvTranspose",
     "Div",
     "Dropout",
     "Flatten",
@@ -51,6 +52,7 @@ pub const SUPPORTED: &[&str] = &[
     "Squeeze",
     "Sub",
     "Tanh",
+    "Transpose",
     "Unsqueeze",
 ];
 
@@ -114,10 +116,14 @@ pub struct Converter<'g> {
     weights: HashMap<String, HostTensor>,
     ids: HashSet<String>,
     input_shape: [usize; 3],
+    /// ONNX's first axis is the graph's batch (else the whole ONNX value is one sample).
+    batched: bool,
     /// Shape of every spec node by id, and of the input.
     shapes: HashMap<String, LayerShape>,
     /// How many nodes read each value name (to fold `Pad` only where a conv reads it alone).
     readers: HashMap<&'g str, usize>,
+    /// The ops that read each value name.
+    reader_ops: HashMap<&'g str, Vec<&'g str>>,
     notes: Vec<String>,
 }
 
@@ -155,30 +161,96 @@ fn pair(n: &NodeProto, name: &str, v: Option<Vec<i64>>, default: usize) -> Resul
 }
 
 impl<'g> Converter<'g> {
-    pub fn new(opset: i64, input: String, input_shape: [usize; 3], constants: HashMap<String, Constant>, graph: &'g GraphProto) -> Self {
+    /// `reshaped`: the ONNX input's shape (without batch) when it is not the graph input's
+    /// `[C, H, W]` (features, matrices): a first node named after the input reshapes it.
+    pub fn new(opset: i64, input: String, input_shape: [usize; 3], batched: bool, reshaped: Option<Vec<usize>>, constants: HashMap<String, Constant>, graph: &'g GraphProto) -> Self {
         let mut readers: HashMap<&str, usize> = HashMap::new();
+        let mut reader_ops: HashMap<&str, Vec<&str>> = HashMap::new();
         for n in &graph.node {
             for i in &n.input {
                 *readers.entry(i.as_str()).or_default() += 1;
+                reader_ops.entry(i.as_str()).or_default().push(n.op_type.as_str());
             }
         }
         for o in &graph.output {
             *readers.entry(o.name.as_str()).or_default() += 1;
         }
         let mut values = HashMap::new();
-        values.insert(input, Runtime { id: INPUT.into(), shape: input_shape.to_vec(), pad: None });
+        let mut nodes = vec![];
+        let mut shapes = HashMap::from([(INPUT.to_string(), input_shape.to_vec())]);
+        let mut ids = HashSet::from([INPUT.to_string()]);
+        if let Some(shape) = reshaped {
+            let id = if input == INPUT { format!("{input}#reshaped") } else { input.clone() };
+            nodes.push(NodeSpec { id: id.clone(), op: OpSpec::Reshape { shape: shape.clone() }, inputs: vec![INPUT.into()] });
+            shapes.insert(id.clone(), shape.clone());
+            ids.insert(id.clone());
+            values.insert(input, Runtime { id, shape, pad: None });
+        } else {
+            values.insert(input, Runtime { id: INPUT.into(), shape: input_shape.to_vec(), pad: None });
+        }
         Self {
             opset,
             constants,
             values,
-            nodes: vec![],
+            nodes,
             weights: HashMap::new(),
-            ids: HashSet::from([INPUT.to_string()]),
+            ids,
             input_shape,
-            shapes: HashMap::from([(INPUT.to_string(), input_shape.to_vec())]),
+            batched,
+            shapes,
             readers,
+            reader_ops,
             notes: vec![],
         }
+    }
+
+    /// A value's shape as ONNX sees it: with the batch of 1 first when batched.
+    fn full(&self, shape: &[usize]) -> Vec<usize> {
+        if self.batched { std::iter::once(1).chain(shape.iter().copied()).collect() } else { shape.to_vec() }
+    }
+
+    /// ONNX's axis `a` (negative: from the end) of a value of `rank` axes without the batch,
+    /// as the value's own axis; the batch axis is refused.
+    fn axis(&self, n: &NodeProto, a: i64, rank: usize) -> Result<usize> {
+        let full = (rank + usize::from(self.batched)) as i64;
+        let k = if a < 0 { a + full } else { a };
+        if k < 0 || k >= full {
+            return Err(err(n, format!("axis {a} of a value with {full} axes")));
+        }
+        if self.batched && k == 0 {
+            return Err(err(n, "works along axis 0, the batch of images; convscope computes each image on its own"));
+        }
+        Ok(k as usize - usize::from(self.batched))
+    }
+
+    /// A constant as a value without the batch: in a batched graph a constant with the
+    /// value's every axis has the batch's first, which must be 1.
+    fn per_sample(&self, n: &NodeProto, c: &Constant, rank: usize) -> Result<Vec<usize>> {
+        let mut shape = c.shape.clone();
+        if self.batched && shape.len() == rank + 1 {
+            if shape[0] != 1 {
+                return Err(err(n, format!("the constant {} varies along the batch axis", short(&c.shape))));
+            }
+            shape.remove(0);
+        }
+        if shape.len() > rank {
+            return Err(err(n, format!("the constant {} has more axes than the value it meets", short(&c.shape))));
+        }
+        Ok(shape)
+    }
+
+    /// The value of input `k`, or a node giving the constant there (repeated over the batch).
+    fn value_or_constant(&mut self, n: &NodeProto, k: usize, rank: usize) -> Result<Runtime> {
+        let name = n.input.get(k).cloned().unwrap_or_default();
+        if self.values.contains_key(&name) {
+            return self.plain(n, k);
+        }
+        let c = self.required(n, k, "operand")?.clone();
+        let shape = self.per_sample(n, &c, rank)?;
+        let id = self.unique(name);
+        let w = self.weight(n, format!("{id}.value"), shape, c.values)?;
+        self.push_as(n, id.clone(), OpSpec::Constant { value: w }, vec![INPUT.into()], None)?;
+        Ok(Runtime { shape: self.shapes[&id].clone(), id, pad: None })
     }
 
     /// The runtime value of input `k` (padding folded in only where `padded` allows it).
@@ -221,10 +293,16 @@ impl<'g> Converter<'g> {
     /// An id for the node: its ONNX name, else its output's name, made unique.
     fn fresh_id(&mut self, n: &NodeProto) -> String {
         let out = n.output.first().cloned().unwrap_or_default();
-        let mut id = if n.name.is_empty() || self.ids.contains(&n.name) { out } else { n.name.clone() };
+        let id = if n.name.is_empty() || self.ids.contains(&n.name) { out } else { n.name.clone() };
+        self.unique(id)
+    }
+
+    /// `id` (or `node<k>` when empty), with `#2`, `#3`... added until no node has it.
+    fn unique(&mut self, mut id: String) -> String {
         if id.is_empty() {
             id = format!("node{}", self.nodes.len());
         }
+        let mut id = id;
         let base = id.clone();
         let mut k = 2;
         while self.ids.contains(&id) {
@@ -244,6 +322,12 @@ impl<'g> Converter<'g> {
 
     /// Adds a node computing `n`'s first output from `inputs` (spec ids).
     fn push(&mut self, n: &NodeProto, id: String, op: OpSpec, inputs: Vec<String>) -> Result<()> {
+        let out = n.output[0].clone();
+        self.push_as(n, id, op, inputs, Some(out))
+    }
+
+    /// Adds a node; its value gets the ONNX name `name` when given.
+    fn push_as(&mut self, n: &NodeProto, id: String, op: OpSpec, inputs: Vec<String>, name: Option<String>) -> Result<()> {
         let node = NodeSpec { id: id.clone(), op, inputs };
         let ins: Vec<&LayerShape> = node.inputs.iter().map(|i| &self.shapes[i]).collect();
         let shape = node_shape(&node, &ins, &self.weights).map_err(|m| err(n, m))?;
@@ -253,7 +337,9 @@ impl<'g> Converter<'g> {
         }
         self.shapes.insert(id.clone(), shape.clone());
         self.nodes.push(node);
-        self.values.insert(n.output[0].clone(), Runtime { id, shape, pad: None });
+        if let Some(name) = name {
+            self.values.insert(name, Runtime { id, shape, pad: None });
+        }
         Ok(())
     }
 
@@ -283,7 +369,7 @@ impl<'g> Converter<'g> {
         // Ops on constants only (shape arithmetic exporters leave in) are folded on the host.
         let computed = n.input.iter().find(|i| self.values.contains_key(*i));
         if n.op_type == "Shape" || computed.is_none() {
-            let shape_of = computed.map(|i| std::iter::once(1).chain(self.values[i].shape.iter().copied()).collect());
+            let shape_of = computed.map(|i| self.full(&self.values[i].shape));
             let ins: Vec<Option<&Constant>> = n.input.iter().map(|i| self.constants.get(i)).collect();
             if n.op_type != "Shape" && n.input.iter().zip(&ins).any(|(name, c)| !name.is_empty() && c.is_none()) {
                 return Err(err(n, "reads a value defined nowhere before it"));
@@ -297,6 +383,8 @@ impl<'g> Converter<'g> {
         }
         match n.op_type.as_str() {
             "Conv" => self.conv(n),
+            "ConvTranspose" => self.conv_transpose(n),
+            "Transpose" => self.transpose(n),
             "BatchNormalization" => self.batch_norm(n),
             "Relu" => self.act(n, Activation::Relu),
             "Sigmoid" => self.act(n, Activation::Sigmoid),
@@ -316,6 +404,13 @@ impl<'g> Converter<'g> {
             "Concat" => self.concat(n),
             "Softmax" => self.softmax(n),
             "Dropout" | "Identity" => {
+                if n.op_type == "Dropout" && self.opset >= 12 {
+                    let training = self.constant(n, 2)?.is_some_and(|c| c.values.iter().any(|v| *v != 0.0));
+                    let ratio = self.constant(n, 1)?.map_or(0.5, |c| c.values.first().copied().unwrap_or(0.5));
+                    if training && ratio > 0.0 {
+                        return Err(err(n, "training_mode=1 drops values at random; export the model in eval mode (model.eval())"));
+                    }
+                }
                 let v = self.value(n, 0)?;
                 self.alias(n, v);
                 Ok(())
@@ -369,16 +464,16 @@ impl<'g> Converter<'g> {
         }
     }
 
-    fn spatial(n: &NodeProto, v: &Runtime) -> Result<[usize; 3]> {
+    fn spatial(&self, n: &NodeProto, v: &Runtime) -> Result<[usize; 3]> {
         match v.shape.as_slice() {
-            [c, h, w] => Ok([*c, *h, *w]),
+            [c, h, w] if self.batched => Ok([*c, *h, *w]),
             s => Err(err(n, format!("needs a feature map [N, C, H, W], got [N, {}]", dims(s)))),
         }
     }
 
     fn conv(&mut self, n: &NodeProto) -> Result<()> {
         let x = self.value(n, 0)?;
-        let [_, h, w] = Self::spatial(n, &x)?;
+        let [_, h, w] = self.spatial(n, &x)?;
         let k = self.required(n, 1, "kernel")?.clone();
         let [o, i, kh, kw] = match k.shape.as_slice() {
             [o, i, kh, kw] => [*o, *i, *kh, *kw],
@@ -407,6 +502,74 @@ impl<'g> Converter<'g> {
             None => None,
         };
         let op = OpSpec::Conv2d { weight: wname, bias: bname, stride, padding, dilation, groups: groups as usize, act: None };
+        self.push(n, id, op, vec![x.id])
+    }
+
+    /// A 2-D transposed convolution: pads, output_padding, output_shape and auto_pad become
+    /// the window of the full result that the output is.
+    fn conv_transpose(&mut self, n: &NodeProto) -> Result<()> {
+        let x = self.plain(n, 0)?;
+        let [c, h, w] = self.spatial(n, &x)?;
+        let k = self.required(n, 1, "kernel")?.clone();
+        let [ci, og, kh, kw] = match k.shape.as_slice() {
+            [a, b, c, d] => [*a, *b, *c, *d],
+            s => return Err(err(n, format!("only 2-D transposed convolutions are supported; the kernel has shape {s:?}"))),
+        };
+        if ci != c {
+            return Err(err(n, format!("the kernel {:?} is for {ci} input channels, the value has {c}", k.shape)));
+        }
+        let bias = self.constant(n, 2)?.cloned();
+        let stride = pair(n, "strides", ints(n, "strides"), 1)?;
+        let dilation = pair(n, "dilations", ints(n, "dilations"), 1)?;
+        let groups = int(n, "group", 1);
+        if groups < 1 || c % groups as usize != 0 {
+            return Err(err(n, format!("group {groups} does not divide {c} channels")));
+        }
+        let extra = match ints(n, "output_padding").as_deref() {
+            None => [0, 0],
+            Some([a, b]) if *a >= 0 && *b >= 0 => [*a, *b],
+            Some(v) => return Err(err(n, format!("`output_padding` must be two non-negative numbers, got {}", short(v)))),
+        };
+        let input = [h as i64, w as i64];
+        let kernel = [kh as i64, kw as i64];
+        let span = |a: usize| (input[a] - 1) * stride[a] as i64 + (kernel[a] - 1) * dilation[a] as i64 + 1;
+        let auto = string(n, "auto_pad");
+        let wanted = match ints(n, "output_shape") {
+            Some(v) if v.len() >= 2 => Some([v[v.len() - 2], v[v.len() - 1]]),
+            Some(v) => return Err(err(n, format!("`output_shape` {} is not 2-D", short(&v)))),
+            None if auto == "SAME_UPPER" || auto == "SAME_LOWER" => Some([input[0] * stride[0] as i64, input[1] * stride[1] as i64]),
+            None => None,
+        };
+        let (begin, size) = match wanted {
+            Some(out) => {
+                let mut begin = [0; 2];
+                for a in 0..2 {
+                    let total = span(a) + extra[a] - out[a];
+                    // ONNX's reference floors (a larger output_shape adds zeros at the end).
+                    let half = total.div_euclid(2);
+                    begin[a] = if auto == "SAME_UPPER" { half } else { total - half };
+                }
+                (begin, out)
+            }
+            None => {
+                let pads = match ints(n, "pads").as_deref() {
+                    None => [0; 4],
+                    Some([t, l, b, r]) if [t, l, b, r].iter().all(|p| **p >= 0) => [*t, *l, *b, *r],
+                    Some(p) => return Err(err(n, format!("`pads` must be 4 non-negative numbers (2-D), got {}", short(p)))),
+                };
+                ([pads[0], pads[1]], [span(0) + extra[0] - pads[0] - pads[2], span(1) + extra[1] - pads[1] - pads[3]])
+            }
+        };
+        if size.iter().any(|&s| s < 1) {
+            return Err(err(n, format!("the output would be {}x{}", size[0], size[1])));
+        }
+        let id = self.fresh_id(n);
+        let wname = self.weight(n, format!("{id}.weight"), vec![ci, og, kh, kw], k.values)?;
+        let bname = match bias {
+            Some(b) => Some(self.weight(n, format!("{id}.bias"), vec![b.values.len()], b.values)?),
+            None => None,
+        };
+        let op = OpSpec::ConvTranspose2d { weight: wname, bias: bname, stride, dilation, groups: groups as usize, begin, size: [size[0] as usize, size[1] as usize] };
         self.push(n, id, op, vec![x.id])
     }
 
@@ -449,6 +612,9 @@ impl<'g> Converter<'g> {
         } else {
             (bound(self.constant(n, 1)?, f32::NEG_INFINITY)?, bound(self.constant(n, 2)?, f32::INFINITY)?)
         };
+        if min.is_nan() || max.is_nan() {
+            return Err(err(n, "a clip bound is not a number"));
+        }
         let a = match (min, max) {
             (0.0, 6.0) => Activation::Relu6,
             (0.0, f32::INFINITY) => Activation::Relu,
@@ -465,27 +631,28 @@ impl<'g> Converter<'g> {
         let (ra, rb) = (self.values.contains_key(&a), self.values.contains_key(&b));
         if ra && rb {
             let (x, y) = (self.plain(n, 0)?, self.plain(n, 1)?);
+            // convscope's Add and Mul broadcast the second input; they commute, so put the
+            // smaller last. Anything else is the general broadcasting op.
+            let covers = |p: &LayerShape, q: &LayerShape| p.len() == q.len() && p.iter().zip(q).all(|(u, v)| u == v || *v == 1);
             let spec = match op {
                 "Add" => OpSpec::Add,
                 "Mul" => OpSpec::Mul,
-                _ => return Err(err(n, format!("{op} of two values computed from the image is not supported (only with a constant)"))),
-            };
-            // convscope broadcasts the second input; the op commutes, so put the smaller last.
-            let covers = |p: &LayerShape, q: &LayerShape| p.len() == q.len() && p.iter().zip(q).all(|(u, v)| u == v || *v == 1);
-            let (first, second) = if covers(&x.shape, &y.shape) {
-                (x, y)
-            } else if covers(&y.shape, &x.shape) {
-                (y, x)
-            } else {
-                return Err(err(n, format!("shapes [N, {}] and [N, {}] do not broadcast", dims(&x.shape), dims(&y.shape))));
+                _ => OpSpec::Identity,
             };
             let id = self.fresh_id(n);
-            return self.push(n, id, spec, vec![first.id, second.id]);
+            if spec != OpSpec::Identity {
+                if covers(&x.shape, &y.shape) {
+                    return self.push(n, id, spec, vec![x.id, y.id]);
+                } else if covers(&y.shape, &x.shape) {
+                    return self.push(n, id, spec, vec![y.id, x.id]);
+                }
+            }
+            return self.push(n, id, OpSpec::Arith { kind: arith_kind(op), constant: None, constant_first: false }, vec![x.id, y.id]);
         }
         let (x, c, constant_first) = if ra { (self.plain(n, 0)?, self.required(n, 1, "operand")?.clone(), false) } else { (self.plain(n, 1)?, self.required(n, 0, "operand")?.clone(), true) };
         let channels = x.shape[0];
         // The constant, aligned right against [N, ...shape], may vary only along channels.
-        let full: Vec<usize> = std::iter::once(1).chain(x.shape.iter().copied()).collect();
+        let full = self.full(&x.shape);
         if c.shape.len() > full.len() {
             return Err(err(n, format!("the constant has shape {}, more dimensions than the value [N, {}]", short(&c.shape), dims(&x.shape))));
         }
@@ -497,8 +664,12 @@ impl<'g> Converter<'g> {
                 per_channel = false;
             }
         }
-        if !per_channel {
-            return Err(err(n, format!("the constant has shape {:?}; only one number or one per channel is supported against [N, {}]", c.shape, dims(&x.shape))));
+        if !per_channel || !self.batched || x.shape.len() != 3 || (op == "Div" && constant_first) {
+            // Any other constant: elementwise with broadcasting.
+            let shape = self.per_sample(n, &c, x.shape.len())?;
+            let id = self.fresh_id(n);
+            let w = self.weight(n, format!("{id}.constant"), shape, c.values)?;
+            return self.push(n, id, OpSpec::Arith { kind: arith_kind(op), constant: Some(w), constant_first }, vec![x.id]);
         }
         let k: Vec<f32> = if c.values.len() == 1 { vec![c.values[0]; channels] } else { c.values.clone() };
         let (scale, shift): (Vec<f32>, Vec<f32>) = match (op, constant_first) {
@@ -519,7 +690,7 @@ impl<'g> Converter<'g> {
 
     fn pool(&mut self, n: &NodeProto) -> Result<()> {
         let x = self.value(n, 0)?;
-        let [_, h, w] = Self::spatial(n, &x)?;
+        let [_, h, w] = self.spatial(n, &x)?;
         let kernel = match ints(n, "kernel_shape").as_deref() {
             Some([a, b]) if *a >= 1 && *b >= 1 => [*a as usize, *b as usize],
             k => return Err(err(n, format!("`kernel_shape` must be two positive numbers (2-D pooling), got {}", k.map_or("none".to_string(), short)))),
@@ -554,7 +725,7 @@ impl<'g> Converter<'g> {
     /// Global pooling keeps ONNX's `[N, C, 1, 1]`: a window over the whole map.
     fn global_pool(&mut self, n: &NodeProto) -> Result<()> {
         let x = self.plain(n, 0)?;
-        let [_, h, w] = Self::spatial(n, &x)?;
+        let [_, h, w] = self.spatial(n, &x)?;
         let id = self.fresh_id(n);
         let op = if n.op_type == "GlobalMaxPool" {
             OpSpec::MaxPool2d { kernel: [h, w], stride: [1, 1], padding: [[0, 0], [0, 0]], dilation: [1, 1], ceil_mode: false }
@@ -564,16 +735,30 @@ impl<'g> Converter<'g> {
         self.push(n, id, op, vec![x.id])
     }
 
-    /// The spatial mean (axes 2 and 3) only.
+    /// The spatial mean (global average pooling), or a mean over any other axes.
     fn reduce_mean(&mut self, n: &NodeProto) -> Result<()> {
         let x = self.plain(n, 0)?;
-        let [_, h, w] = Self::spatial(n, &x)?;
+        let rank = x.shape.len();
         let axes = if self.opset < 18 { ints(n, "axes") } else { self.constant(n, 1)?.map(|c| c.ints.clone()) };
-        let mut axes: Vec<i64> = axes.unwrap_or_else(|| vec![0, 1, 2, 3]).iter().map(|a| if *a < 0 { a + 4 } else { *a }).collect();
-        axes.sort_unstable();
-        if axes != [2, 3] {
-            return Err(err(n, format!("only the mean over height and width (axes 2, 3) is supported, got axes {}", short(&axes))));
+        let full = (rank + usize::from(self.batched)) as i64;
+        let axes = match axes {
+            Some(a) if !a.is_empty() => a,
+            _ if self.opset >= 18 && int(n, "noop_with_empty_axes", 0) != 0 => {
+                self.alias(n, x);
+                return Ok(());
+            }
+            _ => (0..full).collect(),
+        };
+        let mut spatial: Vec<i64> = axes.iter().map(|a| if *a < 0 { a + full } else { *a }).collect();
+        spatial.sort_unstable();
+        if !(self.batched && rank == 3 && spatial == [2, 3]) {
+            let mut own: Vec<usize> = axes.iter().map(|&a| self.axis(n, a, rank)).collect::<Result<_>>()?;
+            own.sort_unstable();
+            own.dedup();
+            let id = self.fresh_id(n);
+            return self.push(n, id, OpSpec::Mean { axes: own, keep: int(n, "keepdims", 1) != 0 }, vec![x.id]);
         }
+        let [_, h, w] = self.spatial(n, &x)?;
         let id = self.fresh_id(n);
         if int(n, "keepdims", 1) != 0 {
             let op = OpSpec::AvgPool2d { kernel: [h, w], stride: [1, 1], padding: [[0, 0], [0, 0]], count_include_pad: false, ceil_mode: false };
@@ -606,8 +791,11 @@ impl<'g> Converter<'g> {
 
     fn gemm(&mut self, n: &NodeProto) -> Result<()> {
         let x = self.plain(n, 0)?;
+        if !self.batched {
+            return self.gemm_matrix(n, x);
+        }
         if int(n, "transA", 0) != 0 {
-            return Err(err(n, "transA=1 is not supported"));
+            return Err(err(n, "transA=1 transposes the batch of images; convscope computes each image on its own"));
         }
         let b = self.required(n, 1, "weight")?.clone();
         let (alpha, beta) = (float(n, "alpha", 1.0), float(n, "beta", 1.0));
@@ -627,18 +815,69 @@ impl<'g> Converter<'g> {
         self.linear(n, x, weight, out, bias)
     }
 
-    fn matmul(&mut self, n: &NodeProto) -> Result<()> {
-        let x = self.plain(n, 0)?;
+    /// Gemm on one `[M, K]` matrix: (a transpose,) a product with the constant and the bias
+    /// added (`alpha` and `beta` folded into the constants).
+    fn gemm_matrix(&mut self, n: &NodeProto, x: Runtime) -> Result<()> {
+        if x.shape.len() != 2 {
+            return Err(err(n, format!("needs a matrix, got {}", short(&x.shape))));
+        }
         let b = self.required(n, 1, "weight")?.clone();
         let [r, c] = match b.shape.as_slice() {
             [r, c] => [*r, *c],
             s => return Err(err(n, format!("the weight must be 2-D, got {s:?}"))),
         };
-        self.linear(n, x, transpose(&b.values, r, c), c, None)
+        let (alpha, beta) = (float(n, "alpha", 1.0), float(n, "beta", 1.0));
+        let (shape, values) = if int(n, "transB", 0) != 0 { (vec![c, r], transpose(&b.values, r, c)) } else { (vec![r, c], b.values.clone()) };
+        let values = values.iter().map(|v| v * alpha).collect();
+        let bias = self.constant(n, 2)?.cloned();
+        let id = self.fresh_id(n);
+        let mut a = x.id;
+        if int(n, "transA", 0) != 0 {
+            let t = self.unique(format!("{id}#transposed"));
+            self.push_as(n, t.clone(), OpSpec::Transpose { perm: vec![1, 0] }, vec![a], None)?;
+            a = t;
+        }
+        let w = self.weight(n, format!("{id}.weight"), shape, values)?;
+        let Some(bias) = bias else { return self.push(n, id, OpSpec::MatMul { weight: w }, vec![a]) };
+        let product = self.unique(format!("{id}#product"));
+        self.push_as(n, product.clone(), OpSpec::MatMul { weight: w }, vec![a], None)?;
+        let shape = self.per_sample(n, &bias, 2)?;
+        let bw = self.weight(n, format!("{id}.bias"), shape, bias.values.iter().map(|v| v * beta).collect())?;
+        self.push(n, id, OpSpec::Arith { kind: ArithOp::Add, constant: Some(bw), constant_first: false }, vec![product])
+    }
+
+    /// A linear layer on features, or a (batched) matrix product of maps with a constant.
+    fn matmul(&mut self, n: &NodeProto) -> Result<()> {
+        let x = self.plain(n, 0)?;
+        let b = self.required(n, 1, "weight")?.clone();
+        if let ([r, c], [_]) = (b.shape.as_slice(), x.shape.as_slice()) {
+            let (r, c) = (*r, *c);
+            return self.linear(n, x, transpose(&b.values, r, c), c, None);
+        }
+        if b.shape.len() < 2 {
+            return Err(err(n, format!("a product with the 1-D constant {} drops an axis; convscope's layers keep theirs", short(&b.shape))));
+        }
+        let shape = self.per_sample(n, &b, x.shape.len())?;
+        let id = self.fresh_id(n);
+        let w = self.weight(n, format!("{id}.weight"), shape, b.values)?;
+        self.push(n, id, OpSpec::MatMul { weight: w }, vec![x.id])
     }
 
     fn flatten(&mut self, n: &NodeProto) -> Result<()> {
         let x = self.plain(n, 0)?;
+        if !self.batched {
+            // One whole value: [A, B, C] at axis k is [A..k, k..C] as a matrix.
+            let rank = x.shape.len();
+            let axis = int(n, "axis", 1);
+            let k = if axis < 0 { axis + rank as i64 } else { axis };
+            if !(0..=rank as i64).contains(&k) {
+                return Err(err(n, format!("axis {axis} of a value with {rank} axes")));
+            }
+            let (a, b) = x.shape.split_at(k as usize);
+            let target = vec![a.iter().product(), b.iter().product()];
+            let id = self.fresh_id(n);
+            return self.push(n, id, OpSpec::Reshape { shape: target }, vec![x.id]);
+        }
         let rank = x.shape.len() as i64 + 1;
         let axis = int(n, "axis", 1);
         if axis != 1 && axis != 1 - rank {
@@ -652,8 +891,9 @@ impl<'g> Converter<'g> {
     /// or `[F]`.
     fn reshape(&mut self, n: &NodeProto) -> Result<()> {
         let x = self.plain(n, 0)?;
-        let full: Vec<usize> = std::iter::once(1).chain(x.shape.iter().copied()).collect();
+        let full = self.full(&x.shape);
         let total: usize = full.iter().product();
+        let first = usize::from(self.batched);
         let target: Vec<usize> = match n.op_type.as_str() {
             "Reshape" => {
                 let shape = self.required(n, 1, "shape")?.ints.clone();
@@ -686,9 +926,9 @@ impl<'g> Converter<'g> {
                     let rank = full.len() as i64;
                     let axes: Vec<usize> = match axes {
                         Some(a) => a.iter().map(|&v| (if v < 0 { v + rank } else { v }) as usize).collect(),
-                        None => (1..full.len()).filter(|&k| full[k] == 1).collect(),
+                        None => (first..full.len()).filter(|&k| full[k] == 1).collect(),
                     };
-                    if axes.iter().any(|&a| a == 0 || a >= full.len() || full[a] != 1) {
+                    if axes.iter().any(|&a| a < first || a >= full.len() || full[a] != 1) {
                         return Err(err(n, format!("cannot squeeze axes {} of [N, {}]", short(&axes), dims(&x.shape))));
                     }
                     full.iter().enumerate().filter(|(k, _)| !axes.contains(k)).map(|(_, d)| *d).collect()
@@ -699,7 +939,7 @@ impl<'g> Converter<'g> {
                     axes.sort_unstable();
                     let mut out = full.clone();
                     for a in axes {
-                        if a == 0 || a > out.len() {
+                        if a < first || a > out.len() {
                             return Err(err(n, format!("cannot unsqueeze at axis {a}")));
                         }
                         out.insert(a, 1);
@@ -708,10 +948,10 @@ impl<'g> Converter<'g> {
                 }
             }
         };
-        if target.iter().try_fold(1usize, |a, &d| a.checked_mul(d)) != Some(total) || target.first() != Some(&1) {
-            return Err(err(n, format!("cannot reshape [N, {}] to {} keeping the batch first", dims(&x.shape), short(&target))));
+        if target.iter().try_fold(1usize, |a, &d| a.checked_mul(d)) != Some(total) || (self.batched && target.first() != Some(&1)) {
+            return Err(err(n, format!("cannot reshape {} to {} keeping the batch first", short(&full), short(&target))));
         }
-        let rest = target[1..].to_vec();
+        let rest = target[first..].to_vec();
         if rest == x.shape {
             self.alias(n, x);
             return Ok(());
@@ -719,72 +959,111 @@ impl<'g> Converter<'g> {
         let id = self.fresh_id(n);
         let op = match rest.len() {
             1 => OpSpec::Flatten,
-            3 => OpSpec::Reshape { shape: rest },
-            _ => return Err(err(n, format!("gives [N, {}]; convscope's layers are [N, C, H, W] or [N, F]", dims(&rest)))),
+            0..=3 => OpSpec::Reshape { shape: rest },
+            _ => return Err(err(n, format!("gives {}; convscope's layers are [C, H, W] or [F] (without the batch)", short(&rest)))),
         };
         self.push(n, id, op, vec![x.id])
     }
 
+    /// Concatenation of values and constants (as constant nodes) along one axis.
     fn concat(&mut self, n: &NodeProto) -> Result<()> {
-        let parts: Vec<Runtime> = (0..n.input.len()).map(|k| self.plain(n, k)).collect::<Result<_>>()?;
-        let rank = parts.first().ok_or_else(|| err(n, "has no inputs"))?.shape.len() as i64 + 1;
-        let axis = int(n, "axis", 1);
-        if axis != 1 && axis != 1 - rank {
-            return Err(err(n, format!("only concatenation along channels (axis 1) is supported, got axis {axis}")));
-        }
+        let first = n.input.iter().position(|i| self.values.contains_key(i)).ok_or_else(|| err(n, "has no input computed from the image"))?;
+        let rank = self.plain(n, first)?.shape.len();
+        let axis = self.axis(n, int(n, "axis", 1), rank)?;
+        let parts: Vec<Runtime> = (0..n.input.len()).map(|k| self.value_or_constant(n, k, rank)).collect::<Result<_>>()?;
         let id = self.fresh_id(n);
-        self.push(n, id, OpSpec::Concat, parts.into_iter().map(|p| p.id).collect())
+        let channels = self.batched && axis == 0 && rank == 3 && n.input.iter().all(|i| self.values.contains_key(i));
+        let op = if channels { OpSpec::Concat } else { OpSpec::ConcatAxis { axis } };
+        self.push(n, id, op, parts.into_iter().map(|p| p.id).collect())
     }
 
     fn softmax(&mut self, n: &NodeProto) -> Result<()> {
         let x = self.plain(n, 0)?;
-        Self::flat(n, &x)?;
-        let axis = int(n, "axis", if self.opset < 13 { 1 } else { -1 });
-        if axis != 1 && axis != -1 {
-            return Err(err(n, format!("softmax over axis {axis} of [N, F] is not supported")));
+        let rank = x.shape.len();
+        let axis = self.axis(n, int(n, "axis", if self.opset < 13 { 1 } else { -1 }), rank)?;
+        if self.opset < 13 && axis != rank - 1 {
+            return Err(err(n, "before opset 13 a softmax not over the last axis runs over every axis from it on; only the last axis is supported"));
         }
         let id = self.fresh_id(n);
-        self.push(n, id, OpSpec::Softmax, vec![x.id])
+        let op = if rank == 1 { OpSpec::Softmax } else { OpSpec::SoftmaxAxis { axis } };
+        self.push(n, id, op, vec![x.id])
     }
 
-    /// A zero padding of height and width, folded into the window op that reads it.
+    fn transpose(&mut self, n: &NodeProto) -> Result<()> {
+        let x = self.plain(n, 0)?;
+        let rank = x.shape.len();
+        let full = rank + usize::from(self.batched);
+        let perm = ints(n, "perm").unwrap_or_else(|| (0..full as i64).rev().collect());
+        let mut perm: Vec<usize> = perm.iter().map(|&p| if p < 0 { p + full as i64 } else { p }).filter(|&p| (0..full as i64).contains(&p)).map(|p| p as usize).collect();
+        let mut sorted = perm.clone();
+        sorted.sort_unstable();
+        if sorted != (0..full).collect::<Vec<_>>() {
+            return Err(err(n, format!("perm {} is not a permutation of {full} axes", short(&ints(n, "perm").unwrap_or_default()))));
+        }
+        if self.batched {
+            if perm[0] != 0 {
+                return Err(err(n, format!("perm {} moves the batch axis; convscope computes each image on its own", short(&perm))));
+            }
+            perm = perm[1..].iter().map(|p| p - 1).collect();
+        }
+        if perm.iter().enumerate().all(|(k, &p)| k == p) && perm.len() == rank {
+            self.alias(n, x);
+            return Ok(());
+        }
+        let id = self.fresh_id(n);
+        self.push(n, id, OpSpec::Transpose { perm }, vec![x.id])
+    }
+
+    /// Constant padding. A zero padding of height and width that one Conv or AveragePool
+    /// reads is folded into it; any other is a padding node.
     fn pad(&mut self, n: &NodeProto) -> Result<()> {
         let x = self.plain(n, 0)?;
-        Self::spatial(n, &x)?;
+        let rank = x.shape.len();
+        let full = rank + usize::from(self.batched);
         let mode = string(n, "mode");
         if !(mode.is_empty() || mode == "constant") {
-            return Err(err(n, format!("only constant (zero) padding is supported, got mode `{mode}`")));
+            return Err(err(n, format!("only constant padding is supported, got mode `{mode}`")));
         }
-        let (pads, value) = if self.opset < 11 {
-            (ints(n, "pads").unwrap_or_default(), float(n, "value", 0.0))
+        let (pads, value, axes) = if self.opset < 11 {
+            (ints(n, "pads").unwrap_or_default(), float(n, "value", 0.0), None)
         } else {
             let value = self.constant(n, 2)?.map_or(0.0, |c| c.values.first().copied().unwrap_or(0.0));
-            if self.constant(n, 3)?.is_some() {
-                return Err(err(n, "padding only some axes (the `axes` input) is not supported"));
-            }
-            (self.required(n, 1, "pads")?.ints.clone(), value)
+            let axes = self.constant(n, 3)?.map(|c| c.ints.clone());
+            (self.required(n, 1, "pads")?.ints.clone(), value, axes)
         };
-        if value != 0.0 {
-            return Err(err(n, format!("only zero padding is supported, got {value}")));
+        let axes: Vec<usize> = match axes {
+            Some(a) => a.iter().map(|&v| if v < 0 { v + full as i64 } else { v }).map(|v| usize::try_from(v).ok().filter(|&v| v < full)).collect::<Option<_>>().ok_or_else(|| err(n, format!("axes {} of a value with {full} axes", short(&a))))?,
+            None => (0..full).collect(),
+        };
+        if pads.len() != 2 * axes.len() || pads.iter().any(|&p| p < 0) {
+            return Err(err(n, format!("pads {} must be two non-negative numbers per axis ({} axes)", short(&pads), axes.len())));
         }
-        match pads.as_slice() {
-            [0, 0, t, l, 0, 0, b, r] if [t, l, b, r].iter().all(|p| **p >= 0) => {
-                let p = [[*t as usize, *b as usize], [*l as usize, *r as usize]];
-                let out = n.output[0].as_str();
-                if self.readers.get(out).copied().unwrap_or(0) != 1 {
-                    return Err(err(n, "a Pad is supported only when one Conv or AveragePool reads it"));
-                }
-                let pad = Some(x.pad.map_or(p, |q| add_pads(q, p)));
-                self.alias(n, Runtime { pad, ..x });
-                Ok(())
+        let mut per = vec![[0usize; 2]; full];
+        for (k, &a) in axes.iter().enumerate() {
+            per[a] = [pads[k] as usize, pads[k + axes.len()] as usize];
+        }
+        if self.batched {
+            if per[0] != [0, 0] {
+                return Err(err(n, "pads the batch axis; convscope computes each image on its own"));
             }
-            p => Err(err(n, format!("only padding of height and width is supported, got pads {}", short(p)))),
+            per.remove(0);
         }
+        let out = n.output[0].as_str();
+        let readers = self.reader_ops.get(out).map(Vec::as_slice).unwrap_or_default();
+        let folds = value == 0.0 && self.batched && rank == 3 && per[0] == [0, 0] && matches!(readers, ["Conv"] | ["AveragePool"]);
+        if folds && self.readers.get(out).copied() == Some(1) {
+            let p = [per[1], per[2]];
+            let pad = Some(x.pad.map_or(p, |q| add_pads(q, p)));
+            self.alias(n, Runtime { pad, ..x });
+            return Ok(());
+        }
+        let id = self.fresh_id(n);
+        self.push(n, id, OpSpec::Pad { pads: per, value }, vec![x.id])
     }
 
     /// The graph, its weights and notes: the nodes that the output needs, with a final
     /// softmax dropped (convscope takes logits).
-    pub fn finish(mut self, output: &str) -> Result<Finished> {
+    pub fn finish(mut self, output: &str, classifier: bool) -> Result<Finished> {
         let out = self
             .values
             .get(output)
@@ -793,14 +1072,28 @@ impl<'g> Converter<'g> {
         if out.pad.is_some() {
             return Err(Error::Onnx(format!("the output `{output}` is a Pad")));
         }
-        let mut last = out.id.clone();
-        if let Some(node) = self.nodes.iter().find(|n| n.id == last)
+        if out.id == INPUT {
+            // The output is the input itself (through Identity or Dropout).
+            let id = if self.ids.contains(output) { format!("{output}#out") } else { output.to_string() };
+            self.nodes.push(NodeSpec { id: id.clone(), op: OpSpec::Identity, inputs: vec![INPUT.into()] });
+            self.shapes.insert(id.clone(), out.shape.clone());
+            self.values.insert(output.to_string(), Runtime { id: id.clone(), ..out.clone() });
+            return self.finish_at(id, out, output, classifier);
+        }
+        let id = out.id.clone();
+        self.finish_at(id, out, output, classifier)
+    }
+
+    fn finish_at(mut self, last: String, out: Runtime, output: &str, classifier: bool) -> Result<Finished> {
+        let mut last = last;
+        if classifier
+            && let Some(node) = self.nodes.iter().find(|n| n.id == last)
             && node.op == OpSpec::Softmax
         {
             self.notes.push(format!("its final softmax (`{last}`) is left out: convscope reads logits"));
             last = node.inputs[0].clone();
         }
-        if out.shape.len() != 1 {
+        if classifier && out.shape.len() != 1 {
             return Err(Error::Onnx(format!("the output `{output}` is [N, {}], not class scores [N, classes]", dims(&out.shape))));
         }
         // Keep what the output needs.
@@ -819,6 +1112,15 @@ impl<'g> Converter<'g> {
             self.values.iter().filter(|(_, v)| v.pad.is_none() && ids.contains(v.id.as_str())).map(|(k, v)| (k.clone(), v.id.clone())).collect();
         names.sort();
         Ok(Finished { graph: GraphSpec { input_shape: self.input_shape, nodes }, weights, notes: self.notes, values: names })
+    }
+}
+
+fn arith_kind(op: &str) -> ArithOp {
+    match op {
+        "Add" => ArithOp::Add,
+        "Sub" => ArithOp::Sub,
+        "Mul" => ArithOp::Mul,
+        _ => ArithOp::Div,
     }
 }
 

@@ -8,7 +8,7 @@ use super::tensor::Constant;
 
 /// The ops folded when every input is a constant (`Shape` reads only the shape of a computed
 /// value).
-pub const FOLDED: &[&str] = &["Cast", "ConstantOfShape", "Gather", "Shape", "Slice", "Transpose"];
+pub const FOLDED: &[&str] = &["Cast", "ConstantOfShape", "Gather", "Shape", "Slice"];
 
 fn attr_i(n: &NodeProto, name: &str) -> Option<i64> {
     n.attribute.iter().find(|a| a.name == name).map(|a| a.i)

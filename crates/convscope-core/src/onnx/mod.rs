@@ -28,8 +28,10 @@ use crate::{
     tensor_data::HostTensor,
 };
 
-/// Opsets of the default (`ai.onnx`) domain the importer reads.
-pub const OPSETS: std::ops::RangeInclusive<i64> = 7..=21;
+/// Opsets of the default (`ai.onnx`) domain the importer reads. The supported ops' versions
+/// after 21 (22-25) only add element types (bfloat16, float8, int4, int2) to the float32
+/// semantics read here.
+pub const OPSETS: std::ops::RangeInclusive<i64> = 7..=25;
 
 /// An imported ONNX model: its graph, weights and input shape, before preprocessing is chosen.
 #[derive(Debug, Clone)]
@@ -45,6 +47,9 @@ pub struct Imported {
     /// `(ONNX value name, layer id)` for every node output the graph computes, sorted by
     /// name (several names can share a layer: `Identity`, `Dropout`).
     pub values: Vec<(String, String)>,
+    /// ONNX's first axis is the graph's batch (an `[N, C, H, W]` input); otherwise the whole
+    /// ONNX input is one `[C, H, W]` sample ([`import_tensors`] only).
+    pub batched: bool,
 }
 
 impl Imported {
@@ -102,8 +107,21 @@ pub fn looks_like_onnx(bytes: &[u8]) -> bool {
     !bytes.starts_with(b"CSM\0") && bytes.first() == Some(&0x08)
 }
 
-/// Parse an ONNX file and map it onto convscope's graph.
+/// Parse an ONNX image classifier and map it onto convscope's graph: one image input
+/// `[N, C, H, W]` (grey or RGB), class scores out (a final softmax is left out).
 pub fn import(bytes: &[u8]) -> Result<Imported> {
+    import_as(bytes, true)
+}
+
+/// Parse any ONNX graph of the supported ops whose input is `[N, C, H, W]` (any channels) or
+/// a single `[C, H, W]` tensor, with any output, computed as the file says (nothing left out).
+/// For checking the importer op by op against ONNX's backend node tests; load the result
+/// with [`crate::graph::Graph::load_any`].
+pub fn import_tensors(bytes: &[u8]) -> Result<Imported> {
+    import_as(bytes, false)
+}
+
+fn import_as(bytes: &[u8], classifier: bool) -> Result<Imported> {
     if bytes.is_empty() {
         return Err(Error::Onnx("the file is empty".into()));
     }
@@ -138,18 +156,21 @@ pub fn import(bytes: &[u8]) -> Result<Imported> {
             )));
         }
     };
-    let input_shape = image_shape(input)?;
+    let (input_shape, batched, reshaped) = if classifier { (image_shape(input)?, true, None) } else { tensor_shape(input)? };
     let output = graph.output.first().ok_or_else(|| Error::Onnx("the graph has no output".into()))?;
 
     let mut constants = HashMap::new();
     for t in &graph.initializer {
         constants.insert(t.name.clone(), constant(t)?);
     }
-    let mut c = convert::Converter::new(opset, input.name.clone(), input_shape, constants, graph);
+    let mut c = convert::Converter::new(opset, input.name.clone(), input_shape, batched, reshaped, constants, graph);
     for node in &graph.node {
         c.node(node)?;
     }
-    let convert::Finished { graph: graph_spec, weights, mut notes, values } = c.finish(&output.name)?;
+    let convert::Finished { graph: graph_spec, weights, mut notes, values } = c.finish(&output.name, classifier)?;
+    if graph.output.len() > 1 && !classifier {
+        return Err(Error::Onnx(format!("the graph has {} outputs; convscope computes one", graph.output.len())));
+    }
     if graph.output.len() > 1 {
         notes.push(format!("outputs after the first (`{}`) are ignored", output.name));
     }
@@ -160,9 +181,20 @@ pub fn import(bytes: &[u8]) -> Result<Imported> {
         (p, g) => format!("{p} {}, graph `{g}`", model.producer_version),
     };
     // Every node's shape and weight is checked here, once, before anything runs.
-    graph_spec.infer_shapes(&weights)?;
+    if classifier {
+        let shapes = graph_spec.infer_shapes(&weights)?;
+        // The views show feature maps and feature vectors.
+        if let Some((node, shape)) = graph_spec.nodes.iter().zip(&shapes).find(|(_, s)| s.len() != 1 && s.len() != 3) {
+            return Err(Error::Onnx(format!(
+                "node `{}` gives a {shape:?} value per image; convscope's views take feature maps [C, H, W] and vectors [F]",
+                node.id
+            )));
+        }
+    } else {
+        graph_spec.layer_shapes(&weights)?;
+    }
     debug_assert!(graph_spec.nodes.iter().all(|n| n.id != INPUT));
-    Ok(Imported { graph: graph_spec, weights, notes, producer, values })
+    Ok(Imported { graph: graph_spec, weights, notes, producer, values, batched })
 }
 
 /// `[C, H, W]` of the image input `[N, C, H, W]` (N may be symbolic).
@@ -199,6 +231,40 @@ fn image_shape(input: &onnx_protobuf::ValueInfoProto) -> Result<[usize; 3]> {
         ))),
         _ => Err(Error::Onnx(format!(
             "input `{name}` has shape {}; convscope takes images as [N, C, H, W]",
+            describe(&dims)
+        ))),
+    }
+}
+
+/// A float input's fixed dimensions as the graph's input: `[N, C, H, W]` gives `[C, H, W]`
+/// (batched), `[A, B, C]` itself (one whole sample); features `[?, F]` (batched), `[A, B]`
+/// and `[F]` (whole) come as `[1, A, B]` / `[1, 1, F]` maps reshaped by a first node to the
+/// shape given last.
+fn tensor_shape(input: &onnx_protobuf::ValueInfoProto) -> Result<([usize; 3], bool, Option<Vec<usize>>)> {
+    let name = &input.name;
+    let tensor = match input.type_.as_ref().and_then(|t| t.value.as_ref()) {
+        Some(type_proto::Value::TensorType(t)) => t,
+        _ => return Err(Error::Onnx(format!("input `{name}` is not a tensor"))),
+    };
+    if tensor.elem_type != 1 {
+        return Err(Error::Onnx(format!("input `{name}` holds data type {}; convscope computes in float32", tensor.elem_type)));
+    }
+    let dims: Vec<Option<i64>> = tensor
+        .shape
+        .as_ref()
+        .map(|s| s.dim.iter().map(|d| match d.value {
+            Some(dimension::Value::DimValue(v)) if v > 0 => Some(v),
+            _ => None,
+        }).collect())
+        .unwrap_or_default();
+    match dims.as_slice() {
+        [_, Some(c), Some(h), Some(w)] => Ok(([*c as usize, *h as usize, *w as usize], true, None)),
+        [Some(a), Some(b), Some(c)] => Ok(([*a as usize, *b as usize, *c as usize], false, None)),
+        [Some(a), Some(b)] => Ok(([1, *a as usize, *b as usize], false, Some(vec![*a as usize, *b as usize]))),
+        [None, Some(f)] => Ok(([1, 1, *f as usize], true, Some(vec![*f as usize]))),
+        [Some(f)] => Ok(([1, 1, *f as usize], false, Some(vec![*f as usize]))),
+        _ => Err(Error::Onnx(format!(
+            "input `{name}` has shape {}; convscope's graph takes [N, C, H, W], [N, F], or one [C, H, W] or [F] tensor",
             describe(&dims)
         ))),
     }
