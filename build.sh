@@ -73,6 +73,16 @@ ensure_onnx_refs() {
     echo "$stamp" > "$refs/stamp"
   fi
   export CONVSCOPE_ONNX_REFS=$refs
+  # ONNX's backend node tests, written from the onnx package's own test cases.
+  local nodes=$CARGO_TARGET_DIR/onnx-node
+  stamp=$(cat tests/onnx/node_tests.py "$py"/lib/python3*/site-packages/onnx-*.dist-info/METADATA | sha256sum | cut -c1-16)
+  if [ "$(cat "$nodes/stamp" 2>/dev/null)" != "$stamp" ]; then
+    log "writing ONNX's backend node tests"
+    rm -rf "$nodes" && mkdir -p "$nodes"
+    "$py/bin/python" tests/onnx/node_tests.py "$nodes"
+    echo "$stamp" > "$nodes/stamp"
+  fi
+  export CONVSCOPE_ONNX_NODE_TESTS=$nodes
 }
 
 build_site() {
@@ -110,6 +120,8 @@ run_tests() {
   ensure_onnx_refs
   log "ONNX exports against onnxruntime (CPU and wgpu)"
   cargo test --release -p convscope-core --test onnx_exports -- --ignored --nocapture
+  log "ONNX backend node tests of the supported ops (CPU and wgpu)"
+  cargo test --release -p convscope-core --test onnx_conformance -- --ignored --nocapture
   build_site
   log "end-to-end tests in headless Chromium"
   node --test tests/e2e/
