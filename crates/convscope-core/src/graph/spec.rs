@@ -647,7 +647,7 @@ fn op_shape(
             arity(ins, 1)?;
             let w = &weight(weights, w)?.shape;
             let x = ins[0];
-            if x.len() < 2 || w.len() < 2 || w.len() > x.len() || x[x.len() - 1] != w[w.len() - 2] {
+            if x.len() < 2 || w.len() < 2 || x[x.len() - 1] != w[w.len() - 2] {
                 return Err(format!("cannot multiply {x:?} by {w:?}"));
             }
             let lead = broadcast(&x[..x.len() - 2], &w[..w.len() - 2])?;

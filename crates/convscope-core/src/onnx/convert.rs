@@ -854,13 +854,43 @@ impl<'g> Converter<'g> {
             let (r, c) = (*r, *c);
             return self.linear(n, x, transpose(&b.values, r, c), c, None);
         }
-        if b.shape.len() < 2 {
-            return Err(err(n, format!("a product with the 1-D constant {} drops an axis; convscope's layers keep theirs", short(&b.shape))));
+        // numpy's matmul: a 1-D operand gets an axis of 1 (before for the left, after for the
+        // right), removed from the result.
+        let mut shape = b.shape.clone();
+        if self.batched && shape.len() == x.shape.len() + 1 && shape.len() > 2 {
+            if shape[0] != 1 {
+                return Err(err(n, format!("the constant {} varies along the batch axis", short(&b.shape))));
+            }
+            shape.remove(0);
         }
-        let shape = self.per_sample(n, &b, x.shape.len())?;
+        let (left_vector, right_vector) = (x.shape.len() == 1, shape.len() == 1);
+        if right_vector {
+            shape.push(1);
+        }
+        if shape.is_empty() {
+            return Err(err(n, "the constant is a scalar"));
+        }
         let id = self.fresh_id(n);
+        let mut a = x.id;
+        if left_vector {
+            let r = self.unique(format!("{id}#row"));
+            self.push_as(n, r.clone(), OpSpec::Reshape { shape: vec![1, x.shape[0]] }, vec![a], None)?;
+            a = r;
+        }
         let w = self.weight(n, format!("{id}.weight"), shape, b.values)?;
-        self.push(n, id, OpSpec::MatMul { weight: w }, vec![x.id])
+        if !left_vector && !right_vector {
+            return self.push(n, id, OpSpec::MatMul { weight: w }, vec![a]);
+        }
+        let product = self.unique(format!("{id}#product"));
+        self.push_as(n, product.clone(), OpSpec::MatMul { weight: w }, vec![a], None)?;
+        let mut out = self.shapes[&product].clone();
+        if right_vector {
+            out.pop();
+        }
+        if left_vector {
+            out.remove(out.len() - 1 - usize::from(!right_vector));
+        }
+        self.push(n, id, OpSpec::Reshape { shape: out }, vec![product])
     }
 
     fn flatten(&mut self, n: &NodeProto) -> Result<()> {
