@@ -20,7 +20,7 @@ use serde::Serialize;
 
 pub use ops::{Op, Redirect, apply_activation, redirected_flat, redirected_spatial};
 pub use optimize::{fold_activations, fold_batch_norms};
-pub use spec::{Activation, ArithOp, GraphSpec, INPUT, LayerShape, NodeSpec, OpSpec, Padding2d};
+pub use spec::{Activation, ArithOp, GraphSpec, PadMode, INPUT, LayerShape, NodeSpec, OpSpec, Padding2d};
 pub(crate) use spec::node_shape;
 pub use value::Value;
 
@@ -504,12 +504,12 @@ fn lower(op: &OpSpec, in_shape: &[usize], out_shape: &[usize], t: &mut Weights, 
             Op::Arith { kind: *kind, constant: constant.as_ref().map(|c| t.upload4(c, device)), constant_first: *constant_first, out }
         }
         OpSpec::SoftmaxAxis { axis } => Op::SoftmaxAxis { axis: at(*axis), out },
-        OpSpec::Pad { pads, value } => {
+        OpSpec::Pad { pads, value, mode } => {
             let mut p = [[0, 0]; 4];
             for (k, pad) in pads.iter().enumerate() {
                 p[at(k)] = *pad;
             }
-            Op::Pad { pads: p, value: *value, out }
+            Op::Pad { pads: p, value: *value, mode: *mode, out }
         }
         OpSpec::Transpose { perm } => {
             let mut p = [0, 1, 2, 3];

@@ -6,7 +6,7 @@ use burn::tensor::{
     ops::{AvgPoolOptions, ConvOptions, ConvTransposeOptions, MaxPoolOptions},
 };
 
-use super::{Activation, ArithOp, Value};
+use super::{Activation, ArithOp, PadMode, Value};
 use crate::{Error, Result};
 
 /// An op ready to run: weights live on the device.
@@ -67,6 +67,8 @@ pub enum Op {
         pads: [[usize; 2]; 4],
         /// The value padded with.
         value: f32,
+        /// How the padding is filled.
+        mode: PadMode,
         /// Output shape without batch.
         out: Vec<usize>,
     },
@@ -144,6 +146,30 @@ fn arith(kind: ArithOp, a: Tensor<4>, b: Tensor<4>) -> Tensor<4> {
         ArithOp::Sub => a - b,
         ArithOp::Mul => a * b,
         ArithOp::Div => a / b,
+        ArithOp::DivTrunc => {
+            let q = a / b;
+            q.clone().sign() * q.abs().floor()
+        }
+    }
+}
+
+/// `n` slices to put before (`at_end` false) or after axis `axis` of `t`, as `mode` fills.
+fn padding(t: &Tensor<4>, axis: usize, n: usize, at_end: bool, mode: PadMode, value: f32) -> Tensor<4> {
+    let len = t.dims()[axis];
+    let slice = |i: usize| t.clone().narrow(axis, i, 1);
+    match mode {
+        PadMode::Constant => {
+            let mut dims = t.dims();
+            dims[axis] = n;
+            Tensor::full(dims, value, &t.device())
+        }
+        PadMode::Edge => slice(if at_end { len - 1 } else { 0 }).repeat_dim(axis, n),
+        PadMode::Wrap => t.clone().narrow(axis, if at_end { 0 } else { len - n }, n),
+        PadMode::Reflect => {
+            // Before: slices n, n-1, ..., 1; after: len-2, len-3, ..., len-1-n.
+            let order: Vec<usize> = if at_end { (1..=n).map(|i| len - 1 - i).collect() } else { (1..=n).rev().collect() };
+            Tensor::cat(order.into_iter().map(slice).collect(), axis)
+        }
     }
 }
 
@@ -315,16 +341,15 @@ impl Op {
                     _ => return Err(Error::InvalidGraph(format!("reshape to {shape:?}"))),
                 }
             }
-            Op::Pad { pads, value, out } => {
+            Op::Pad { pads, value, mode, out } => {
                 let mut t = one()?.to4();
                 for (axis, [before, after]) in pads.iter().enumerate() {
-                    for (n, at_end) in [(*before, false), (*after, true)] {
-                        if n > 0 {
-                            let mut dims = t.dims();
-                            dims[axis] = n;
-                            let fill = Tensor::<4>::full(dims, *value, &t.device());
-                            t = if at_end { Tensor::cat(vec![t, fill], axis) } else { Tensor::cat(vec![fill, t], axis) };
-                        }
+                    let (b, a) = (
+                        (*before > 0).then(|| padding(&t, axis, *before, false, *mode, *value)),
+                        (*after > 0).then(|| padding(&t, axis, *after, true, *mode, *value)),
+                    );
+                    if b.is_some() || a.is_some() {
+                        t = Tensor::cat(b.into_iter().chain([t]).chain(a).collect(), axis);
                     }
                 }
                 Value::from4(t, out)

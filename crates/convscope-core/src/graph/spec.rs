@@ -69,6 +69,21 @@ impl Activation {
     }
 }
 
+/// How [`OpSpec::Pad`] fills.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PadMode {
+    /// With the value.
+    #[default]
+    Constant,
+    /// With the nearest edge's values.
+    Edge,
+    /// Mirrored, without repeating the edge.
+    Reflect,
+    /// From the other end.
+    Wrap,
+}
+
 /// Elementwise arithmetic of [`OpSpec::Arith`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -81,6 +96,8 @@ pub enum ArithOp {
     Mul,
     /// a / b
     Div,
+    /// a / b rounded toward zero (integer tensors)
+    DivTrunc,
 }
 
 /// One operation of the graph. Weights are named; their data lives beside the spec.
@@ -180,6 +197,9 @@ pub enum OpSpec {
         pads: Vec<[usize; 2]>,
         /// The value padded with.
         value: f32,
+        /// How the padding is filled.
+        #[serde(default)]
+        mode: PadMode,
     },
     /// Elementwise `a op b` with numpy broadcasting (shapes aligned right, size-1 axes
     /// stretched): of the input and the constant `constant` (`[...]` without batch; first
@@ -593,10 +613,20 @@ fn op_shape(
                 broadcast(ins[0], ins[1])
             }
         },
-        OpSpec::Pad { pads, .. } => {
+        OpSpec::Pad { pads, mode, .. } => {
             arity(ins, 1)?;
             if pads.len() != ins[0].len() {
                 return Err(format!("{} pads for {:?}", pads.len(), ins[0]));
+            }
+            // Edge copies a slice, reflect and wrap need as many slices as they pad.
+            let need = |d: usize, p: usize| match mode {
+                PadMode::Constant => true,
+                PadMode::Edge => d > 0 || p == 0,
+                PadMode::Reflect => p < d,
+                PadMode::Wrap => p <= d,
+            };
+            if ins[0].iter().zip(pads).any(|(&d, [a, b])| !need(d, *a) || !need(d, *b)) {
+                return Err(format!("{mode:?} padding {pads:?} does not fit {:?}", ins[0]));
             }
             Ok(ins[0].iter().zip(pads).map(|(d, [a, b])| d + a + b).collect())
         }

@@ -16,7 +16,7 @@ use super::{
 };
 use crate::{
     Error, Result,
-    graph::{Activation, ArithOp, GraphSpec, INPUT, LayerShape, NodeSpec, OpSpec, Padding2d, node_shape},
+    graph::{Activation, ArithOp, GraphSpec, PadMode, INPUT, LayerShape, NodeSpec, OpSpec, Padding2d, node_shape},
     tensor_data::HostTensor,
 };
 
@@ -118,6 +118,9 @@ pub struct Converter<'g> {
     input_shape: [usize; 3],
     /// ONNX's first axis is the graph's batch (else the whole ONNX value is one sample).
     batched: bool,
+    /// The input (so every value) holds integers, computed as exact float32: division
+    /// rounds toward zero.
+    pub integer: bool,
     /// Shape of every spec node by id, and of the input.
     shapes: HashMap<String, LayerShape>,
     /// How many nodes read each value name (to fold `Pad` only where a conv reads it alone).
@@ -197,10 +200,21 @@ impl<'g> Converter<'g> {
             ids,
             input_shape,
             batched,
+            integer: false,
             shapes,
             readers,
             reader_ops,
             notes: vec![],
+        }
+    }
+
+    fn arith_kind(&self, op: &str) -> ArithOp {
+        match op {
+            "Add" => ArithOp::Add,
+            "Sub" => ArithOp::Sub,
+            "Mul" => ArithOp::Mul,
+            _ if self.integer => ArithOp::DivTrunc,
+            _ => ArithOp::Div,
         }
     }
 
@@ -647,7 +661,8 @@ impl<'g> Converter<'g> {
                     return self.push(n, id, spec, vec![y.id, x.id]);
                 }
             }
-            return self.push(n, id, OpSpec::Arith { kind: arith_kind(op), constant: None, constant_first: false }, vec![x.id, y.id]);
+            let kind = self.arith_kind(op);
+            return self.push(n, id, OpSpec::Arith { kind, constant: None, constant_first: false }, vec![x.id, y.id]);
         }
         let (x, c, constant_first) = if ra { (self.plain(n, 0)?, self.required(n, 1, "operand")?.clone(), false) } else { (self.plain(n, 1)?, self.required(n, 0, "operand")?.clone(), true) };
         let channels = x.shape[0];
@@ -664,12 +679,13 @@ impl<'g> Converter<'g> {
                 per_channel = false;
             }
         }
-        if !per_channel || !self.batched || x.shape.len() != 3 || (op == "Div" && constant_first) {
+        if !per_channel || !self.batched || self.integer || x.shape.len() != 3 || (op == "Div" && constant_first) {
             // Any other constant: elementwise with broadcasting.
             let shape = self.per_sample(n, &c, x.shape.len())?;
             let id = self.fresh_id(n);
             let w = self.weight(n, format!("{id}.constant"), shape, c.values)?;
-            return self.push(n, id, OpSpec::Arith { kind: arith_kind(op), constant: Some(w), constant_first }, vec![x.id]);
+            let kind = self.arith_kind(op);
+            return self.push(n, id, OpSpec::Arith { kind, constant: Some(w), constant_first }, vec![x.id]);
         }
         let k: Vec<f32> = if c.values.len() == 1 { vec![c.values[0]; channels] } else { c.values.clone() };
         let (scale, shift): (Vec<f32>, Vec<f32>) = match (op, constant_first) {
@@ -1050,10 +1066,13 @@ impl<'g> Converter<'g> {
         let x = self.plain(n, 0)?;
         let rank = x.shape.len();
         let full = rank + usize::from(self.batched);
-        let mode = string(n, "mode");
-        if !(mode.is_empty() || mode == "constant") {
-            return Err(err(n, format!("only constant padding is supported, got mode `{mode}`")));
-        }
+        let mode = match string(n, "mode").as_str() {
+            "" | "constant" => PadMode::Constant,
+            "edge" => PadMode::Edge,
+            "reflect" => PadMode::Reflect,
+            "wrap" => PadMode::Wrap,
+            other => return Err(err(n, format!("padding mode `{other}` is not an ONNX mode (constant, edge, reflect, wrap)"))),
+        };
         let (pads, value, axes) = if self.opset < 11 {
             (ints(n, "pads").unwrap_or_default(), float(n, "value", 0.0), None)
         } else {
@@ -1080,7 +1099,7 @@ impl<'g> Converter<'g> {
         }
         let out = n.output[0].as_str();
         let readers = self.reader_ops.get(out).map(Vec::as_slice).unwrap_or_default();
-        let folds = value == 0.0 && self.batched && rank == 3 && per[0] == [0, 0] && matches!(readers, ["Conv"] | ["AveragePool"]);
+        let folds = mode == PadMode::Constant && value == 0.0 && self.batched && rank == 3 && per[0] == [0, 0] && matches!(readers, ["Conv"] | ["AveragePool"]);
         if folds && self.readers.get(out).copied() == Some(1) {
             let p = [per[1], per[2]];
             let pad = Some(x.pad.map_or(p, |q| add_pads(q, p)));
@@ -1088,7 +1107,7 @@ impl<'g> Converter<'g> {
             return Ok(());
         }
         let id = self.fresh_id(n);
-        self.push(n, id, OpSpec::Pad { pads: per, value }, vec![x.id])
+        self.push(n, id, OpSpec::Pad { pads: per, value, mode }, vec![x.id])
     }
 
     /// The graph, its weights and notes: the nodes that the output needs, with a final
@@ -1142,15 +1161,6 @@ impl<'g> Converter<'g> {
             self.values.iter().filter(|(_, v)| v.pad.is_none() && ids.contains(v.id.as_str())).map(|(k, v)| (k.clone(), v.id.clone())).collect();
         names.sort();
         Ok(Finished { graph: GraphSpec { input_shape: self.input_shape, nodes }, weights, notes: self.notes, values: names })
-    }
-}
-
-fn arith_kind(op: &str) -> ArithOp {
-    match op {
-        "Add" => ArithOp::Add,
-        "Sub" => ArithOp::Sub,
-        "Mul" => ArithOp::Mul,
-        _ => ArithOp::Div,
     }
 }
 

@@ -156,7 +156,7 @@ fn import_as(bytes: &[u8], classifier: bool) -> Result<Imported> {
             )));
         }
     };
-    let (input_shape, batched, reshaped) = if classifier { (image_shape(input)?, true, None) } else { tensor_shape(input)? };
+    let (input_shape, batched, reshaped, integer) = if classifier { (image_shape(input)?, true, None, false) } else { tensor_shape(input)? };
     let output = graph.output.first().ok_or_else(|| Error::Onnx("the graph has no output".into()))?;
 
     let mut constants = HashMap::new();
@@ -164,6 +164,7 @@ fn import_as(bytes: &[u8], classifier: bool) -> Result<Imported> {
         constants.insert(t.name.clone(), constant(t)?);
     }
     let mut c = convert::Converter::new(opset, input.name.clone(), input_shape, batched, reshaped, constants, graph);
+    c.integer = integer;
     for node in &graph.node {
         c.node(node)?;
     }
@@ -240,14 +241,17 @@ fn image_shape(input: &onnx_protobuf::ValueInfoProto) -> Result<[usize; 3]> {
 /// (batched), `[A, B, C]` itself (one whole sample); features `[?, F]` (batched), `[A, B]`
 /// and `[F]` (whole) come as `[1, A, B]` / `[1, 1, F]` maps reshaped by a first node to the
 /// shape given last.
-fn tensor_shape(input: &onnx_protobuf::ValueInfoProto) -> Result<([usize; 3], bool, Option<Vec<usize>>)> {
+/// Integer inputs (the fourth `true`) are computed as float32, exact for values below 2^24.
+fn tensor_shape(input: &onnx_protobuf::ValueInfoProto) -> Result<([usize; 3], bool, Option<Vec<usize>>, bool)> {
     let name = &input.name;
     let tensor = match input.type_.as_ref().and_then(|t| t.value.as_ref()) {
         Some(type_proto::Value::TensorType(t)) => t,
         _ => return Err(Error::Onnx(format!("input `{name}` is not a tensor"))),
     };
-    if tensor.elem_type != 1 {
-        return Err(Error::Onnx(format!("input `{name}` holds data type {}; convscope computes in float32", tensor.elem_type)));
+    // uint8, int8, uint16, int16, int32, int64, uint32, uint64
+    let integer = [2, 3, 4, 5, 6, 7, 12, 13].contains(&tensor.elem_type);
+    if tensor.elem_type != 1 && !integer {
+        return Err(Error::Onnx(format!("input `{name}` holds data type {}; convscope computes float32 and integer tensors", tensor.elem_type)));
     }
     let dims: Vec<Option<i64>> = tensor
         .shape
@@ -258,11 +262,11 @@ fn tensor_shape(input: &onnx_protobuf::ValueInfoProto) -> Result<([usize; 3], bo
         }).collect())
         .unwrap_or_default();
     match dims.as_slice() {
-        [_, Some(c), Some(h), Some(w)] => Ok(([*c as usize, *h as usize, *w as usize], true, None)),
-        [Some(a), Some(b), Some(c)] => Ok(([*a as usize, *b as usize, *c as usize], false, None)),
-        [Some(a), Some(b)] => Ok(([1, *a as usize, *b as usize], false, Some(vec![*a as usize, *b as usize]))),
-        [None, Some(f)] => Ok(([1, 1, *f as usize], true, Some(vec![*f as usize]))),
-        [Some(f)] => Ok(([1, 1, *f as usize], false, Some(vec![*f as usize]))),
+        [_, Some(c), Some(h), Some(w)] => Ok(([*c as usize, *h as usize, *w as usize], true, None, integer)),
+        [Some(a), Some(b), Some(c)] => Ok(([*a as usize, *b as usize, *c as usize], false, None, integer)),
+        [Some(a), Some(b)] => Ok(([1, *a as usize, *b as usize], false, Some(vec![*a as usize, *b as usize]), integer)),
+        [None, Some(f)] => Ok(([1, 1, *f as usize], true, Some(vec![*f as usize]), integer)),
+        [Some(f)] => Ok(([1, 1, *f as usize], false, Some(vec![*f as usize]), integer)),
         _ => Err(Error::Onnx(format!(
             "input `{name}` has shape {}; convscope's graph takes [N, C, H, W], [N, F], or one [C, H, W] or [F] tensor",
             describe(&dims)
