@@ -130,12 +130,19 @@ impl Weights {
         Tensor::from_data(TensorData::new(t.data, t.shape), device)
     }
 
-    /// The weight as `[1, a, b, c]`, its axes aligned right (leading axes of size 1).
-    fn upload4(&mut self, name: &str, device: &Device) -> Tensor<4> {
+    /// The weight as `[1, a, b, c, d]`, its axes aligned right (leading axes of size 1).
+    fn upload5(&mut self, name: &str, device: &Device) -> Tensor<5> {
         let t = self.take(name);
-        let mut shape = vec![1; 4 - t.shape.len().min(4)];
+        let mut shape = vec![1; 5 - t.shape.len().min(5)];
         shape.extend(&t.shape);
         Tensor::from_data(TensorData::new(t.data, shape), device)
+    }
+
+    /// The weight as one row, `[1, values]`.
+    fn upload_row(&mut self, name: &str, device: &Device) -> Tensor<2> {
+        let t = self.take(name);
+        let n = t.data.len();
+        Tensor::from_data(TensorData::new(t.data, [1, n]), device)
     }
 }
 
@@ -171,11 +178,14 @@ impl Graph {
                     Source::Node(j) => last_use[*j] = at,
                 }
             }
-            let in_shape = match inputs.first() {
-                Some(Source::Node(j)) => shapes[*j].clone(),
-                _ => spec.input_shape.to_vec(),
-            };
-            nodes.push(Node { op: lower(&node.op, &in_shape, &shape, &mut weights, device), inputs });
+            let in_shapes: Vec<Vec<usize>> = inputs
+                .iter()
+                .map(|s| match s {
+                    Source::Node(j) => shapes[*j].clone(),
+                    Source::Input => spec.input_shape.to_vec(),
+                })
+                .collect();
+            nodes.push(Node { op: lower(&node.op, &in_shapes, &shape, &mut weights, device), inputs });
             layers.push(LayerInfo { id: node.id.clone(), kind: node.op.kind(), shape });
         }
         // The output is kept until the end.
@@ -442,10 +452,12 @@ fn like<const D: usize>(t: &Tensor<D>, rng: &mut crate::rng::Rng) -> Tensor<D> {
     (noise * std).reshape(dims)
 }
 
-fn lower(op: &OpSpec, in_shape: &[usize], out_shape: &[usize], t: &mut Weights, device: &Device) -> Op {
-    // A value's axis k is axis k + 4 - rank of its `[batch, a, b, c]` form.
-    let at = |k: usize| k + 4 - in_shape.len();
+fn lower(op: &OpSpec, in_shapes: &[Vec<usize>], out_shape: &[usize], t: &mut Weights, device: &Device) -> Op {
+    let in_shape: &[usize] = in_shapes.first().map_or(&[], Vec::as_slice);
+    // A value's axis k is axis k + 5 - rank of its `[batch, a, b, c, d]` form.
+    let at = |k: usize| k + 5 - in_shape.len();
     let out = out_shape.to_vec();
+    let shape = in_shape.to_vec();
     match op {
         OpSpec::Conv2d { weight, bias, stride, padding, dilation, groups, act } => Op::Conv2d {
             weight: t.upload(weight, device),
@@ -500,28 +512,32 @@ fn lower(op: &OpSpec, in_shape: &[usize], out_shape: &[usize], t: &mut Weights, 
         OpSpec::Reshape { shape } => Op::Reshape(shape.clone()),
         OpSpec::Softmax => Op::Softmax,
         OpSpec::Identity => Op::Identity,
-        OpSpec::Arith { kind, constant, constant_first } => {
-            Op::Arith { kind: *kind, constant: constant.as_ref().map(|c| t.upload4(c, device)), constant_first: *constant_first, out }
-        }
-        OpSpec::SoftmaxAxis { axis } => Op::SoftmaxAxis { axis: at(*axis), out },
+        OpSpec::Arith { kind, constant, constant_first } => Op::Arith {
+            kind: *kind,
+            constant: constant.as_ref().map(|c| t.upload5(c, device)),
+            constant_first: *constant_first,
+            ins: in_shapes.to_vec(),
+            out,
+        },
+        OpSpec::SoftmaxAxis { axis } => Op::SoftmaxAxis { axis: at(*axis), shape },
         OpSpec::Pad { pads, value, mode } => {
-            let mut p = [[0, 0]; 4];
+            let mut p = [[0, 0]; 5];
             for (k, pad) in pads.iter().enumerate() {
                 p[at(k)] = *pad;
             }
-            Op::Pad { pads: p, value: *value, mode: *mode, out }
+            Op::Pad { pads: p, value: *value, mode: *mode, shape, out }
         }
         OpSpec::Transpose { perm } => {
-            let mut p = [0, 1, 2, 3];
+            let mut p = [0, 1, 2, 3, 4];
             for (k, &a) in perm.iter().enumerate() {
                 p[at(k)] = at(a);
             }
-            Op::Transpose { perm: p, out }
+            Op::Transpose { perm: p, shape, out }
         }
-        OpSpec::ConcatAxis { axis } => Op::ConcatAxis { axis: at(*axis), out },
-        OpSpec::Constant { value } => Op::Constant { value: t.upload4(value, device), out },
-        OpSpec::Mean { axes, .. } => Op::Mean { axes: axes.iter().map(|&a| at(a)).collect(), out },
-        OpSpec::MatMul { weight } => Op::MatMul { weight: t.upload4(weight, device), out },
+        OpSpec::ConcatAxis { axis } => Op::ConcatAxis { axis: at(*axis), ins: in_shapes.to_vec(), out },
+        OpSpec::Constant { value } => Op::Constant { value: t.upload_row(value, device), out },
+        OpSpec::Mean { axes, .. } => Op::Mean { axes: axes.iter().map(|&a| at(a)).collect(), shape, out },
+        OpSpec::MatMul { weight } => Op::MatMul { weight: t.upload5(weight, device), shape, out },
         OpSpec::ConvTranspose2d { weight, bias, stride, dilation, groups, begin, size } => Op::ConvTranspose2d {
             weight: t.upload(weight, device),
             bias: bias.as_ref().map(|b| t.upload(b, device)),

@@ -61,10 +61,12 @@ pub enum Op {
     Softmax,
     /// No-op.
     Identity,
-    /// Constant padding of the 4-D form's axes 1..=3.
+    /// Constant padding of the 5-D form's axes 1..=4.
     Pad {
-        /// `[before, after]` per axis of the 4-D form (the batch's first).
-        pads: [[usize; 2]; 4],
+        /// `[before, after]` per axis of the 5-D form (the batch's first).
+        pads: [[usize; 2]; 5],
+        /// Input shape without batch.
+        shape: Vec<usize>,
         /// The value padded with.
         value: f32,
         /// How the padding is filled.
@@ -72,56 +74,67 @@ pub enum Op {
         /// Output shape without batch.
         out: Vec<usize>,
     },
-    /// Elementwise arithmetic with broadcasting; the constant is `[1, a, b, c]` (aligned right).
+    /// Elementwise arithmetic with broadcasting; the constant is `[1, a, b, c, d]` (aligned
+    /// right).
     Arith {
         /// The operation.
         kind: ArithOp,
         /// Constant operand, or `None` for two inputs.
-        constant: Option<Tensor<4>>,
+        constant: Option<Tensor<5>>,
         /// The constant is the left operand.
         constant_first: bool,
+        /// Input shapes without batch.
+        ins: Vec<Vec<usize>>,
         /// Output shape without batch.
         out: Vec<usize>,
     },
-    /// Softmax along an axis of the `[batch, a, b, c]` form.
+    /// Softmax along an axis of the `[batch, a, b, c, d]` form.
     SoftmaxAxis {
-        /// Axis of the 4-D form.
+        /// Axis of the 5-D form.
         axis: usize,
-        /// Output shape without batch.
-        out: Vec<usize>,
+        /// Input shape without batch.
+        shape: Vec<usize>,
     },
-    /// Axes permuted; `perm` is over the 4-D form.
+    /// Axes permuted; `perm` is over the 5-D form.
     Transpose {
-        /// Permutation of the 4-D form's axes.
-        perm: [usize; 4],
+        /// Permutation of the 5-D form's axes.
+        perm: [usize; 5],
+        /// Input shape without batch.
+        shape: Vec<usize>,
         /// Output shape without batch.
         out: Vec<usize>,
     },
-    /// Concatenation along an axis of the 4-D form.
+    /// Concatenation along an axis of the 5-D form.
     ConcatAxis {
-        /// Axis of the 4-D form.
+        /// Axis of the 5-D form.
         axis: usize,
+        /// Input shapes without batch.
+        ins: Vec<Vec<usize>>,
         /// Output shape without batch.
         out: Vec<usize>,
     },
-    /// A constant `[1, a, b, c]`, repeated over the batch.
+    /// A constant `[1, ...]`, repeated over the batch.
     Constant {
-        /// The value.
-        value: Tensor<4>,
+        /// The value, flat.
+        value: Tensor<2>,
         /// Output shape without batch.
         out: Vec<usize>,
     },
-    /// Mean over axes of the 4-D form.
+    /// Mean over axes of the 5-D form.
     Mean {
-        /// Axes of the 4-D form.
+        /// Axes of the 5-D form.
         axes: Vec<usize>,
+        /// Input shape without batch.
+        shape: Vec<usize>,
         /// Output shape without batch.
         out: Vec<usize>,
     },
-    /// Product of the last two axes with a constant `[1, a, K, N]`.
+    /// Product of the last two axes with a constant `[1, a, b, K, N]`.
     MatMul {
         /// The right operand.
-        weight: Tensor<4>,
+        weight: Tensor<5>,
+        /// Input shape without batch.
+        shape: Vec<usize>,
         /// Output shape without batch.
         out: Vec<usize>,
     },
@@ -140,7 +153,7 @@ pub enum Op {
     },
 }
 
-fn arith(kind: ArithOp, a: Tensor<4>, b: Tensor<4>) -> Tensor<4> {
+fn arith<const D: usize>(kind: ArithOp, a: Tensor<D>, b: Tensor<D>) -> Tensor<D> {
     match kind {
         ArithOp::Add => a + b,
         ArithOp::Sub => a - b,
@@ -154,7 +167,7 @@ fn arith(kind: ArithOp, a: Tensor<4>, b: Tensor<4>) -> Tensor<4> {
 }
 
 /// `n` slices to put before (`at_end` false) or after axis `axis` of `t`, as `mode` fills.
-fn padding(t: &Tensor<4>, axis: usize, n: usize, at_end: bool, mode: PadMode, value: f32) -> Tensor<4> {
+fn padding<const D: usize>(t: &Tensor<D>, axis: usize, n: usize, at_end: bool, mode: PadMode, value: f32) -> Tensor<D> {
     let len = t.dims()[axis];
     let slice = |i: usize| t.clone().narrow(axis, i, 1);
     match mode {
@@ -337,12 +350,12 @@ impl Op {
                 match shape.as_slice() {
                     [c, h, w] => Value::Spatial(x.reshape([n, *c, *h, *w])),
                     [f] => Value::Flat(x.reshape([n, *f])),
-                    s if s.len() <= 3 => Value::from4(x.reshape([n, 1, 1, s.iter().product::<usize>()]), s),
+                    s if s.len() <= 4 => Value::from_rows(x, s),
                     _ => return Err(Error::InvalidGraph(format!("reshape to {shape:?}"))),
                 }
             }
-            Op::Pad { pads, value, mode, out } => {
-                let mut t = one()?.to4();
+            Op::Pad { pads, value, mode, shape, out } => {
+                let mut t = one()?.to5(shape);
                 for (axis, [before, after]) in pads.iter().enumerate() {
                     let (b, a) = (
                         (*before > 0).then(|| padding(&t, axis, *before, false, *mode, *value)),
@@ -352,51 +365,55 @@ impl Op {
                         t = Tensor::cat(b.into_iter().chain([t]).chain(a).collect(), axis);
                     }
                 }
-                Value::from4(t, out)
+                Value::from5(t, out)
             }
             Op::Softmax => Value::Flat(activation::softmax(one()?.flat("softmax")?, 1)),
             Op::Identity => one()?,
-            Op::Arith { kind, constant, constant_first, out } => {
+            Op::Arith { kind, constant, constant_first, ins, out } => {
                 let y = match constant {
                     Some(c) => {
-                        let x = one()?.to4();
+                        let x = one()?.to5(&ins[0]);
                         if *constant_first { arith(*kind, c.clone(), x) } else { arith(*kind, x, c.clone()) }
                     }
                     None => {
-                        let b = one()?.to4();
-                        let a = one()?.to4();
+                        let b = one()?.to5(&ins[1]);
+                        let a = one()?.to5(&ins[0]);
                         arith(*kind, a, b)
                     }
                 };
-                Value::from4(y, out)
+                Value::from5(y, out)
             }
-            Op::SoftmaxAxis { axis, out } => Value::from4(activation::softmax(one()?.to4(), *axis), out),
-            Op::Transpose { perm, out } => Value::from4(one()?.to4().permute(*perm), out),
-            Op::ConcatAxis { axis, out } => {
-                let parts: Vec<Tensor<4>> = inputs.into_iter().map(Value::to4).collect();
+            Op::SoftmaxAxis { axis, shape } => Value::from5(activation::softmax(one()?.to5(shape), *axis), shape),
+            Op::Transpose { perm, shape, out } => Value::from5(one()?.to5(shape).permute(*perm), out),
+            Op::ConcatAxis { axis, ins, out } => {
+                let parts: Vec<Tensor<5>> = inputs.into_iter().zip(ins).map(|(v, s)| v.to5(s)).collect();
                 let b = parts.iter().map(|p| p.dims()[0]).max().unwrap_or(1);
                 // Constants come with a batch of 1.
                 let parts = parts.into_iter().map(|p| if p.dims()[0] < b { p.repeat_dim(0, b) } else { p }).collect();
-                Value::from4(Tensor::cat(parts, *axis), out)
+                Value::from5(Tensor::cat(parts, *axis), out)
             }
             Op::Constant { value, out } => {
                 let b = one()?.dims()[0];
-                Value::from4(value.clone().repeat_dim(0, b), out)
+                Value::from_rows(value.clone().repeat_dim(0, b), out)
             }
-            Op::Mean { axes, out } => {
-                let mut t = one()?.to4();
+            Op::Mean { axes, shape, out } => {
+                let mut t = one()?.to5(shape);
                 for &a in axes {
                     t = t.mean_dim(a);
                 }
-                Value::from4(t, out)
+                Value::from5(t, out)
             }
-            Op::MatMul { weight, out } => {
-                let x = one()?.to4();
-                let [b, _, m, _] = x.dims();
-                let [_, _, k, n] = weight.dims();
-                // The leading axis broadcasts (the output's, when it has three).
-                let a = if out.len() == 3 { out[0] } else { 1 };
-                Value::from4(x.expand([b, a, m, k]).matmul(weight.clone().expand([b, a, k, n])), out)
+            Op::MatMul { weight, shape, out } => {
+                let x = one()?.to5(shape);
+                let [b, _, _, m, _] = x.dims();
+                let [_, _, _, k, n] = weight.dims();
+                // The leading axes broadcast to the output's.
+                let mut lead = [1, 1];
+                for (i, d) in out.iter().rev().skip(2).enumerate().take(2) {
+                    lead[1 - i] = *d;
+                }
+                let x = x.expand([b, lead[0], lead[1], m, k]);
+                Value::from5(x.matmul(weight.clone().expand([b, lead[0], lead[1], k, n])), out)
             }
             Op::ConvTranspose2d { weight, bias, options, begin, size } => {
                 let x = one()?.spatial("conv_transpose2d")?;

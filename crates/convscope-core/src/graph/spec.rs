@@ -448,11 +448,11 @@ pub(crate) fn node_shape(
     weights: &HashMap<String, HostTensor>,
 ) -> std::result::Result<LayerShape, String> {
     let shape = op_shape(node, ins, weights)?;
-    // Values have up to three axes without the batch (a `[batch, a, b, c]` tensor at most).
-    if shape.len() <= 3 {
+    // Values have up to four axes without the batch.
+    if shape.len() <= 4 {
         Ok(shape)
     } else {
-        Err(format!("gives a {shape:?} value; convscope's values have at most 3 axes without the batch"))
+        Err(format!("gives a {shape:?} value; convscope's values have at most 4 axes without the batch"))
     }
 }
 
@@ -555,6 +555,7 @@ fn op_shape(
             arity(ins, 2)?;
             let (a, b) = (ins[0], ins[1]);
             let broadcast_ok = a.len() == b.len()
+                && a.len() <= 3
                 && a.iter().zip(b.iter()).all(|(x, y)| x == y || *y == 1);
             if broadcast_ok {
                 Ok(a.clone())

@@ -75,16 +75,41 @@ impl Value {
         }
     }
 
-    /// A `[batch, ...]` tensor as the value of shape `shape` (without batch, at most 3 axes,
-    /// checked by shape inference): `[C, H, W]` and `[A, B]` (as `[1, A, B]`) are spatial,
-    /// `[F]` and a scalar (`[1]`) flat.
+    /// A `[batch, ...]` tensor as the value of shape `shape` (without batch, at most 4 axes,
+    /// checked by shape inference): `[C, H, W]`, `[A, B]` (as `[1, A, B]`) and `[A, B, C, D]`
+    /// (as `[A * B, C, D]`) are spatial, `[F]` and a scalar (`[1]`) flat.
     pub fn from4(t: Tensor<4>, shape: &[usize]) -> Self {
+        let b = t.dims()[0];
+        Self::from_rows(t.reshape([b as i64, -1]), shape)
+    }
+
+    /// [`Value::from4`] from `[batch, ...]` of any rank.
+    pub fn from5(t: Tensor<5>, shape: &[usize]) -> Self {
+        let b = t.dims()[0];
+        Self::from_rows(t.reshape([b as i64, -1]), shape)
+    }
+
+    /// `[batch, values]` as the value of shape `shape` (see [`Value::from4`]).
+    pub fn from_rows(t: Tensor<2>, shape: &[usize]) -> Self {
         let b = t.dims()[0];
         match *shape {
             [c, h, w] => Value::Spatial(t.reshape([b, c, h, w])),
             [h, w] => Value::Spatial(t.reshape([b, 1, h, w])),
+            [a, c, h, w] => Value::Spatial(t.reshape([b, a * c, h, w])),
             _ => Value::Flat(t.reshape([b, shape.iter().product::<usize>()])),
         }
+    }
+
+    /// The value of shape `shape` (without batch, up to 4 axes) as `[batch, a, b, c, d]`, its
+    /// axes aligned right: axis `k` of `shape` is axis `k + 5 - rank` here.
+    pub fn to5(self, shape: &[usize]) -> Tensor<5> {
+        let t = self.flatten();
+        let b = t.dims()[0];
+        let mut dims = [b, 1, 1, 1, 1];
+        for (k, d) in shape.iter().enumerate() {
+            dims[k + 5 - shape.len()] = *d;
+        }
+        t.reshape(dims)
     }
 
     /// Every element of the batch flattened: `[batch, rest]`.

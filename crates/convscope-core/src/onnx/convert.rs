@@ -654,7 +654,7 @@ impl<'g> Converter<'g> {
                 _ => OpSpec::Identity,
             };
             let id = self.fresh_id(n);
-            if spec != OpSpec::Identity {
+            if spec != OpSpec::Identity && x.shape.len() <= 3 {
                 if covers(&x.shape, &y.shape) {
                     return self.push(n, id, spec, vec![x.id, y.id]);
                 } else if covers(&y.shape, &x.shape) {
@@ -1005,7 +1005,7 @@ impl<'g> Converter<'g> {
         let id = self.fresh_id(n);
         let op = match rest.len() {
             1 => OpSpec::Flatten,
-            0..=3 => OpSpec::Reshape { shape: rest },
+            0..=4 => OpSpec::Reshape { shape: rest },
             _ => return Err(err(n, format!("gives {}; convscope's layers are [C, H, W] or [F] (without the batch)", short(&rest)))),
         };
         self.push(n, id, op, vec![x.id])
