@@ -489,6 +489,20 @@ fn lower(op: &OpSpec, in_shapes: &[Vec<usize>], out_shape: &[usize], t: &mut Wei
             count_include_pad: *count_include_pad,
             ceil_mode: *ceil_mode,
         }),
+        OpSpec::Pool3d { max, kernel, stride, padding, dilation, ceil_mode, count_include_pad } => {
+            let (hw, depth) = if *max {
+                (
+                    Op::MaxPool(MaxPoolOptions { kernel_size: [kernel[1], kernel[2]], stride: [stride[1], stride[2]], padding: pad_pairs(&[padding[1], padding[2]]), dilation: [dilation[1], dilation[2]], ceil_mode: *ceil_mode }),
+                    Op::MaxPool(MaxPoolOptions { kernel_size: [kernel[0], 1], stride: [stride[0], 1], padding: pad_pairs(&[padding[0], [0, 0]]), dilation: [dilation[0], 1], ceil_mode: *ceil_mode }),
+                )
+            } else {
+                (
+                    Op::AvgPool(AvgPoolOptions { kernel_size: [kernel[1], kernel[2]], stride: [stride[1], stride[2]], padding: pad_pairs(&[padding[1], padding[2]]), count_include_pad: *count_include_pad, ceil_mode: *ceil_mode }),
+                    Op::AvgPool(AvgPoolOptions { kernel_size: [kernel[0], 1], stride: [stride[0], 1], padding: pad_pairs(&[padding[0], [0, 0]]), count_include_pad: *count_include_pad, ceil_mode: *ceil_mode }),
+                )
+            };
+            Op::Pool3d { hw: Box::new(hw), depth: Box::new(depth), shape, out }
+        }
         OpSpec::GlobalAvgPool => Op::GlobalAvgPool,
         OpSpec::GlobalMaxPool => Op::GlobalMaxPool,
         OpSpec::Linear { weight, bias } => {

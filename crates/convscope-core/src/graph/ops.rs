@@ -36,6 +36,17 @@ pub enum Op {
     MaxPool(MaxPoolOptions<2>),
     /// Average pooling.
     AvgPool(AvgPoolOptions<2>),
+    /// 3-D pooling of `[C, D, H, W]` as a pooling of height and width, then one of depth.
+    Pool3d {
+        /// The pooling over height and width (`MaxPool` or `AvgPool`).
+        hw: Box<Op>,
+        /// The pooling over depth, of `[batch * C, 1, D, H * W]`.
+        depth: Box<Op>,
+        /// Input shape without batch.
+        shape: Vec<usize>,
+        /// Output shape without batch.
+        out: Vec<usize>,
+    },
     /// Spatial mean.
     GlobalAvgPool,
     /// Spatial max.
@@ -310,6 +321,14 @@ impl Op {
             Op::Act(a) => one()?.map(|t| act_fn(t, *a), |t| act_fn2(t, *a)),
             Op::MaxPool(o) => Value::Spatial(max_pool2d(one()?.spatial("max_pool2d")?, o.clone())),
             Op::AvgPool(o) => Value::Spatial(avg_pool2d(one()?.spatial("avg_pool2d")?, o.clone())),
+            Op::Pool3d { hw, depth, shape, out } => {
+                let x = one()?.to5(shape);
+                let [b, c, d, h, w] = x.dims();
+                let y = hw.apply(vec![Value::Spatial(x.reshape([b, c * d, h, w]))], Redirect::Off)?.spatial("pool3d")?;
+                let [_, _, h2, w2] = y.dims();
+                let z = depth.apply(vec![Value::Spatial(y.reshape([b * c, 1, d, h2 * w2]))], Redirect::Off)?.spatial("pool3d")?;
+                Value::from_rows(z.reshape([b as i64, -1]), out)
+            }
             Op::GlobalAvgPool => {
                 let x = one()?.spatial("global_avg_pool")?;
                 let [n, c, _, _] = x.dims();

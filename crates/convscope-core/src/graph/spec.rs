@@ -163,6 +163,24 @@ pub enum OpSpec {
         /// Round output size up instead of down.
         ceil_mode: bool,
     },
+    /// Max or average pooling over a 3-D window of `[C, D, H, W]`, separably (height and
+    /// width, then depth: both poolings are separable, padded cells never win or count).
+    Pool3d {
+        /// Max (else average) pooling.
+        max: bool,
+        /// Window `[kd, kh, kw]`.
+        kernel: [usize; 3],
+        /// Stride `[sd, sh, sw]`.
+        stride: [usize; 3],
+        /// Per-side padding `[[front, back], [top, bottom], [left, right]]`.
+        padding: [[usize; 2]; 3],
+        /// Dilation `[dd, dh, dw]` (max pooling only).
+        dilation: [usize; 3],
+        /// Round output sizes up.
+        ceil_mode: bool,
+        /// Count padded cells in an average's denominator.
+        count_include_pad: bool,
+    },
     /// Mean over all spatial positions: `[C, H, W] -> [C]`.
     GlobalAvgPool,
     /// Max over all spatial positions: `[C, H, W] -> [C]`.
@@ -298,6 +316,8 @@ impl OpSpec {
             OpSpec::Arith { kind, .. } => format!("{kind:?}").to_lowercase(),
             OpSpec::Transpose { .. } => "transpose".into(),
             OpSpec::Pad { .. } => "pad".into(),
+            OpSpec::Pool3d { max: true, .. } => "max_pool3d".into(),
+            OpSpec::Pool3d { max: false, .. } => "avg_pool3d".into(),
             OpSpec::ConcatAxis { .. } => "concat".into(),
             OpSpec::Constant { .. } => "constant".into(),
             OpSpec::Mean { .. } => "mean".into(),
@@ -614,6 +634,21 @@ fn op_shape(
                 broadcast(ins[0], ins[1])
             }
         },
+        OpSpec::Pool3d { max, kernel, stride, padding, dilation, ceil_mode, .. } => {
+            arity(ins, 1)?;
+            let [c, d, h, w] = match ins[0].as_slice() {
+                [c, d, h, w] => [*c, *d, *h, *w],
+                s => return Err(format!("needs [C, D, H, W], got {s:?}")),
+            };
+            if !max && *dilation != [1, 1, 1] {
+                return Err("dilated average pooling is not supported".into());
+            }
+            let mut out = vec![c];
+            for (a, size) in [d, h, w].into_iter().enumerate() {
+                out.push(window_out(size, padding[a], kernel[a], stride[a], dilation[a], *ceil_mode).ok_or_else(|| format!("window {kernel:?} does not fit {:?}", ins[0]))?);
+            }
+            Ok(out)
+        }
         OpSpec::Pad { pads, mode, .. } => {
             arity(ins, 1)?;
             if pads.len() != ins[0].len() {

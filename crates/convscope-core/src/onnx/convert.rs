@@ -704,8 +704,62 @@ impl<'g> Converter<'g> {
         self.push(n, id, OpSpec::BatchNorm { gamma, beta, mean, var, eps: 0.0 }, vec![x.id])
     }
 
+    /// 3-D max or average pooling of `[C, D, H, W]`.
+    fn pool3d(&mut self, n: &NodeProto, x: Runtime) -> Result<()> {
+        let size = [x.shape[1], x.shape[2], x.shape[3]];
+        let three = |name: &str, default: usize| -> Result<[usize; 3]> {
+            match ints(n, name).as_deref() {
+                None => Ok([default; 3]),
+                Some([a, b, c]) if [a, b, c].iter().all(|v| **v >= 1) => Ok([*a as usize, *b as usize, *c as usize]),
+                Some(v) => Err(err(n, format!("`{name}` must be three positive numbers (3-D), got {}", short(v)))),
+            }
+        };
+        let kernel = three("kernel_shape", 0)?;
+        if kernel.contains(&0) {
+            return Err(err(n, "`kernel_shape` is missing"));
+        }
+        let (stride, dilation) = (three("strides", 1)?, three("dilations", 1)?);
+        let mut padding = [[0usize; 2]; 3];
+        match string(n, "auto_pad").as_str() {
+            "" | "NOTSET" => match ints(n, "pads").as_deref() {
+                None => {}
+                Some(p) if p.len() == 6 && p.iter().all(|v| *v >= 0) => {
+                    for a in 0..3 {
+                        padding[a] = [p[a] as usize, p[a + 3] as usize];
+                    }
+                }
+                Some(p) => return Err(err(n, format!("`pads` must be 6 non-negative numbers (3-D), got {}", short(p)))),
+            },
+            "VALID" => {}
+            auto @ ("SAME_UPPER" | "SAME_LOWER") => {
+                for a in 0..3 {
+                    let span = dilation[a] * (kernel[a] - 1) + 1;
+                    let total = ((size[a].div_ceil(stride[a]) - 1) * stride[a] + span).saturating_sub(size[a]);
+                    let small = total / 2;
+                    padding[a] = if auto == "SAME_UPPER" { [small, total - small] } else { [total - small, small] };
+                }
+            }
+            other => return Err(err(n, format!("auto_pad `{other}` is not an ONNX value"))),
+        }
+        let max = n.op_type == "MaxPool";
+        let op = OpSpec::Pool3d {
+            max,
+            kernel,
+            stride,
+            padding,
+            dilation,
+            ceil_mode: int(n, "ceil_mode", 0) != 0,
+            count_include_pad: int(n, "count_include_pad", 0) != 0,
+        };
+        let id = self.fresh_id(n);
+        self.push(n, id, op, vec![x.id])
+    }
+
     fn pool(&mut self, n: &NodeProto) -> Result<()> {
         let x = self.value(n, 0)?;
+        if self.batched && x.shape.len() == 4 && x.pad.is_none() {
+            return self.pool3d(n, x);
+        }
         let [_, h, w] = self.spatial(n, &x)?;
         let kernel = match ints(n, "kernel_shape").as_deref() {
             Some([a, b]) if *a >= 1 && *b >= 1 => [*a as usize, *b as usize],
@@ -1006,7 +1060,7 @@ impl<'g> Converter<'g> {
         let op = match rest.len() {
             1 => OpSpec::Flatten,
             0..=4 => OpSpec::Reshape { shape: rest },
-            _ => return Err(err(n, format!("gives {}; convscope's layers are [C, H, W] or [F] (without the batch)", short(&rest)))),
+            _ => return Err(err(n, format!("gives {}; convscope's values have at most 4 axes besides the batch", short(&rest)))),
         };
         self.push(n, id, op, vec![x.id])
     }

@@ -156,7 +156,8 @@ fn import_as(bytes: &[u8], classifier: bool) -> Result<Imported> {
             )));
         }
     };
-    let (input_shape, batched, reshaped, integer) = if classifier { (image_shape(input)?, true, None, false) } else { tensor_shape(input)? };
+    let images = graph.node.iter().any(|n| IMAGE_OPS.contains(&n.op_type.as_str()));
+    let (input_shape, batched, reshaped, integer) = if classifier { (image_shape(input)?, true, None, false) } else { tensor_shape(input, images)? };
     let output = graph.output.first().ok_or_else(|| Error::Onnx("the graph has no output".into()))?;
 
     let mut constants = HashMap::new();
@@ -241,8 +242,13 @@ fn image_shape(input: &onnx_protobuf::ValueInfoProto) -> Result<[usize; 3]> {
 /// (batched), `[A, B, C]` itself (one whole sample); features `[?, F]` (batched), `[A, B]`
 /// and `[F]` (whole) come as `[1, A, B]` / `[1, 1, F]` maps reshaped by a first node to the
 /// shape given last.
+/// Ops that take a batch of images `[N, C, H, W]`.
+const IMAGE_OPS: &[&str] = &["AveragePool", "BatchNormalization", "Conv", "ConvTranspose", "GlobalAveragePool", "GlobalMaxPool", "MaxPool"];
+
+/// A 4-axis input is a batch `[N, C, H, W]`, except when `images` is false (no op of
+/// [`IMAGE_OPS`]) and N is more than 1: then it is one tensor, reshaped from `[N * C, H, W]`.
 /// Integer inputs (the fourth `true`) are computed as float32, exact for values below 2^24.
-fn tensor_shape(input: &onnx_protobuf::ValueInfoProto) -> Result<([usize; 3], bool, Option<Vec<usize>>, bool)> {
+fn tensor_shape(input: &onnx_protobuf::ValueInfoProto, images: bool) -> Result<([usize; 3], bool, Option<Vec<usize>>, bool)> {
     let name = &input.name;
     let tensor = match input.type_.as_ref().and_then(|t| t.value.as_ref()) {
         Some(type_proto::Value::TensorType(t)) => t,
@@ -262,13 +268,21 @@ fn tensor_shape(input: &onnx_protobuf::ValueInfoProto) -> Result<([usize; 3], bo
         }).collect())
         .unwrap_or_default();
     match dims.as_slice() {
+        [Some(n), Some(c), Some(h), Some(w)] if *n > 1 && !images => {
+            let [n, c, h, w] = [*n as usize, *c as usize, *h as usize, *w as usize];
+            Ok(([n * c, h, w], false, Some(vec![n, c, h, w]), integer))
+        }
         [_, Some(c), Some(h), Some(w)] => Ok(([*c as usize, *h as usize, *w as usize], true, None, integer)),
+        [_, Some(c), Some(d), Some(h), Some(w)] => {
+            let [c, d, h, w] = [*c as usize, *d as usize, *h as usize, *w as usize];
+            Ok(([c * d, h, w], true, Some(vec![c, d, h, w]), integer))
+        }
         [Some(a), Some(b), Some(c)] => Ok(([*a as usize, *b as usize, *c as usize], false, None, integer)),
         [Some(a), Some(b)] => Ok(([1, *a as usize, *b as usize], false, Some(vec![*a as usize, *b as usize]), integer)),
         [None, Some(f)] => Ok(([1, 1, *f as usize], true, Some(vec![*f as usize]), integer)),
         [Some(f)] => Ok(([1, 1, *f as usize], false, Some(vec![*f as usize]), integer)),
         _ => Err(Error::Onnx(format!(
-            "input `{name}` has shape {}; convscope's graph takes [N, C, H, W], [N, F], or one [C, H, W] or [F] tensor",
+            "input `{name}` has shape {}; convscope's graph takes [N, C, D, H, W], [N, C, H, W], [N, F], or one tensor of 1 to 4 axes",
             describe(&dims)
         ))),
     }
