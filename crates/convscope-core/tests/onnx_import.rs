@@ -203,8 +203,13 @@ fn fuzzer_findings_are_refused_with_messages() {
 
 /// A one-node model on input `x` (`dims`) to output `y`, for [`onnx::import_tensors`].
 fn one_node(n: NodeProto, dims: &[i64], initializers: Vec<TensorProto>) -> Vec<u8> {
+    nodes(vec![n], dims, initializers)
+}
+
+/// A model of `nodes` on input `x` (`dims`) to output `y`.
+fn nodes(nodes: Vec<NodeProto>, dims: &[i64], initializers: Vec<TensorProto>) -> Vec<u8> {
     let graph = GraphProto {
-        node: vec![n],
+        node: nodes,
         initializer: initializers,
         input: vec![value("x", &dims.iter().map(|d| Some(*d)).collect::<Vec<_>>())],
         output: vec![value("y", &[])],
@@ -261,12 +266,19 @@ fn what_onnx_node_tests_found_imports_without_a_panic() {
 
 #[test]
 fn ops_across_the_batch_of_images_are_refused() {
-    let soft = node("Softmax", "soft", &["x"], "y", vec![AttributeProto { name: "axis".into(), i: 0, type_: AttributeType::INT.into(), ..Default::default() }]);
-    let m = message(onnx::import_tensors(&one_node(soft, &[2, 3, 4, 4], vec![])));
+    // A graph with an image op (here a 1x1 max pooling) takes [N, C, H, W] as a batch.
+    let pool = || node("MaxPool", "pool", &["x"], "p", vec![ints_attr("kernel_shape", &[1, 1])]);
+    let soft = node("Softmax", "soft", &["p"], "y", vec![AttributeProto { name: "axis".into(), i: 0, type_: AttributeType::INT.into(), ..Default::default() }]);
+    let m = message(onnx::import_tensors(&nodes(vec![pool(), soft.clone()], &[2, 3, 4, 4], vec![])));
     assert!(m.contains("axis 0, the batch of images"), "{m}");
+    // Without one, a [2, 3, 4, 4] input is one tensor, and the softmax runs over its first axis.
+    let mut alone = soft;
+    alone.input[0] = "x".into();
+    let (_, v) = run_tensors(&one_node(alone, &[2, 1, 1, 1], vec![]), vec![0.0, 2.0f32.ln()], [1, 2, 1, 1]);
+    assert!((v[0] - 1.0 / 3.0).abs() < 1e-6 && (v[1] - 2.0 / 3.0).abs() < 1e-6, "{v:?}");
     // A constant that differs from image to image.
-    let add = node("Add", "add", &["x", "k"], "y", vec![]);
-    let m = message(onnx::import_tensors(&one_node(add, &[2, 1, 2, 2], vec![tensor("k", &[2, 1, 1, 1], &[1.0, 2.0])])));
+    let add = node("Add", "add", &["p", "k"], "y", vec![]);
+    let m = message(onnx::import_tensors(&nodes(vec![pool(), add], &[2, 1, 2, 2], vec![tensor("k", &[2, 1, 1, 1], &[1.0, 2.0])])));
     assert!(m.contains("varies along the batch axis"), "{m}");
     // A broadcast constant that does not: [W] against [N, C, H, W].
     let add = node("Add", "add", &["x", "k"], "y", vec![]);

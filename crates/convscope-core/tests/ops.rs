@@ -120,8 +120,8 @@ fn pooling_matches_naive_loops() {
         let one = |op: OpSpec| run(vec![NodeSpec { id: "p".into(), op, inputs: vec![INPUT.into()] }], HashMap::new(), shape, &x, &device);
         let pad = [[1, 1], [1, 1]];
         close(&format!("{backend} max"), &one(OpSpec::MaxPool2d { kernel: [3, 3], stride: [2, 2], padding: pad, dilation: [1, 1], ceil_mode: false }), &max);
-        close(&format!("{backend} avg incl"), &one(OpSpec::AvgPool2d { kernel: [3, 3], stride: [2, 2], padding: pad, count_include_pad: true, ceil_mode: false }), &avg_incl);
-        close(&format!("{backend} avg excl"), &one(OpSpec::AvgPool2d { kernel: [3, 3], stride: [2, 2], padding: pad, count_include_pad: false, ceil_mode: false }), &avg_excl);
+        close(&format!("{backend} avg incl"), &one(OpSpec::AvgPool2d { kernel: [3, 3], stride: [2, 2], padding: pad, count_include_pad: true, ceil_mode: false, dilation: [1, 1] }), &avg_incl);
+        close(&format!("{backend} avg excl"), &one(OpSpec::AvgPool2d { kernel: [3, 3], stride: [2, 2], padding: pad, count_include_pad: false, ceil_mode: false, dilation: [1, 1] }), &avg_excl);
         close(&format!("{backend} global max"), &one(OpSpec::GlobalMaxPool), &gmax);
         close(&format!("{backend} global avg"), &one(OpSpec::GlobalAvgPool), &gavg);
     }

@@ -482,13 +482,10 @@ fn lower(op: &OpSpec, in_shapes: &[Vec<usize>], out_shape: &[usize], t: &mut Wei
             dilation: *dilation,
             ceil_mode: *ceil_mode,
         }),
-        OpSpec::AvgPool2d { kernel, stride, padding, count_include_pad, ceil_mode } => Op::AvgPool(AvgPoolOptions {
-            kernel_size: *kernel,
-            stride: *stride,
-            padding: pad_pairs(padding),
-            count_include_pad: *count_include_pad,
-            ceil_mode: *ceil_mode,
-        }),
+        OpSpec::AvgPool2d { kernel, stride, padding, count_include_pad, ceil_mode, dilation } => {
+            let options = AvgPoolOptions { kernel_size: *kernel, stride: *stride, padding: pad_pairs(padding), count_include_pad: *count_include_pad, ceil_mode: *ceil_mode };
+            if *dilation == [1, 1] { Op::AvgPool(options) } else { Op::AvgPoolDilated { options, dilation: *dilation, out: [out[1], out[2]] } }
+        }
         OpSpec::Pool3d { max, kernel, stride, padding, dilation, ceil_mode, count_include_pad } => {
             let (hw, depth) = if *max {
                 (
@@ -496,9 +493,13 @@ fn lower(op: &OpSpec, in_shapes: &[Vec<usize>], out_shape: &[usize], t: &mut Wei
                     Op::MaxPool(MaxPoolOptions { kernel_size: [kernel[0], 1], stride: [stride[0], 1], padding: pad_pairs(&[padding[0], [0, 0]]), dilation: [dilation[0], 1], ceil_mode: *ceil_mode }),
                 )
             } else {
+                let avg = |kernel_size, stride, padding, dilation: [usize; 2], out: [usize; 2]| {
+                    let options = AvgPoolOptions { kernel_size, stride, padding, count_include_pad: *count_include_pad, ceil_mode: *ceil_mode };
+                    if dilation == [1, 1] { Op::AvgPool(options) } else { Op::AvgPoolDilated { options, dilation, out } }
+                };
                 (
-                    Op::AvgPool(AvgPoolOptions { kernel_size: [kernel[1], kernel[2]], stride: [stride[1], stride[2]], padding: pad_pairs(&[padding[1], padding[2]]), count_include_pad: *count_include_pad, ceil_mode: *ceil_mode }),
-                    Op::AvgPool(AvgPoolOptions { kernel_size: [kernel[0], 1], stride: [stride[0], 1], padding: pad_pairs(&[padding[0], [0, 0]]), count_include_pad: *count_include_pad, ceil_mode: *ceil_mode }),
+                    avg([kernel[1], kernel[2]], [stride[1], stride[2]], pad_pairs(&[padding[1], padding[2]]), [dilation[1], dilation[2]], [out[2], out[3]]),
+                    avg([kernel[0], 1], [stride[0], 1], pad_pairs(&[padding[0], [0, 0]]), [dilation[0], 1], [out[1], out[2] * out[3]]),
                 )
             };
             Op::Pool3d { hw: Box::new(hw), depth: Box::new(depth), shape, out }

@@ -1,7 +1,7 @@
 //! Ops with their weights on a device, and how each one runs.
 
 use burn::tensor::{
-    Tensor, activation,
+    Tensor, TensorData, activation,
     module::{avg_pool2d, conv_transpose2d, conv2d, linear, max_pool2d},
     ops::{AvgPoolOptions, ConvOptions, ConvTransposeOptions, MaxPoolOptions},
 };
@@ -36,6 +36,16 @@ pub enum Op {
     MaxPool(MaxPoolOptions<2>),
     /// Average pooling.
     AvgPool(AvgPoolOptions<2>),
+    /// Dilated average pooling: a depthwise convolution with ones, divided by how many of
+    /// its taps fall on the input (or its padding, with `count_include_pad`).
+    AvgPoolDilated {
+        /// Window, stride, padding and what counts (`ceil_mode` is in `out`).
+        options: AvgPoolOptions<2>,
+        /// Dilation `[dh, dw]`.
+        dilation: [usize; 2],
+        /// Output height and width.
+        out: [usize; 2],
+    },
     /// 3-D pooling of `[C, D, H, W]` as a pooling of height and width, then one of depth.
     Pool3d {
         /// The pooling over height and width (`MaxPool` or `AvgPool`).
@@ -197,6 +207,29 @@ fn padding<const D: usize>(t: &Tensor<D>, axis: usize, n: usize, at_end: bool, m
     }
 }
 
+/// Average pooling with dilated windows (see [`Op::AvgPoolDilated`]).
+fn avg_pool_dilated(x: Tensor<4>, o: &AvgPoolOptions<2>, dilation: [usize; 2], out: [usize; 2]) -> Tensor<4> {
+    let [_, c, h, w] = x.dims();
+    let size = [h, w];
+    let device = x.device();
+    let mut canvas = x;
+    let mut masks = vec![];
+    for a in 0..2 {
+        // Every window's taps lie in `len` cells from `before` cells ahead of the input.
+        let len = (out[a] - 1) * o.stride[a] + dilation[a] * (o.kernel_size[a] - 1) + 1;
+        let (before, after) = o.padding[a];
+        canvas = cut(canvas, 2 + a, -(before as i64), len);
+        let (lo, hi) = if o.count_include_pad { (0, before + size[a] + after) } else { (before, before + size[a]) };
+        masks.push((0..len).map(|i| if (lo..hi).contains(&i) { 1.0f32 } else { 0.0 }).collect::<Vec<_>>());
+    }
+    let mask: Vec<f32> = masks[0].iter().flat_map(|r| masks[1].iter().map(move |q| r * q)).collect();
+    let mask = Tensor::<4>::from_data(TensorData::new(mask, [1, 1, masks[0].len(), masks[1].len()]), &device);
+    let [kh, kw] = o.kernel_size;
+    let sum = conv2d(canvas, Tensor::ones([c, 1, kh, kw], &device), None, ConvOptions::new(o.stride, [0, 0], dilation, c));
+    let count = conv2d(mask, Tensor::ones([1, 1, kh, kw], &device), None, ConvOptions::new(o.stride, [0, 0], dilation, 1));
+    sum / count
+}
+
 /// Rows `begin..begin + size` of axis `axis`, zeros outside the tensor.
 fn cut(t: Tensor<4>, axis: usize, begin: i64, size: usize) -> Tensor<4> {
     let len = t.dims()[axis] as i64;
@@ -321,6 +354,7 @@ impl Op {
             Op::Act(a) => one()?.map(|t| act_fn(t, *a), |t| act_fn2(t, *a)),
             Op::MaxPool(o) => Value::Spatial(max_pool2d(one()?.spatial("max_pool2d")?, o.clone())),
             Op::AvgPool(o) => Value::Spatial(avg_pool2d(one()?.spatial("avg_pool2d")?, o.clone())),
+            Op::AvgPoolDilated { options, dilation, out } => Value::Spatial(avg_pool_dilated(one()?.spatial("avg_pool2d")?, options, *dilation, *out)),
             Op::Pool3d { hw, depth, shape, out } => {
                 let x = one()?.to5(shape);
                 let [b, c, d, h, w] = x.dims();

@@ -162,6 +162,9 @@ pub enum OpSpec {
         count_include_pad: bool,
         /// Round output size up instead of down.
         ceil_mode: bool,
+        /// Dilation `[dh, dw]`.
+        #[serde(default = "undilated", skip_serializing_if = "is_undilated")]
+        dilation: [usize; 2],
     },
     /// Max or average pooling over a 3-D window of `[C, D, H, W]`, separably (height and
     /// width, then depth: both poolings are separable, padded cells never win or count).
@@ -362,6 +365,14 @@ pub struct GraphSpec {
     pub nodes: Vec<NodeSpec>,
 }
 
+fn undilated() -> [usize; 2] {
+    [1, 1]
+}
+
+fn is_undilated(d: &[usize; 2]) -> bool {
+    *d == [1, 1]
+}
+
 /// Shape of a node's output without the batch dimension: `[C, H, W]` or `[F]`.
 pub type LayerShape = Vec<usize>;
 
@@ -537,11 +548,11 @@ fn op_shape(
                 _ => Err(format!("window {kernel:?} does not fit input {h}x{w}")),
             }
         }
-        OpSpec::AvgPool2d { kernel, stride, padding, ceil_mode, .. } => {
+        OpSpec::AvgPool2d { kernel, stride, padding, ceil_mode, dilation, .. } => {
             arity(ins, 1)?;
             let [c, h, w] = spatial(ins[0])?;
-            let oh = window_out(h, padding[0], kernel[0], stride[0], 1, *ceil_mode);
-            let ow = window_out(w, padding[1], kernel[1], stride[1], 1, *ceil_mode);
+            let oh = window_out(h, padding[0], kernel[0], stride[0], dilation[0], *ceil_mode);
+            let ow = window_out(w, padding[1], kernel[1], stride[1], dilation[1], *ceil_mode);
             match (oh, ow) {
                 (Some(oh), Some(ow)) => Ok(vec![c, oh, ow]),
                 _ => Err(format!("window {kernel:?} does not fit input {h}x{w}")),
@@ -634,15 +645,12 @@ fn op_shape(
                 broadcast(ins[0], ins[1])
             }
         },
-        OpSpec::Pool3d { max, kernel, stride, padding, dilation, ceil_mode, .. } => {
+        OpSpec::Pool3d { kernel, stride, padding, dilation, ceil_mode, .. } => {
             arity(ins, 1)?;
             let [c, d, h, w] = match ins[0].as_slice() {
                 [c, d, h, w] => [*c, *d, *h, *w],
                 s => return Err(format!("needs [C, D, H, W], got {s:?}")),
             };
-            if !max && *dilation != [1, 1, 1] {
-                return Err("dilated average pooling is not supported".into());
-            }
             let mut out = vec![c];
             for (a, size) in [d, h, w].into_iter().enumerate() {
                 out.push(window_out(size, padding[a], kernel[a], stride[a], dilation[a], *ceil_mode).ok_or_else(|| format!("window {kernel:?} does not fit {:?}", ins[0]))?);

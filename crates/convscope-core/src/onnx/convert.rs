@@ -783,11 +783,8 @@ impl<'g> Converter<'g> {
         let op = if max {
             OpSpec::MaxPool2d { kernel, stride, padding, dilation, ceil_mode }
         } else {
-            if dilation != [1, 1] {
-                return Err(err(n, "dilated average pooling is not supported"));
-            }
             let count_include_pad = int(n, "count_include_pad", 0) != 0 || x.pad.is_some();
-            OpSpec::AvgPool2d { kernel, stride, padding, count_include_pad, ceil_mode }
+            OpSpec::AvgPool2d { kernel, stride, padding, count_include_pad, ceil_mode, dilation }
         };
         self.push(n, id, op, vec![x.id])
     }
@@ -800,7 +797,7 @@ impl<'g> Converter<'g> {
         let op = if n.op_type == "GlobalMaxPool" {
             OpSpec::MaxPool2d { kernel: [h, w], stride: [1, 1], padding: [[0, 0], [0, 0]], dilation: [1, 1], ceil_mode: false }
         } else {
-            OpSpec::AvgPool2d { kernel: [h, w], stride: [1, 1], padding: [[0, 0], [0, 0]], count_include_pad: false, ceil_mode: false }
+            OpSpec::AvgPool2d { kernel: [h, w], stride: [1, 1], padding: [[0, 0], [0, 0]], count_include_pad: false, ceil_mode: false, dilation: [1, 1] }
         };
         self.push(n, id, op, vec![x.id])
     }
@@ -831,7 +828,7 @@ impl<'g> Converter<'g> {
         let [_, h, w] = self.spatial(n, &x)?;
         let id = self.fresh_id(n);
         if int(n, "keepdims", 1) != 0 {
-            let op = OpSpec::AvgPool2d { kernel: [h, w], stride: [1, 1], padding: [[0, 0], [0, 0]], count_include_pad: false, ceil_mode: false };
+            let op = OpSpec::AvgPool2d { kernel: [h, w], stride: [1, 1], padding: [[0, 0], [0, 0]], count_include_pad: false, ceil_mode: false, dilation: [1, 1] };
             self.push(n, id, op, vec![x.id])
         } else {
             self.push(n, id, OpSpec::GlobalAvgPool, vec![x.id])
