@@ -127,6 +127,8 @@ pub struct Converter<'g> {
     readers: HashMap<&'g str, usize>,
     /// The ops that read each value name.
     reader_ops: HashMap<&'g str, Vec<&'g str>>,
+    /// Layer ids of outputs kept besides the first.
+    extra: Vec<String>,
     notes: Vec<String>,
 }
 
@@ -204,6 +206,7 @@ impl<'g> Converter<'g> {
             shapes,
             readers,
             reader_ops,
+            extra: vec![],
             notes: vec![],
         }
     }
@@ -379,7 +382,7 @@ impl<'g> Converter<'g> {
         if n.op_type == "Constant" {
             return self.constant_node(n);
         }
-        self.check_outputs(n, 1)?;
+        self.check_outputs(n, if n.op_type == "Dropout" { 2 } else { 1 })?;
         // Ops on constants only (shape arithmetic exporters leave in) are folded on the host.
         let computed = n.input.iter().find(|i| self.values.contains_key(*i));
         if n.op_type == "Shape" || computed.is_none() {
@@ -426,6 +429,12 @@ impl<'g> Converter<'g> {
                     }
                 }
                 let v = self.value(n, 0)?;
+                if let Some(mask) = n.output.get(1).filter(|m| n.op_type == "Dropout" && !m.is_empty()) {
+                    // Nothing is dropped: the mask is all ones.
+                    let id = self.unique(mask.clone());
+                    let w = self.weight(n, format!("{id}.value"), v.shape.clone(), vec![1.0; v.shape.iter().product()])?;
+                    self.push_as(n, id, OpSpec::Constant { value: w }, vec![INPUT.into()], Some(mask.clone()))?;
+                }
                 self.alias(n, v);
                 Ok(())
             }
@@ -1163,7 +1172,14 @@ impl<'g> Converter<'g> {
 
     /// The graph, its weights and notes: the nodes that the output needs, with a final
     /// softmax dropped (convscope takes logits).
-    pub fn finish(mut self, output: &str, classifier: bool) -> Result<Finished> {
+    /// `extra`: more outputs to keep (tensor mode).
+    pub fn finish(mut self, output: &str, extra: &[String], classifier: bool) -> Result<Finished> {
+        for o in extra {
+            match self.values.get(o) {
+                Some(v) if v.pad.is_none() && v.id != INPUT => self.extra.push(v.id.clone()),
+                _ => return Err(Error::Onnx(format!("the output `{o}` is not computed by a node"))),
+            }
+        }
         let out = self
             .values
             .get(output)
@@ -1198,12 +1214,13 @@ impl<'g> Converter<'g> {
         }
         // Keep what the output needs.
         let mut needed: HashSet<String> = HashSet::from([last.clone()]);
+        needed.extend(self.extra.iter().cloned());
         for node in self.nodes.iter().rev() {
             if needed.contains(&node.id) {
                 needed.extend(node.inputs.iter().cloned());
             }
         }
-        let end = self.nodes.iter().position(|n| n.id == last).expect("the output node exists");
+        let end = self.nodes.iter().rposition(|n| needed.contains(&n.id)).expect("the output node exists");
         let nodes: Vec<NodeSpec> = self.nodes.into_iter().take(end + 1).filter(|n| needed.contains(&n.id)).collect();
         let used: HashSet<&str> = nodes.iter().flat_map(|n| n.op.weight_names()).collect();
         let weights = self.weights.into_iter().filter(|(k, _)| used.contains(k.as_str())).collect();

@@ -157,7 +157,8 @@ fn import_as(bytes: &[u8], classifier: bool) -> Result<Imported> {
         }
     };
     let images = graph.node.iter().any(|n| IMAGE_OPS.contains(&n.op_type.as_str()));
-    let (input_shape, batched, reshaped, integer) = if classifier { (image_shape(input)?, true, None, false) } else { tensor_shape(input, images)? };
+    let Layout { shape: input_shape, batched, reshaped, integer } =
+        if classifier { Layout { shape: image_shape(input)?, batched: true, reshaped: None, integer: false } } else { tensor_shape(input, images)? };
     let output = graph.output.first().ok_or_else(|| Error::Onnx("the graph has no output".into()))?;
 
     let mut constants = HashMap::new();
@@ -169,11 +170,9 @@ fn import_as(bytes: &[u8], classifier: bool) -> Result<Imported> {
     for node in &graph.node {
         c.node(node)?;
     }
-    let convert::Finished { graph: graph_spec, weights, mut notes, values } = c.finish(&output.name, classifier)?;
-    if graph.output.len() > 1 && !classifier {
-        return Err(Error::Onnx(format!("the graph has {} outputs; convscope computes one", graph.output.len())));
-    }
-    if graph.output.len() > 1 {
+    let extra: Vec<String> = if classifier { vec![] } else { graph.output.iter().skip(1).map(|o| o.name.clone()).collect() };
+    let convert::Finished { graph: graph_spec, weights, mut notes, values } = c.finish(&output.name, &extra, classifier)?;
+    if graph.output.len() > 1 && classifier {
         notes.push(format!("outputs after the first (`{}`) are ignored", output.name));
     }
     let producer = match (model.producer_name.as_str(), graph.name.as_str()) {
@@ -242,13 +241,22 @@ fn image_shape(input: &onnx_protobuf::ValueInfoProto) -> Result<[usize; 3]> {
 /// (batched), `[A, B, C]` itself (one whole sample); features `[?, F]` (batched), `[A, B]`
 /// and `[F]` (whole) come as `[1, A, B]` / `[1, 1, F]` maps reshaped by a first node to the
 /// shape given last.
+/// How an input becomes the graph's: its `[C, H, W]`, whether ONNX's first axis is the batch,
+/// the shape a first node reshapes it to, and whether it holds integers.
+struct Layout {
+    shape: [usize; 3],
+    batched: bool,
+    reshaped: Option<Vec<usize>>,
+    integer: bool,
+}
+
 /// Ops that take a batch of images `[N, C, H, W]`.
 const IMAGE_OPS: &[&str] = &["AveragePool", "BatchNormalization", "Conv", "ConvTranspose", "GlobalAveragePool", "GlobalMaxPool", "MaxPool"];
 
 /// A 4-axis input is a batch `[N, C, H, W]`, except when `images` is false (no op of
 /// [`IMAGE_OPS`]) and N is more than 1: then it is one tensor, reshaped from `[N * C, H, W]`.
 /// Integer inputs (the fourth `true`) are computed as float32, exact for values below 2^24.
-fn tensor_shape(input: &onnx_protobuf::ValueInfoProto, images: bool) -> Result<([usize; 3], bool, Option<Vec<usize>>, bool)> {
+fn tensor_shape(input: &onnx_protobuf::ValueInfoProto, images: bool) -> Result<Layout> {
     let name = &input.name;
     let tensor = match input.type_.as_ref().and_then(|t| t.value.as_ref()) {
         Some(type_proto::Value::TensorType(t)) => t,
@@ -270,17 +278,17 @@ fn tensor_shape(input: &onnx_protobuf::ValueInfoProto, images: bool) -> Result<(
     match dims.as_slice() {
         [Some(n), Some(c), Some(h), Some(w)] if *n > 1 && !images => {
             let [n, c, h, w] = [*n as usize, *c as usize, *h as usize, *w as usize];
-            Ok(([n * c, h, w], false, Some(vec![n, c, h, w]), integer))
+            Ok(Layout { shape: [n * c, h, w], batched: false, reshaped: Some(vec![n, c, h, w]), integer })
         }
-        [_, Some(c), Some(h), Some(w)] => Ok(([*c as usize, *h as usize, *w as usize], true, None, integer)),
+        [_, Some(c), Some(h), Some(w)] => Ok(Layout { shape: [*c as usize, *h as usize, *w as usize], batched: true, reshaped: None, integer }),
         [_, Some(c), Some(d), Some(h), Some(w)] => {
             let [c, d, h, w] = [*c as usize, *d as usize, *h as usize, *w as usize];
-            Ok(([c * d, h, w], true, Some(vec![c, d, h, w]), integer))
+            Ok(Layout { shape: [c * d, h, w], batched: true, reshaped: Some(vec![c, d, h, w]), integer })
         }
-        [Some(a), Some(b), Some(c)] => Ok(([*a as usize, *b as usize, *c as usize], false, None, integer)),
-        [Some(a), Some(b)] => Ok(([1, *a as usize, *b as usize], false, Some(vec![*a as usize, *b as usize]), integer)),
-        [None, Some(f)] => Ok(([1, 1, *f as usize], true, Some(vec![*f as usize]), integer)),
-        [Some(f)] => Ok(([1, 1, *f as usize], false, Some(vec![*f as usize]), integer)),
+        [Some(a), Some(b), Some(c)] => Ok(Layout { shape: [*a as usize, *b as usize, *c as usize], batched: false, reshaped: None, integer }),
+        [Some(a), Some(b)] => Ok(Layout { shape: [1, *a as usize, *b as usize], batched: false, reshaped: Some(vec![*a as usize, *b as usize]), integer }),
+        [None, Some(f)] => Ok(Layout { shape: [1, 1, *f as usize], batched: true, reshaped: Some(vec![*f as usize]), integer }),
+        [Some(f)] => Ok(Layout { shape: [1, 1, *f as usize], batched: false, reshaped: Some(vec![*f as usize]), integer }),
         _ => Err(Error::Onnx(format!(
             "input `{name}` has shape {}; convscope's graph takes [N, C, D, H, W], [N, C, H, W], [N, F], or one tensor of 1 to 4 axes",
             describe(&dims)
