@@ -230,7 +230,7 @@ fn run_tensors(bytes: &[u8], x: Vec<f32>, dims: [usize; 4]) -> (Vec<usize>, Vec<
     let device = Device::flex();
     let g = Graph::load_any(&m.graph, m.weights, &device).unwrap();
     let out = g.activations(Tensor::<4>::from_data(TensorData::new(x, dims), &device), &[g.output()]).unwrap().remove(0);
-    (out.dims(), to_vec(out.to4()))
+    (out.dims(), to_vec(out.flatten()))
 }
 
 #[test]

@@ -62,34 +62,16 @@ impl Value {
         }
     }
 
-    /// As `[batch, a, b, c]`: a flat value `[batch, F]` becomes `[batch, 1, 1, F]`, so that
-    /// axes align right (numpy's broadcasting) and a value's axis `k` of `rank` is axis
-    /// `k + 4 - rank` here.
-    pub fn to4(self) -> Tensor<4> {
-        match self {
-            Value::Spatial(t) => t,
-            Value::Flat(t) => {
-                let [b, f] = t.dims();
-                t.reshape([b, 1, 1, f])
-            }
-        }
-    }
-
     /// A `[batch, ...]` tensor as the value of shape `shape` (without batch, at most 4 axes,
-    /// checked by shape inference): `[C, H, W]`, `[A, B]` (as `[1, A, B]`) and `[A, B, C, D]`
-    /// (as `[A * B, C, D]`) are spatial, `[F]` and a scalar (`[1]`) flat.
-    pub fn from4(t: Tensor<4>, shape: &[usize]) -> Self {
-        let b = t.dims()[0];
-        Self::from_rows(t.reshape([b as i64, -1]), shape)
-    }
-
-    /// [`Value::from4`] from `[batch, ...]` of any rank.
+    /// checked by shape inference; see [`Value::from_rows`]).
     pub fn from5(t: Tensor<5>, shape: &[usize]) -> Self {
         let b = t.dims()[0];
         Self::from_rows(t.reshape([b as i64, -1]), shape)
     }
 
-    /// `[batch, values]` as the value of shape `shape` (see [`Value::from4`]).
+    /// `[batch, values]` as the value of shape `shape`: `[C, H, W]`, `[A, B]` (as
+    /// `[1, A, B]`) and `[A, B, C, D]` (as `[A * B, C, D]`) are spatial, `[F]` and a scalar
+    /// (`[1]`) flat.
     pub fn from_rows(t: Tensor<2>, shape: &[usize]) -> Self {
         let b = t.dims()[0];
         match *shape {

@@ -221,6 +221,11 @@ impl<'g> Converter<'g> {
         }
     }
 
+    /// A value's shape for a message: `[N, ...]` when batched.
+    fn shown(&self, shape: &[usize]) -> String {
+        if self.batched { format!("[N, {}]", dims(shape)) } else { format!("[{}]", dims(shape)) }
+    }
+
     /// A value's shape as ONNX sees it: with the batch of 1 first when batched.
     fn full(&self, shape: &[usize]) -> Vec<usize> {
         if self.batched { std::iter::once(1).chain(shape.iter().copied()).collect() } else { shape.to_vec() }
@@ -350,7 +355,7 @@ impl<'g> Converter<'g> {
         let shape = node_shape(&node, &ins, &self.weights).map_err(|m| err(n, m))?;
         // No layer a browser tab cannot hold (2^28 values per image, 1 GiB of f32).
         if shape.iter().try_fold(1usize, |a, &d| a.checked_mul(d)).is_none_or(|v| v > 1 << 28) {
-            return Err(err(n, format!("its output [N, {}] is too large to compute", dims(&shape))));
+            return Err(err(n, format!("its output {} is too large to compute", self.shown(&shape))));
         }
         self.shapes.insert(id.clone(), shape.clone());
         self.nodes.push(node);
@@ -490,7 +495,7 @@ impl<'g> Converter<'g> {
     fn spatial(&self, n: &NodeProto, v: &Runtime) -> Result<[usize; 3]> {
         match v.shape.as_slice() {
             [c, h, w] if self.batched => Ok([*c, *h, *w]),
-            s => Err(err(n, format!("needs a feature map [N, C, H, W], got [N, {}]", dims(s)))),
+            s => Err(err(n, format!("needs a feature map [N, C, H, W], got {}", self.shown(s)))),
         }
     }
 
@@ -678,7 +683,7 @@ impl<'g> Converter<'g> {
         // The constant, aligned right against [N, ...shape], may vary only along channels.
         let full = self.full(&x.shape);
         if c.shape.len() > full.len() {
-            return Err(err(n, format!("the constant has shape {}, more dimensions than the value [N, {}]", short(&c.shape), dims(&x.shape))));
+            return Err(err(n, format!("the constant has shape {}, more dimensions than the value {}", short(&c.shape), self.shown(&x.shape))));
         }
         let offset = full.len() - c.shape.len();
         let mut per_channel = true;
@@ -1020,7 +1025,7 @@ impl<'g> Converter<'g> {
                 if let Some(k) = infer {
                     let rest = out.iter().try_fold(1usize, |a, &d| a.checked_mul(d)).unwrap_or(0);
                     if rest == 0 || !total.is_multiple_of(rest) {
-                        return Err(err(n, format!("cannot reshape [N, {}] to {}", dims(&x.shape), short(&shape))));
+                        return Err(err(n, format!("cannot reshape {} to {}", self.shown(&x.shape), short(&shape))));
                     }
                     out[k] = total / rest;
                 }
@@ -1035,7 +1040,7 @@ impl<'g> Converter<'g> {
                         None => (first..full.len()).filter(|&k| full[k] == 1).collect(),
                     };
                     if axes.iter().any(|&a| a < first || a >= full.len() || full[a] != 1) {
-                        return Err(err(n, format!("cannot squeeze axes {} of [N, {}]", short(&axes), dims(&x.shape))));
+                        return Err(err(n, format!("cannot squeeze axes {} of {}", short(&axes), self.shown(&x.shape))));
                     }
                     full.iter().enumerate().filter(|(k, _)| !axes.contains(k)).map(|(_, d)| *d).collect()
                 } else {
