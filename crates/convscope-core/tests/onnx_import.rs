@@ -285,3 +285,15 @@ fn ops_across_the_batch_of_images_are_refused() {
     let (_, v) = run_tensors(&one_node(add, &[1, 1, 2, 2], vec![tensor("k", &[2], &[10.0, 20.0])]), vec![1.0, 2.0, 3.0, 4.0], [1, 1, 2, 2]);
     assert_eq!(v, [11.0, 22.0, 13.0, 24.0]);
 }
+
+#[test]
+fn a_1d_convolution_runs_as_a_1_by_k_one() {
+    // [N, C, L] with a conv: 1-D signals. Kernel [1, 1, 2] of ones, one zero after: pairwise sums.
+    let conv = node("Conv", "conv", &["x", "w"], "y", vec![ints_attr("kernel_shape", &[2]), ints_attr("pads", &[0, 1])]);
+    let bytes = one_node(conv, &[1, 1, 4], vec![tensor("w", &[1, 1, 2], &[1.0, 1.0])]);
+    let m = onnx::import_tensors(&bytes).unwrap();
+    assert!(m.batched);
+    assert_eq!(m.graph.nodes.last().unwrap().id, "conv");
+    let (_, v) = run_tensors(&bytes, vec![1.0, 2.0, 3.0, 4.0], [1, 1, 1, 4]);
+    assert_eq!(v, [3.0, 5.0, 7.0, 4.0]);
+}

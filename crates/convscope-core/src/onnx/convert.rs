@@ -383,7 +383,7 @@ impl<'g> Converter<'g> {
     }
 
     /// Converts one node.
-    pub fn node(&mut self, n: &'g NodeProto) -> Result<()> {
+    pub fn node(&mut self, n: &NodeProto) -> Result<()> {
         if n.op_type == "Constant" {
             return self.constant_node(n);
         }
@@ -402,6 +402,10 @@ impl<'g> Converter<'g> {
         }
         if FOLDED.contains(&n.op_type.as_str()) {
             return Err(err(n, format!("`{}` is supported on constants only; here it reads the image's path", n.op_type)));
+        }
+        let window = matches!(n.op_type.as_str(), "Conv" | "ConvTranspose" | "MaxPool" | "AveragePool");
+        if window && self.batched && self.values.get(&n.input[0]).is_some_and(|v| v.shape.len() == 2) {
+            return self.window_1d(n);
         }
         match n.op_type.as_str() {
             "Conv" => self.conv(n),
@@ -716,6 +720,41 @@ impl<'g> Converter<'g> {
         let mean = self.weight(n, format!("{id}.zero"), vec![channels], vec![0.0; channels])?;
         let var = self.weight(n, format!("{id}.one"), vec![channels], vec![1.0; channels])?;
         self.push(n, id, OpSpec::BatchNorm { gamma, beta, mean, var, eps: 0.0 }, vec![x.id])
+    }
+
+    /// A 1-D convolution or pooling of `[C, L]`: the same 2-D op on `[C, 1, L]`, its window
+    /// `1 x k`, between two reshapes.
+    fn window_1d(&mut self, n: &NodeProto) -> Result<()> {
+        let x = self.plain(n, 0)?;
+        let (c, l) = (x.shape[0], x.shape[1]);
+        let id = self.fresh_id(n);
+        let lifted = self.unique(format!("{id}#lifted"));
+        self.push_as(n, lifted.clone(), OpSpec::Reshape { shape: vec![c, 1, l] }, vec![x.id], None)?;
+        let mut m = n.clone();
+        m.name = format!("{id}#2d");
+        m.input[0] = format!("{}#2d", n.input[0]);
+        m.output = vec![format!("{}#2d", n.output[0])];
+        self.values.insert(m.input[0].clone(), Runtime { id: lifted, shape: vec![c, 1, l], pad: None });
+        if let Some(k) = self.constant(n, 1)?.cloned() {
+            let mut shape = k.shape.clone();
+            if shape.len() != 3 {
+                return Err(err(n, format!("a 1-D kernel must have 3 axes, got {}", short(&shape))));
+            }
+            shape.insert(2, 1);
+            m.input[1] = format!("{}#2d", n.input[1]);
+            self.constants.insert(m.input[1].clone(), Constant { shape, ..k });
+        }
+        for a in &mut m.attribute {
+            a.ints = match (a.name.as_str(), a.ints.as_slice()) {
+                ("kernel_shape" | "strides" | "dilations" | "output_shape", [v]) => vec![1, *v],
+                ("output_padding", [v]) => vec![0, *v],
+                ("pads", [b, e]) => vec![0, *b, 0, *e],
+                (_, v) => v.to_vec(),
+            };
+        }
+        self.node(&m)?;
+        let y = self.values[&format!("{}#2d", n.output[0])].clone();
+        self.push(n, id, OpSpec::Reshape { shape: vec![y.shape[0], y.shape[2]] }, vec![y.id])
     }
 
     /// 3-D max or average pooling of `[C, D, H, W]`.

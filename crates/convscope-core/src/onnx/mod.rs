@@ -255,6 +255,7 @@ const IMAGE_OPS: &[&str] = &["AveragePool", "BatchNormalization", "Conv", "ConvT
 
 /// A 4-axis input is a batch `[N, C, H, W]`, except when `images` is false (no op of
 /// [`IMAGE_OPS`]) and N is more than 1: then it is one tensor, reshaped from `[N * C, H, W]`.
+/// A 3-axis input is a batch of 1-D signals `[N, C, L]` when `images`, else one tensor.
 /// Integer inputs (the fourth `true`) are computed as float32, exact for values below 2^24.
 fn tensor_shape(input: &onnx_protobuf::ValueInfoProto, images: bool) -> Result<Layout> {
     let name = &input.name;
@@ -285,6 +286,7 @@ fn tensor_shape(input: &onnx_protobuf::ValueInfoProto, images: bool) -> Result<L
             let [c, d, h, w] = [*c as usize, *d as usize, *h as usize, *w as usize];
             Ok(Layout { shape: [c * d, h, w], batched: true, reshaped: Some(vec![c, d, h, w]), integer })
         }
+        [_, Some(c), Some(l)] if images => Ok(Layout { shape: [1, *c as usize, *l as usize], batched: true, reshaped: Some(vec![*c as usize, *l as usize]), integer }),
         [Some(a), Some(b), Some(c)] => Ok(Layout { shape: [*a as usize, *b as usize, *c as usize], batched: false, reshaped: None, integer }),
         [Some(a), Some(b)] => Ok(Layout { shape: [1, *a as usize, *b as usize], batched: false, reshaped: Some(vec![*a as usize, *b as usize]), integer }),
         [None, Some(f)] => Ok(Layout { shape: [1, 1, *f as usize], batched: true, reshaped: Some(vec![*f as usize]), integer }),
