@@ -404,7 +404,7 @@ impl<'g> Converter<'g> {
             return Err(err(n, format!("`{}` is supported on constants only; here it reads the image's path", n.op_type)));
         }
         let window = matches!(n.op_type.as_str(), "Conv" | "ConvTranspose" | "MaxPool" | "AveragePool");
-        if window && self.batched && self.values.get(&n.input[0]).is_some_and(|v| v.shape.len() == 2) {
+        if window && self.batched && n.input.first().and_then(|i| self.values.get(i)).is_some_and(|v| v.shape.len() == 2) {
             return self.window_1d(n);
         }
         match n.op_type.as_str() {
