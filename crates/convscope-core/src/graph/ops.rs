@@ -230,21 +230,20 @@ fn avg_pool_dilated(x: Tensor<4>, o: &AvgPoolOptions<2>, dilation: [usize; 2], o
     sum / count
 }
 
+/// `t` with `before` and `after` slices added around axis `axis`, as `mode` fills.
+fn pad_axis<const D: usize>(t: Tensor<D>, axis: usize, [before, after]: [usize; 2], mode: PadMode, value: f32) -> Tensor<D> {
+    if before == 0 && after == 0 {
+        return t;
+    }
+    let (b, a) = ((before > 0).then(|| padding(&t, axis, before, false, mode, value)), (after > 0).then(|| padding(&t, axis, after, true, mode, value)));
+    Tensor::cat(b.into_iter().chain([t]).chain(a).collect(), axis)
+}
+
 /// Rows `begin..begin + size` of axis `axis`, zeros outside the tensor.
 fn cut(t: Tensor<4>, axis: usize, begin: i64, size: usize) -> Tensor<4> {
     let len = t.dims()[axis] as i64;
     let (before, after) = ((-begin).max(0) as usize, (begin + size as i64 - len).max(0) as usize);
-    let mut t = t;
-    for (n, at_end) in [(before, false), (after, true)] {
-        if n > 0 {
-            let mut dims = t.dims();
-            dims[axis] = n;
-            let zeros = Tensor::<4>::zeros(dims, &t.device());
-            t = if at_end { Tensor::cat(vec![t, zeros], axis) } else { Tensor::cat(vec![zeros, t], axis) };
-        }
-    }
-    let start = begin.max(0) as usize;
-    t.narrow(axis, start, size)
+    pad_axis(t, axis, [before, after], PadMode::Constant, 0.0).narrow(axis, begin.max(0) as usize, size)
 }
 
 /// Apply an activation to a tensor of any rank.
@@ -409,14 +408,8 @@ impl Op {
             }
             Op::Pad { pads, value, mode, shape, out } => {
                 let mut t = one()?.to5(shape);
-                for (axis, [before, after]) in pads.iter().enumerate() {
-                    let (b, a) = (
-                        (*before > 0).then(|| padding(&t, axis, *before, false, *mode, *value)),
-                        (*after > 0).then(|| padding(&t, axis, *after, true, *mode, *value)),
-                    );
-                    if b.is_some() || a.is_some() {
-                        t = Tensor::cat(b.into_iter().chain([t]).chain(a).collect(), axis);
-                    }
+                for (axis, pad) in pads.iter().enumerate() {
+                    t = pad_axis(t, axis, *pad, *mode, *value);
                 }
                 Value::from5(t, out)
             }
@@ -439,10 +432,8 @@ impl Op {
             Op::SoftmaxAxis { axis, shape } => Value::from5(activation::softmax(one()?.to5(shape), *axis), shape),
             Op::Transpose { perm, shape, out } => Value::from5(one()?.to5(shape).permute(*perm), out),
             Op::ConcatAxis { axis, ins, out } => {
-                let parts: Vec<Tensor<5>> = inputs.into_iter().zip(ins).map(|(v, s)| v.to5(s)).collect();
-                let b = parts.iter().map(|p| p.dims()[0]).max().unwrap_or(1);
-                // Constants come with a batch of 1.
-                let parts = parts.into_iter().map(|p| if p.dims()[0] < b { p.repeat_dim(0, b) } else { p }).collect();
+                // Constants are nodes repeated over the batch, so every part has the batch.
+                let parts = inputs.into_iter().zip(ins).map(|(v, s)| v.to5(s)).collect();
                 Value::from5(Tensor::cat(parts, *axis), out)
             }
             Op::Constant { value, out } => {
