@@ -151,13 +151,18 @@ impl Graph {
     /// follow) and put its weights on `device`.
     pub fn load(spec: &GraphSpec, tensors: HashMap<String, HostTensor>, device: &Device) -> Result<Self> {
         spec.infer_shapes(&tensors)?;
-        Self::load_any(spec, tensors, device)
+        Self::load_checked(spec, tensors, device)
     }
 
     /// [`Graph::load`] for a graph whose last node gives any value, not only logits (the
     /// ONNX importer's op-by-op checks; [`Graph::forward`] needs logits).
-    pub fn load_any(spec: &GraphSpec, mut tensors: HashMap<String, HostTensor>, device: &Device) -> Result<Self> {
+    pub fn load_any(spec: &GraphSpec, tensors: HashMap<String, HostTensor>, device: &Device) -> Result<Self> {
         spec.layer_shapes(&tensors)?;
+        Self::load_checked(spec, tensors, device)
+    }
+
+    /// Folds and loads a spec whose shapes were checked.
+    fn load_checked(spec: &GraphSpec, mut tensors: HashMap<String, HostTensor>, device: &Device) -> Result<Self> {
         let spec = fold_activations(&fold_batch_norms(spec, &mut tensors));
         let shapes = spec.layer_shapes(&tensors)?;
         let mut weights = Weights::new(tensors, &spec);
@@ -452,6 +457,11 @@ fn like<const D: usize>(t: &Tensor<D>, rng: &mut crate::rng::Rng) -> Tensor<D> {
     (noise * std).reshape(dims)
 }
 
+/// Average pooling: burn's, or the dilated one (output `out`, height and width).
+fn avg_pool(options: AvgPoolOptions<2>, dilation: [usize; 2], out: [usize; 2]) -> Op {
+    if dilation == [1, 1] { Op::AvgPool(options) } else { Op::AvgPoolDilated { options, dilation, out } }
+}
+
 fn lower(op: &OpSpec, in_shapes: &[Vec<usize>], out_shape: &[usize], t: &mut Weights, device: &Device) -> Op {
     let in_shape: &[usize] = in_shapes.first().map_or(&[], Vec::as_slice);
     // A value's axis k is axis k + 5 - rank of its `[batch, a, b, c, d]` form.
@@ -484,7 +494,7 @@ fn lower(op: &OpSpec, in_shapes: &[Vec<usize>], out_shape: &[usize], t: &mut Wei
         }),
         OpSpec::AvgPool2d { kernel, stride, padding, count_include_pad, ceil_mode, dilation } => {
             let options = AvgPoolOptions { kernel_size: *kernel, stride: *stride, padding: pad_pairs(padding), count_include_pad: *count_include_pad, ceil_mode: *ceil_mode };
-            if *dilation == [1, 1] { Op::AvgPool(options) } else { Op::AvgPoolDilated { options, dilation: *dilation, out: [out[1], out[2]] } }
+            avg_pool(options, *dilation, [out[1], out[2]])
         }
         OpSpec::Pool3d { max, kernel, stride, padding, dilation, ceil_mode, count_include_pad } => {
             let (hw, depth) = if *max {
@@ -493,9 +503,8 @@ fn lower(op: &OpSpec, in_shapes: &[Vec<usize>], out_shape: &[usize], t: &mut Wei
                     Op::MaxPool(MaxPoolOptions { kernel_size: [kernel[0], 1], stride: [stride[0], 1], padding: pad_pairs(&[padding[0], [0, 0]]), dilation: [dilation[0], 1], ceil_mode: *ceil_mode }),
                 )
             } else {
-                let avg = |kernel_size, stride, padding, dilation: [usize; 2], out: [usize; 2]| {
-                    let options = AvgPoolOptions { kernel_size, stride, padding, count_include_pad: *count_include_pad, ceil_mode: *ceil_mode };
-                    if dilation == [1, 1] { Op::AvgPool(options) } else { Op::AvgPoolDilated { options, dilation, out } }
+                let avg = |kernel_size, stride, padding, dilation, out| {
+                    avg_pool(AvgPoolOptions { kernel_size, stride, padding, count_include_pad: *count_include_pad, ceil_mode: *ceil_mode }, dilation, out)
                 };
                 (
                     avg([kernel[1], kernel[2]], [stride[1], stride[2]], pad_pairs(&[padding[1], padding[2]]), [dilation[1], dilation[2]], [out[2], out[3]]),
