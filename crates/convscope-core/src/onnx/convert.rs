@@ -100,6 +100,19 @@ struct Runtime {
     pad: Option<Padding2d>,
 }
 
+/// How the ONNX input becomes the graph's input.
+pub struct Layout {
+    /// The graph's input `[C, H, W]`.
+    pub shape: [usize; 3],
+    /// ONNX's first axis is the graph's batch (else the whole ONNX value is one sample).
+    pub batched: bool,
+    /// The ONNX input's shape (without batch) when it is not `shape` (features, matrices,
+    /// 1-D signals, volumes): a first node named after the input reshapes it.
+    pub reshaped: Option<Vec<usize>>,
+    /// The input holds integers.
+    pub integer: bool,
+}
+
 /// What a conversion gives (see [`super::Imported`]).
 pub struct Finished {
     pub graph: GraphSpec,
@@ -120,7 +133,7 @@ pub struct Converter<'g> {
     batched: bool,
     /// The input (so every value) holds integers, computed as exact float32: division
     /// rounds toward zero.
-    pub integer: bool,
+    integer: bool,
     /// Shape of every spec node by id, and of the input.
     shapes: HashMap<String, LayerShape>,
     /// How many nodes read each value name (to fold `Pad` only where a conv reads it alone).
@@ -166,9 +179,8 @@ fn pair(n: &NodeProto, name: &str, v: Option<Vec<i64>>, default: usize) -> Resul
 }
 
 impl<'g> Converter<'g> {
-    /// `reshaped`: the ONNX input's shape (without batch) when it is not the graph input's
-    /// `[C, H, W]` (features, matrices): a first node named after the input reshapes it.
-    pub fn new(opset: i64, input: String, input_shape: [usize; 3], batched: bool, reshaped: Option<Vec<usize>>, constants: HashMap<String, Constant>, graph: &'g GraphProto) -> Self {
+    pub fn new(opset: i64, input: String, layout: Layout, constants: HashMap<String, Constant>, graph: &'g GraphProto) -> Self {
+        let Layout { shape: input_shape, batched, reshaped, integer } = layout;
         let mut readers: HashMap<&str, usize> = HashMap::new();
         let mut reader_ops: HashMap<&str, Vec<&str>> = HashMap::new();
         for n in &graph.node {
@@ -202,7 +214,7 @@ impl<'g> Converter<'g> {
             ids,
             input_shape,
             batched,
-            integer: false,
+            integer,
             shapes,
             readers,
             reader_ops,
@@ -473,27 +485,8 @@ impl<'g> Converter<'g> {
 
     /// Explicit or automatic padding of a window op, `[[top, bottom], [left, right]]`.
     fn window_padding(&self, n: &NodeProto, hw: [usize; 2], kernel: [usize; 2], stride: [usize; 2], dilation: [usize; 2]) -> Result<Padding2d> {
-        let auto = string(n, "auto_pad");
-        match auto.as_str() {
-            "" | "NOTSET" => match ints(n, "pads").as_deref() {
-                None => Ok([[0, 0], [0, 0]]),
-                Some([t, l, b, r]) if [t, l, b, r].iter().all(|p| **p >= 0) => Ok([[*t as usize, *b as usize], [*l as usize, *r as usize]]),
-                Some(p) => Err(err(n, format!("`pads` must be 4 non-negative numbers (2-D), got {}", short(p)))),
-            },
-            "VALID" => Ok([[0, 0], [0, 0]]),
-            "SAME_UPPER" | "SAME_LOWER" => {
-                let mut out = [[0, 0]; 2];
-                for a in 0..2 {
-                    let span = dilation[a] * (kernel[a] - 1) + 1;
-                    let outn = hw[a].div_ceil(stride[a]);
-                    let total = ((outn - 1) * stride[a] + span).saturating_sub(hw[a]);
-                    let small = total / 2;
-                    out[a] = if auto == "SAME_UPPER" { [small, total - small] } else { [total - small, small] };
-                }
-                Ok(out)
-            }
-            other => Err(err(n, format!("auto_pad `{other}` is not an ONNX value"))),
-        }
+        let p = window_pads(n, &hw, &kernel, &stride, &dilation)?;
+        Ok([p[0], p[1]])
     }
 
     fn spatial(&self, n: &NodeProto, v: &Runtime) -> Result<[usize; 3]> {
@@ -772,28 +765,8 @@ impl<'g> Converter<'g> {
             return Err(err(n, "`kernel_shape` is missing"));
         }
         let (stride, dilation) = (three("strides", 1)?, three("dilations", 1)?);
-        let mut padding = [[0usize; 2]; 3];
-        match string(n, "auto_pad").as_str() {
-            "" | "NOTSET" => match ints(n, "pads").as_deref() {
-                None => {}
-                Some(p) if p.len() == 6 && p.iter().all(|v| *v >= 0) => {
-                    for a in 0..3 {
-                        padding[a] = [p[a] as usize, p[a + 3] as usize];
-                    }
-                }
-                Some(p) => return Err(err(n, format!("`pads` must be 6 non-negative numbers (3-D), got {}", short(p)))),
-            },
-            "VALID" => {}
-            auto @ ("SAME_UPPER" | "SAME_LOWER") => {
-                for a in 0..3 {
-                    let span = dilation[a] * (kernel[a] - 1) + 1;
-                    let total = ((size[a].div_ceil(stride[a]) - 1) * stride[a] + span).saturating_sub(size[a]);
-                    let small = total / 2;
-                    padding[a] = if auto == "SAME_UPPER" { [small, total - small] } else { [total - small, small] };
-                }
-            }
-            other => return Err(err(n, format!("auto_pad `{other}` is not an ONNX value"))),
-        }
+        let p = window_pads(n, &size, &kernel, &stride, &dilation)?;
+        let padding = [p[0], p[1], p[2]];
         let max = n.op_type == "MaxPool";
         let op = OpSpec::Pool3d {
             max,
@@ -1273,6 +1246,30 @@ impl<'g> Converter<'g> {
             self.values.iter().filter(|(_, v)| v.pad.is_none() && ids.contains(v.id.as_str())).map(|(k, v)| (k.clone(), v.id.clone())).collect();
         names.sort();
         Ok(Finished { graph: GraphSpec { input_shape: self.input_shape, nodes }, weights, notes: self.notes, values: names })
+    }
+}
+
+/// A window op's explicit or automatic padding, `[before, after]` per spatial axis (ONNX's
+/// `pads` list all befores, then all afters).
+fn window_pads(n: &NodeProto, size: &[usize], kernel: &[usize], stride: &[usize], dilation: &[usize]) -> Result<Vec<[usize; 2]>> {
+    let axes = size.len();
+    let auto = string(n, "auto_pad");
+    match auto.as_str() {
+        "" | "NOTSET" => match ints(n, "pads") {
+            None => Ok(vec![[0, 0]; axes]),
+            Some(p) if p.len() == 2 * axes && p.iter().all(|v| *v >= 0) => Ok((0..axes).map(|a| [p[a] as usize, p[a + axes] as usize]).collect()),
+            Some(p) => Err(err(n, format!("`pads` must be {} non-negative numbers ({axes}-D), got {}", 2 * axes, short(&p)))),
+        },
+        "VALID" => Ok(vec![[0, 0]; axes]),
+        "SAME_UPPER" | "SAME_LOWER" => Ok((0..axes)
+            .map(|a| {
+                let span = dilation[a] * (kernel[a] - 1) + 1;
+                let total = ((size[a].div_ceil(stride[a]) - 1) * stride[a] + span).saturating_sub(size[a]);
+                let small = total / 2;
+                if auto == "SAME_UPPER" { [small, total - small] } else { [total - small, small] }
+            })
+            .collect()),
+        other => Err(err(n, format!("auto_pad `{other}` is not an ONNX value"))),
     }
 }
 

@@ -17,6 +17,7 @@ use std::collections::{HashMap, HashSet};
 use onnx_protobuf::{Message, ModelProto, type_proto, tensor_shape_proto::dimension};
 
 pub use convert::SUPPORTED;
+use convert::Layout;
 pub use fold::FOLDED;
 pub use tensor::{Constant, constant};
 
@@ -157,16 +158,15 @@ fn import_as(bytes: &[u8], classifier: bool) -> Result<Imported> {
         }
     };
     let images = graph.node.iter().any(|n| IMAGE_OPS.contains(&n.op_type.as_str()));
-    let Layout { shape: input_shape, batched, reshaped, integer } =
-        if classifier { Layout { shape: image_shape(input)?, batched: true, reshaped: None, integer: false } } else { tensor_shape(input, images)? };
+    let layout = if classifier { Layout { shape: image_shape(input)?, batched: true, reshaped: None, integer: false } } else { tensor_shape(input, images)? };
+    let batched = layout.batched;
     let output = graph.output.first().ok_or_else(|| Error::Onnx("the graph has no output".into()))?;
 
     let mut constants = HashMap::new();
     for t in &graph.initializer {
         constants.insert(t.name.clone(), constant(t)?);
     }
-    let mut c = convert::Converter::new(opset, input.name.clone(), input_shape, batched, reshaped, constants, graph);
-    c.integer = integer;
+    let mut c = convert::Converter::new(opset, input.name.clone(), layout, constants, graph);
     for node in &graph.node {
         c.node(node)?;
     }
@@ -198,17 +198,13 @@ fn import_as(bytes: &[u8], classifier: bool) -> Result<Imported> {
     Ok(Imported { graph: graph_spec, weights, notes, producer, values, batched })
 }
 
-/// `[C, H, W]` of the image input `[N, C, H, W]` (N may be symbolic).
-fn image_shape(input: &onnx_protobuf::ValueInfoProto) -> Result<[usize; 3]> {
-    let name = &input.name;
+/// An input's element type and dimensions (`None` where not a fixed positive size).
+fn input_tensor(input: &onnx_protobuf::ValueInfoProto) -> Result<(i32, Vec<Option<i64>>)> {
     let tensor = match input.type_.as_ref().and_then(|t| t.value.as_ref()) {
         Some(type_proto::Value::TensorType(t)) => t,
-        _ => return Err(Error::Onnx(format!("input `{name}` is not a tensor"))),
+        _ => return Err(Error::Onnx(format!("input `{}` is not a tensor", input.name))),
     };
-    if tensor.elem_type != 1 {
-        return Err(Error::Onnx(format!("input `{name}` holds data type {}, not float32 pixels", tensor.elem_type)));
-    }
-    let dims: Vec<Option<i64>> = tensor
+    let dims = tensor
         .shape
         .as_ref()
         .map(|s| {
@@ -221,6 +217,16 @@ fn image_shape(input: &onnx_protobuf::ValueInfoProto) -> Result<[usize; 3]> {
                 .collect()
         })
         .unwrap_or_default();
+    Ok((tensor.elem_type, dims))
+}
+
+/// `[C, H, W]` of the image input `[N, C, H, W]` (N may be symbolic).
+fn image_shape(input: &onnx_protobuf::ValueInfoProto) -> Result<[usize; 3]> {
+    let name = &input.name;
+    let (elem_type, dims) = input_tensor(input)?;
+    if elem_type != 1 {
+        return Err(Error::Onnx(format!("input `{name}` holds data type {elem_type}, not float32 pixels")));
+    }
     match dims.as_slice() {
         [_, Some(c), Some(h), Some(w)] if (*c == 1 || *c == 3) && *h <= 4096 && *w <= 4096 => Ok([*c as usize, *h as usize, *w as usize]),
         [_, Some(c), _, _] if *c != 1 && *c != 3 => {
@@ -237,45 +243,24 @@ fn image_shape(input: &onnx_protobuf::ValueInfoProto) -> Result<[usize; 3]> {
     }
 }
 
-/// A float input's fixed dimensions as the graph's input: `[N, C, H, W]` gives `[C, H, W]`
-/// (batched), `[A, B, C]` itself (one whole sample); features `[?, F]` (batched), `[A, B]`
-/// and `[F]` (whole) come as `[1, A, B]` / `[1, 1, F]` maps reshaped by a first node to the
-/// shape given last.
-/// How an input becomes the graph's: its `[C, H, W]`, whether ONNX's first axis is the batch,
-/// the shape a first node reshapes it to, and whether it holds integers.
-struct Layout {
-    shape: [usize; 3],
-    batched: bool,
-    reshaped: Option<Vec<usize>>,
-    integer: bool,
-}
-
 /// Ops that take a batch of images `[N, C, H, W]`.
 const IMAGE_OPS: &[&str] = &["AveragePool", "BatchNormalization", "Conv", "ConvTranspose", "GlobalAveragePool", "GlobalMaxPool", "MaxPool"];
 
+/// A float or integer input as the graph's: `[N, C, H, W]` gives `[C, H, W]` (batched),
+/// `[A, B, C]` itself (one whole sample); `[N, C, D, H, W]`, `[N, C, L]`, features `[?, F]`
+/// (batched), `[A, B]` and `[F]` (whole) come as maps reshaped by a first node.
 /// A 4-axis input is a batch `[N, C, H, W]`, except when `images` is false (no op of
 /// [`IMAGE_OPS`]) and N is more than 1: then it is one tensor, reshaped from `[N * C, H, W]`.
 /// A 3-axis input is a batch of 1-D signals `[N, C, L]` when `images`, else one tensor.
-/// Integer inputs (the fourth `true`) are computed as float32, exact for values below 2^24.
+/// Integer inputs are computed as float32, exact for values below 2^24.
 fn tensor_shape(input: &onnx_protobuf::ValueInfoProto, images: bool) -> Result<Layout> {
     let name = &input.name;
-    let tensor = match input.type_.as_ref().and_then(|t| t.value.as_ref()) {
-        Some(type_proto::Value::TensorType(t)) => t,
-        _ => return Err(Error::Onnx(format!("input `{name}` is not a tensor"))),
-    };
+    let (elem_type, dims) = input_tensor(input)?;
     // uint8, int8, uint16, int16, int32, int64, uint32, uint64
-    let integer = [2, 3, 4, 5, 6, 7, 12, 13].contains(&tensor.elem_type);
-    if tensor.elem_type != 1 && !integer {
-        return Err(Error::Onnx(format!("input `{name}` holds data type {}; convscope computes float32 and integer tensors", tensor.elem_type)));
+    let integer = [2, 3, 4, 5, 6, 7, 12, 13].contains(&elem_type);
+    if elem_type != 1 && !integer {
+        return Err(Error::Onnx(format!("input `{name}` holds data type {elem_type}; convscope computes float32 and integer tensors")));
     }
-    let dims: Vec<Option<i64>> = tensor
-        .shape
-        .as_ref()
-        .map(|s| s.dim.iter().map(|d| match d.value {
-            Some(dimension::Value::DimValue(v)) if v > 0 => Some(v),
-            _ => None,
-        }).collect())
-        .unwrap_or_default();
     match dims.as_slice() {
         [Some(n), Some(c), Some(h), Some(w)] if *n > 1 && !images => {
             let [n, c, h, w] = [*n as usize, *c as usize, *h as usize, *w as usize];
