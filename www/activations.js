@@ -1,17 +1,20 @@
 // The activations view: every channel of a layer as a grid, one zoomed, a second image side
 // by side on the same scale. The engine computes and colours; this file only draws.
 import { download as save, drawRamp, fmt, paint, pct } from './draw.js';
+import { decode, sample } from './runtime.js';
 
 const $ = (id) => document.getElementById(id);
 const ZOOM_PX = 320;
 
-/** Wire the view to the page. `ctx` gives `model()`, `info()`, `enqueue(job)`, `probe`,
- * `loadBlob(blob, name)` (decode to RGBA) and `fit()`. Returns the hooks the page calls when
- * the model or the image changes. */
+/** Wire the view to the page. `ctx` gives `model()` (the WebModel), `info()`,
+ * `enqueue(job)`, `probe` and `fit()`. Returns the hooks the page calls when the model or the
+ * image changes. */
 export function setupActivations(ctx) {
   const view = {
-    layer: null, norm: 'channel', colormap: 'auto', rank: 'index', start: 0, pageSize: 64,
-    result: null, zoom: null, compare: null, tops: [null, null],
+    handle: null, layer: null, norm: 'channel', colormap: 'auto', rank: 'index', start: 0, pageSize: 64,
+    result: null, zoom: null, tops: [null, null],
+    // The image compared with: `{ name, sample (id or null for a file), image }`, and its analysis.
+    compare: null, compareAnalysis: null,
   };
   const { probe } = ctx;
 
@@ -136,7 +139,7 @@ export function setupActivations(ctx) {
     grid.style.gap = `${GAP}px`;
     grid.style.setProperty('--map-h', `${cellH}px`);
     grid.style.setProperty('--label-h', `${LABEL}px`);
-    const pic = ctx.model().paintGrid(slot, cols, cellW, cellH, GAP, LABEL);
+    const pic = view.handle.paintGrid(slot, cols, cellW, cellH, GAP, LABEL);
     const canvas = grid.querySelector('canvas.paint');
     paint(canvas, pic);
     canvas.style.width = `${pic.width}px`;
@@ -180,7 +183,7 @@ export function setupActivations(ctx) {
     const overlay = $('overlay-toggle').checked;
     const opacity = overlay ? Number($('overlay-opacity').value) / 100 : -1;
     const figures = r.images.map((im) => {
-      const pic = ctx.model().zoomImage(im.slot, channel, ZOOM_PX, opacity);
+      const pic = view.handle.zoomImage(im.slot, channel, ZOOM_PX, opacity);
       const fig = document.createElement('figure');
       const canvas = document.createElement('canvas');
       paint(canvas, pic);
@@ -208,12 +211,11 @@ export function setupActivations(ctx) {
 
   // Fetch and draw the current layer page. Returns the milliseconds it took.
   async function refresh() {
-    const model = ctx.model();
-    if (!model || !view.layer) return 0;
+    if (!view.handle || !view.layer) return 0;
     const t0 = performance.now();
     const layer = ctx.info().layers.find((l) => l.id === view.layer);
     view.pageSize = pageSizeFor(layer.shape);
-    const r = await model.layerView(view.layer, view.norm, view.colormap, view.rank, view.start, view.pageSize);
+    const r = await view.handle.show(view.layer, view.norm, view.colormap, view.rank, view.start, view.pageSize);
     const t1 = performance.now();
     r.rankLabel = RANK_LABELS[view.rank];
     view.result = r;
@@ -231,17 +233,25 @@ export function setupActivations(ctx) {
     return ms;
   }
 
-  async function setCompare(blob, name) {
-    const img = await ctx.loadBlob(blob, name);
-    view.compare = { blob, name };
-    view.tops[1] = (await ctx.model().analyse(1, name, img.rgba, img.width, img.height, ctx.fit(), 1))[0];
+  // Compare with a decoded image (`sample`: its sample id, or null for a file).
+  async function setCompare(img, sampleId) {
+    const analysis = await ctx.model().analyse(img.name, img.rgba, img.width, img.height, ctx.fit());
+    view.compareAnalysis?.free();
+    view.compare = { name: img.name, sample: sampleId, image: img };
+    view.compareAnalysis = analysis;
+    view.tops[1] = analysis.top(1)[0];
+    view.handle.setImage(1, analysis);
+    $('compare-select').value = sampleId || 'file';
     await refresh();
   }
 
   async function clearCompare() {
     view.compare = null;
+    view.compareAnalysis?.free();
+    view.compareAnalysis = null;
     view.tops[1] = null;
-    ctx.model().clearSlot(1);
+    view.handle.clearImage(1);
+    $('compare-select').value = '';
     await refresh();
   }
 
@@ -268,23 +278,35 @@ export function setupActivations(ctx) {
     if (v === 'file') { $('compare-file').click(); return; }
     ctx.enqueue(async () => {
       if (!v) { await clearCompare(); return; }
-      const response = await fetch(`samples/${v}`);
-      if (!response.ok) throw new Error(`Could not load the sample ${v} (HTTP ${response.status}).`);
-      await setCompare(await response.blob(), v);
+      try {
+        await setCompare(await sample(v), v);
+      } catch (err) {
+        // The menu goes back to what is shown.
+        $('compare-select').value = view.compare ? view.compare.sample || 'file' : '';
+        throw err;
+      }
     });
   });
   $('compare-file').addEventListener('change', (e) => {
     const file = e.target.files[0];
     e.target.value = '';
-    if (file) ctx.enqueue(() => setCompare(file, file.name));
+    if (!file) { $('compare-select').value = view.compare ? view.compare.sample || 'file' : ''; return; }
+    ctx.enqueue(async () => {
+      try {
+        await setCompare(await decode(file, file.name), null);
+      } catch (err) {
+        $('compare-select').value = view.compare ? view.compare.sample || 'file' : '';
+        throw err;
+      }
+    });
   });
   $('export-grid').addEventListener('click', () => ctx.enqueue(async () => {
     const grid = document.querySelector('.grid-col[data-slot="0"] .grid');
-    await download(ctx.model().exportGrid(grid ? columns(grid) : 8), `convscope-${ctx.info().name}-${view.layer}.png`);
+    await download(view.handle.exportGrid(grid ? columns(grid) : 8), `convscope-${ctx.info().name}-${view.layer}.png`);
   }));
   $('export-zoom').addEventListener('click', () => ctx.enqueue(async () => {
     const overlay = $('overlay-toggle').checked;
-    await download(ctx.model().exportZoom(view.zoom, 448, overlay ? Number($('overlay-opacity').value) / 100 : -1), `convscope-${ctx.info().name}-${view.layer}-channel${view.zoom}.png`);
+    await download(view.handle.exportZoom(view.zoom, 448, overlay ? Number($('overlay-opacity').value) / 100 : -1), `convscope-${ctx.info().name}-${view.layer}-channel${view.zoom}.png`);
   }));
 
   // For tests and benchmarks: choose a layer as the menu does; resolves once drawn.
@@ -297,17 +319,22 @@ export function setupActivations(ctx) {
   probe.layerValues = (slot = 0) => Array.from(view.result.images.find((im) => im.slot === slot).values);
 
   return {
-    // A new model: a new layer list (the page then analyses both images again).
-    modelChanged() {
+    // A new model: a new handle and layer list (the page then analyses both images again).
+    modelChanged(handle) {
+      view.handle?.free();
+      view.handle = handle;
+      view.compareAnalysis?.free();
+      view.compareAnalysis = null;
       fillLayers();
       view.zoom = null;
       view.result = null;
     },
-    // The main image changed: slot 0 holds new activations (with `reanalyse`, the input
+    // The main image changed: `analysis` holds its activations (with `reanalyse`, the input
     // preprocessing changed too, so the comparison image is analysed again).
-    async imageChanged(top, reanalyse = false) {
+    async imageChanged(top, analysis, reanalyse = false) {
       view.tops[0] = top;
-      if (view.compare && reanalyse) await setCompare(view.compare.blob, view.compare.name);
+      view.handle.setImage(0, analysis);
+      if (view.compare && (reanalyse || !view.compareAnalysis)) await setCompare(view.compare.image, view.compare.sample);
       else await refresh();
     },
   };

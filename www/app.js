@@ -1,5 +1,6 @@
 // convscope page: decodes images, calls the wasm engine, draws. No tensor maths here.
-import init, { Engine } from './pkg/convscope_web.js';
+import { ActivationsView, AttentionView } from './pkg/convscope_web.js';
+import * as rt from './runtime.js';
 import { setupActivations } from './activations.js';
 import { setupAttention } from './attention.js';
 import { setupPatterns } from './patterns.js';
@@ -7,9 +8,9 @@ import { setupOnnx } from './onnx.js';
 
 const $ = (id) => document.getElementById(id);
 const params = new URLSearchParams(location.search);
-const SAMPLES = ['chelsea.png', 'coffee.png', 'camera.png', 'rocket.jpg', 'astronaut.png'];
+const SAMPLES = rt.SAMPLES;
 
-const state = { engine: null, model: null, modelName: null, modelBytes: null, onnx: () => null, info: null, image: null, fit: 'whole', queue: Promise.resolve() };
+const state = { engine: null, model: null, modelName: null, modelBytes: null, onnx: () => null, info: null, image: null, analysis: null, fit: 'whole' };
 // What tests and benchmarks read; the page itself never needs it.
 const probe = { ready: false, backend: null, note: null, lastTop: null, lastMs: null, firstPredictionMs: null, runs: 0, failures: 0, error: null, startup: {} };
 window.convscope = probe;
@@ -37,30 +38,15 @@ function clearError() {
   probe.error = null;
 }
 
-// Run page work one job at a time; report failures in the page.
+// Run page work one job at a time (the runtime's queue); report failures in the page.
 function enqueue(job) {
-  state.queue = state.queue.then(job).catch((e) => {
+  return rt.enqueue(job).catch((e) => {
     showError(e && e.message ? e.message : String(e));
     setStatus('Ready (the last action failed)', true);
   });
-  return state.queue;
 }
 
-async function decode(blob, name) {
-  let bitmap;
-  try {
-    bitmap = await createImageBitmap(blob);
-  } catch {
-    throw new Error(`Could not read ${name} as an image (supported: PNG, JPEG, GIF, WebP, BMP).`);
-  }
-  const canvas = document.createElement('canvas');
-  canvas.width = bitmap.width;
-  canvas.height = bitmap.height;
-  const ctx = canvas.getContext('2d', { willReadFrequently: true });
-  ctx.drawImage(bitmap, 0, 0);
-  const data = ctx.getImageData(0, 0, bitmap.width, bitmap.height);
-  return { name, bitmap, width: bitmap.width, height: bitmap.height, rgba: new Uint8Array(data.data.buffer) };
-}
+const decode = rt.decode;
 
 function drawImage(img) {
   const canvas = $('image-canvas');
@@ -105,14 +91,18 @@ async function predict(reanalyse = false) {
   const { rgba, width, height, name } = state.image;
   setStatus(`Running ${state.info.name} on ${probe.backend}…`);
   const t0 = performance.now();
-  const top = await state.model.analyse(0, name, rgba, width, height, state.fit, 5);
+  const analysis = await state.model.analyse(name, rgba, width, height, state.fit);
+  const top = analysis.top(5);
   const ms = performance.now() - t0;
+  // The views hold their own share of the analysis: the page's handle can go.
+  state.analysis?.free();
+  state.analysis = analysis;
   drawTop(top);
-  drawModelView(state.model.modelView(0));
+  drawModelView(analysis.modelView());
   if (probe.firstPredictionMs === null) probe.firstPredictionMs = performance.now();
   $('timing').textContent = `${state.info.name} on ${probe.backend}: ${ms.toFixed(0)} ms`;
-  await activations.imageChanged(top[0], reanalyse);
-  await attention.imageChanged(top);
+  await activations.imageChanged(top[0], analysis, reanalyse);
+  await attention.imageChanged(top, analysis);
   patterns.imageChanged();
   setStatus(`Ready — ${state.info.name} on ${probe.backend === 'webgpu' ? 'WebGPU' : 'the CPU'}`, true);
   // Counted once everything for this image is drawn (tests wait on it).
@@ -130,17 +120,17 @@ function useModel(model, name, source) {
   state.modelName = name;
   state.modelBytes = source.bytes;
   state.onnx = source.onnx || (() => null);
+  state.analysis?.free();
+  state.analysis = null;
   showModelInputs(name);
-  activations.modelChanged();
-  attention.modelChanged();
+  activations.modelChanged(new ActivationsView(model));
+  attention.modelChanged(new AttentionView(model));
   patterns.modelChanged();
 }
 
 async function loadModel(name) {
   setStatus(`Loading model ${name}…`);
-  const response = await fetch(`weights/${name}.csm`);
-  if (!response.ok) throw new Error(`Could not load the model weights/${name}.csm (HTTP ${response.status}).`);
-  const bytes = new Uint8Array(await response.arrayBuffer());
+  const bytes = await rt.bundledBytes(name);
   useModel(state.engine.loadModel(bytes), name, { bytes });
 }
 
@@ -153,10 +143,12 @@ async function useImage(blob, name) {
 }
 
 async function useSample(file, button) {
-  const response = await fetch(`samples/${file}`);
-  if (!response.ok) throw new Error(`Could not load the sample ${file} (HTTP ${response.status}).`);
+  const img = await rt.sample(file);
   for (const b of $('samples').children) b.setAttribute('aria-pressed', String(b === button));
-  await useImage(await response.blob(), file);
+  clearError();
+  state.image = img;
+  drawImage(img);
+  await predict();
 }
 
 function setupSamples() {
@@ -257,28 +249,27 @@ function setupDrawing() {
 }
 
 const activations = setupActivations({
-  model: () => state.model,
   info: () => state.info,
+  model: () => state.model,
   fit: () => state.fit,
   enqueue: (job) => enqueue(job),
-  loadBlob: (blob, name) => decode(blob, name),
   probe,
 });
 
 const attention = setupAttention({
-  model: () => state.model,
   info: () => state.info,
   enqueue: (job) => enqueue(job),
   probe,
 });
 
 const patterns = setupPatterns({
-  model: () => state.model,
   info: () => state.info,
+  analysis: () => state.analysis,
   modelName: () => state.modelName,
   modelBytes: () => state.modelBytes,
   onnx: () => state.onnx(),
   backend: () => probe.backend,
+  enqueue: (job) => enqueue(job),
   probe,
 });
 
@@ -311,10 +302,9 @@ async function main() {
   setStatus('Loading the engine…');
   const mark = (name) => { probe.startup[name] = Math.round(performance.now()); };
   mark('script');
-  await init();
+  await rt.loadWasm();
   mark('wasm_ready');
-  const wantGpu = backend !== 'cpu' && 'gpu' in navigator;
-  state.engine = await Engine.create(wantGpu ? 'webgpu' : 'cpu');
+  state.engine = await rt.engine(backend);
   mark('engine_ready');
   probe.backend = state.engine.backend;
   probe.note = state.engine.note || (backend !== 'cpu' && !('gpu' in navigator) ? 'this browser has no WebGPU; running on the CPU' : '');

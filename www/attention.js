@@ -9,11 +9,13 @@ const SIZE = 448; // pixels on the longer side of a drawn map
 const STEPS = 10; // faithfulness curve steps in the page (10% of the pixels each)
 const SANITY_POINTS = 5;
 
-/** Wire the view to the page. `ctx` gives `model()`, `info()`, `enqueue(job)` and `probe`.
- * Returns the hooks the page calls when the model or the image changes. */
+/** Wire the view to the page. `ctx` gives `info()`, `enqueue(job)` and `probe`. Returns the
+ * hooks the page calls when the model or the image changes. */
 export function setupAttention(ctx) {
   const { probe } = ctx;
-  const view = { top: [], panes: [null, null], methods: [], visible: false, unscored: false, mapMs: null };
+  const view = {
+    handle: null, top: [], panes: [null, null], methods: [], visible: false, unscored: false, mapMs: null,
+  };
   probe.attention = { panes: [null, null], ms: null, scoreMs: null, sanity: null };
   const option = (value, text) => Object.assign(document.createElement('option'), { value, textContent: text });
 
@@ -53,7 +55,7 @@ export function setupAttention(ctx) {
     fig.hidden = !r;
     if (!r) return;
     const canvas = fig.querySelector('canvas');
-    paint(canvas, ctx.model().attentionImage(pane, SIZE, opacity(), colormap()));
+    paint(canvas, view.handle.image(pane, SIZE, opacity(), colormap()));
     const where = r.layer ? `layer ${r.layer}, ${r.height}×${r.width}` : `the input, ${r.height}×${r.width}`;
     fig.querySelector('figcaption').textContent = `${r.method.name} — ${r.label} — at ${where}`;
     fig.querySelector('figcaption').title = r.method.paper;
@@ -107,7 +109,7 @@ export function setupAttention(ctx) {
   // Compute the maps of both panes, draw them, then score them.
   async function refresh(scoreNow = false) {
     if (!view.top.length) return;
-    const m = ctx.model();
+    const m = view.handle;
     const cls = Number($('target-select').value);
     const against = Number($('contrast-select').value);
     const layer = $('cam-layer-select').value;
@@ -116,14 +118,14 @@ export function setupAttention(ctx) {
     probe.attention.sanity = null;
     const t0 = performance.now();
     for (const pane of [0, 1]) {
-      if (!chosen[pane]) { m.clearAttention(pane); view.panes[pane] = null; continue; }
+      if (!chosen[pane]) { m.clear(pane); view.panes[pane] = null; continue; }
       const info = view.methods.find((x) => x.id === chosen[pane]);
       if (info.cost) {
         // Say what is running before the engine takes the thread.
         $('cam-timing').textContent = `computing ${info.name} (${info.cost})…`;
         await new Promise((ok) => requestAnimationFrame(() => setTimeout(ok, 0)));
       }
-      view.panes[pane] = await m.attention(pane, chosen[pane], cls, against === cls ? -1 : against, layer);
+      view.panes[pane] = await m.explain(pane, chosen[pane], cls, against === cls ? -1 : against, layer);
     }
     const ms = performance.now() - t0;
     [0, 1].forEach(drawPane);
@@ -136,7 +138,7 @@ export function setupAttention(ctx) {
   }
 
   function publish(scoreMs) {
-    probe.attention = { ...probe.attention, panes: view.panes.map((p) => p && { ...p, raw: Array.from(p.raw) }), ms: view.mapMs, scoreMs };
+    probe.attention = { ...probe.attention, panes: view.panes.map((p) => p && { ...p, raw: p.raw ? Array.from(p.raw) : null }), ms: view.mapMs, scoreMs };
   }
 
   async function score() {
@@ -146,7 +148,7 @@ export function setupAttention(ctx) {
     const t1 = performance.now();
     for (const pane of [0, 1]) {
       if (!view.panes[pane]) continue;
-      view.panes[pane].scores = await ctx.model().faithfulness(pane, STEPS);
+      view.panes[pane].scores = await view.handle.faithfulness(pane, STEPS);
       drawPane(pane);
     }
     const scoreMs = performance.now() - t1;
@@ -165,7 +167,7 @@ export function setupAttention(ctx) {
       const r = view.panes[pane];
       if (!r) continue;
       box.textContent = `Randomizing the model's weights from the top down for ${r.method.name}…`;
-      reports.push({ pane, method: r.method.name, ...(await ctx.model().sanity(pane, SANITY_POINTS)) });
+      reports.push({ pane, method: r.method.name, ...(await view.handle.sanity(pane, SANITY_POINTS)) });
     }
     box.replaceChildren(...reports.map((rep) => {
       const div = document.createElement('div');
@@ -193,7 +195,7 @@ export function setupAttention(ctx) {
   });
   $('cam-opacity').addEventListener('input', () => [0, 1].forEach(drawPane));
   $('export-attention').addEventListener('click', () => ctx.enqueue(() => download(
-    ctx.model().exportAttention(SIZE, opacity(), colormap()),
+    view.handle.export(SIZE, opacity(), colormap()),
     `convscope-${ctx.info().name}-${view.panes.filter(Boolean).map((p) => p.method.id).join('-vs-')}.png`,
     probe,
   )));
@@ -217,12 +219,15 @@ export function setupAttention(ctx) {
   };
 
   return {
-    modelChanged() {
+    modelChanged(handle) {
+      view.handle?.free();
+      view.handle = handle;
       fillMenus();
       fillLayers();
       view.panes = [null, null];
     },
-    async imageChanged(top) {
+    async imageChanged(top, analysis) {
+      view.handle.setImage(analysis);
       fillTargets(top);
       await refresh();
     },

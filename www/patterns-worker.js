@@ -1,7 +1,7 @@
 // The filter-patterns worker: its own engine and copy of the model, so the page stays
 // responsive while patterns are optimized. It steps the run, sends the current images every
 // so often, and stops when told. No tensor maths here: the engine does it.
-import init, { Engine } from './pkg/convscope_web.js';
+import init, { Engine, PatternRun } from './pkg/convscope_web.js';
 
 let model = null;
 let current = null; // { id, cancelled }
@@ -20,29 +20,36 @@ async function load({ backend, bytes, onnx }) {
 async function run({ id, layer, channels, size, steps, seed, fit, drawEveryMs }) {
   const me = { id, cancelled: false };
   current = me;
-  const info = model.patternsStart(layer, Uint32Array.from(channels), size, seed, fit);
-  postMessage({ type: 'started', id, info });
-  const t0 = performance.now();
-  let lastDraw = t0;
-  let done = 0;
-  while (done < steps) {
-    done = model.patternsStep(1);
-    await tick(); // let a cancel message in
-    if (me.cancelled) {
-      model.patternsStop();
-      postMessage({ type: 'cancelled', id, step: done });
-      return;
+  const pattern = new PatternRun(model, layer, Uint32Array.from(channels), size, seed, fit);
+  me.pattern = pattern;
+  try {
+    postMessage({ type: 'started', id, info: pattern.info() });
+    const t0 = performance.now();
+    let lastDraw = t0;
+    let done = 0;
+    let stepMs = 0; // time spent stepping, without the waits and the drawing
+    while (done < steps) {
+      const s0 = performance.now();
+      done = pattern.step(1);
+      stepMs += performance.now() - s0;
+      await tick(); // let a cancel message in
+      if (me.cancelled) {
+        postMessage({ type: 'cancelled', id, step: done });
+        return;
+      }
+      const now = performance.now();
+      if (now - lastDraw >= drawEveryMs || done === steps) {
+        const rgba = await pattern.images();
+        lastDraw = performance.now();
+        postMessage({ type: 'progress', id, step: done, steps, msPerStep: stepMs / done, rgba }, [rgba.buffer]);
+      }
     }
-    const now = performance.now();
-    if (now - lastDraw >= drawEveryMs || done === steps) {
-      const rgba = await model.patternsImages();
-      lastDraw = performance.now();
-      postMessage({ type: 'progress', id, step: done, steps, msPerStep: (now - t0) / done, rgba }, [rgba.buffer]);
-    }
+    const own = Array.from(await pattern.own());
+    postMessage({ type: 'done', id, own, seconds: (performance.now() - t0) / 1000 });
+  } finally {
+    pattern.free();
+    me.pattern = null;
   }
-  const own = Array.from(await model.patternsOwn());
-  model.patternsStop();
-  postMessage({ type: 'done', id, own, seconds: (performance.now() - t0) / 1000 });
 }
 
 onmessage = async (e) => {
@@ -61,7 +68,6 @@ onmessage = async (e) => {
     }
     else if (msg.type === 'cancel' && current && current.id === msg.id) current.cancelled = true;
   } catch (err) {
-    if (model) model.patternsStop();
     postMessage({ type: 'error', id: msg.id, message: err && err.message ? err.message : String(err) });
   }
 };

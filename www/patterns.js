@@ -4,16 +4,17 @@
 // downloads. The engine computes and draws the figures; this file only shows them.
 import { patternGallery } from './pkg/convscope_web.js';
 import { download, imageData, paint } from './draw.js';
+import { patternsWorker } from './runtime.js';
 
 const $ = (id) => document.getElementById(id);
 const PAGE = 16; // channels per page: one optimization, one image per channel
 const DRAW_EVERY_MS = 400; // how often the worker sends the current images
 const ZOOM_PX = 320;
 
-/** Wire the view to the page. `ctx` gives `model()`, `info()`, `modelName()`, `onnx()` (an
- * imported model's preprocessing, or null),
- * `modelBytes()`, `backend()` and `probe`. Returns the hooks the page calls when the model
- * or the image changes. */
+/** Wire the view to the page. `ctx` gives `info()`, `analysis()` (the image's), `modelName()`,
+ * `onnx()` (an imported model's preprocessing, or null), `modelBytes()`, `backend()`,
+ * `enqueue(job)` and `probe`. Returns the hooks the page calls when the model or the image
+ * changes. */
 export function setupPatterns(ctx) {
   const { probe } = ctx;
   const view = { worker: null, loaded: null, runId: 0, running: null, result: null, start: 0, zoom: null };
@@ -26,10 +27,14 @@ export function setupPatterns(ctx) {
     const layers = spatial();
     $('pattern-layer').replaceChildren(...layers.map((l) => option(l.id, `${l.id} — ${l.shape.join('×')}`)));
     // A middle layer: textures rather than plain colours, quick to optimize.
-    const middle = layers.find((l) => l.id === 'blocks.5') || layers[Math.floor(layers.length * 0.4)];
-    $('pattern-layer').value = middle.id;
+    $('pattern-layer').value = defaultLayer().id;
     view.start = 0;
     showPage();
+  }
+
+  function defaultLayer() {
+    const layers = spatial();
+    return layers.find((l) => l.id === 'blocks.5') || layers[Math.floor(layers.length * 0.4)];
   }
 
   function showPage() {
@@ -50,7 +55,7 @@ export function setupPatterns(ctx) {
   // The worker, with this model loaded in it (started on first use, restarted for a new model).
   function worker() {
     if (view.loaded) return view.loaded;
-    view.worker = new Worker(new URL('./patterns-worker.js', import.meta.url), { type: 'module' });
+    view.worker = patternsWorker();
     view.worker.onmessage = (e) => onMessage(e.data);
     view.worker.onerror = (e) => fail(`the patterns worker failed: ${e.message || 'unknown error'}`);
     view.loaded = new Promise((ok, bad) => { view.onLoaded = ok; view.onLoadFailed = bad; });
@@ -153,7 +158,7 @@ export function setupPatterns(ctx) {
 
   async function run() {
     const l = layer();
-    if (!l || !ctx.model()) return;
+    if (!l || !ctx.info()) return;
     const r = {
       id: ++view.runId, layer: l.id, channels: channels(), size: Number($('pattern-size').value),
       steps: Number($('pattern-steps').value), seed: Math.max(0, Math.floor(Number($('pattern-seed').value) || 0)),
@@ -193,7 +198,13 @@ export function setupPatterns(ctx) {
     $('pattern-zoom-title').textContent = `Channel ${ch} of ${r.layer}`;
     $('pattern-zoom').hidden = false;
     try {
-      const map = await ctx.model().channelOnImage(r.layer, ch, ZOOM_PX, 0.55);
+      // In the page's queue: a model switch cannot pull the analysis away mid-draw.
+      const map = await ctx.enqueue(async () => {
+        const analysis = ctx.analysis();
+        if (!analysis) throw new Error('no image has been analysed yet');
+        return analysis.channelOnImage(r.layer, ch, ZOOM_PX, 0.55);
+      });
+      if (!map) throw new Error('the map could not be drawn');
       paint($('pattern-zoom-map'), map);
       $('pattern-zoom-map-caption').textContent = `channel ${ch} on the image (from ${fmtNum(map.lo)} to ${fmtNum(map.hi)})`;
       probe.patterns.zoomed = { channel: ch, lo: map.lo, hi: map.hi };

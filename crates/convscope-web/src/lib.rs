@@ -3,29 +3,36 @@
 //! Bytes and typed arrays come in, typed arrays and small JSON objects go out, and every
 //! export returns `Result<_, JsError>` so bad input becomes a message in the page rather than
 //! a panic. The page does no tensor maths.
+//!
+//! The handles, and what each holds (modules depend downwards only: `js` <- `model` <-
+//! `analysis` <- the views):
+//! - [`Engine`]: the device (WebGPU or the CPU); loads models.
+//! - [`WebModel`]: one loaded model; classifies, and analyses an image into an [`Analysis`].
+//! - [`Analysis`]: one image's pass through the network (every layer kept on the device),
+//!   shared by any number of views.
+//! - The views, each a small handle over a model and the analyses it shows:
+//!   [`ActivationsView`], [`AttentionView`], [`PatternRun`].
 
 #![warn(missing_docs)]
 
 mod activations;
+mod analysis;
 mod attention;
+mod js;
 mod logger;
 mod model;
 mod patterns;
 
+pub use activations::ActivationsView;
+pub use analysis::Analysis;
+pub use attention::AttentionView;
 pub use model::WebModel;
+pub use patterns::PatternRun;
 
 use burn::tensor::Device;
 use convscope_core::{Model, onnx};
+use js::js_err;
 use wasm_bindgen::prelude::*;
-
-pub(crate) fn js_err(e: impl std::fmt::Display) -> JsError {
-    JsError::new(&e.to_string())
-}
-
-pub(crate) fn to_js(v: &impl serde::Serialize) -> Result<JsValue, JsError> {
-    let s = serde_json::to_string(v).map_err(js_err)?;
-    js_sys::JSON::parse(&s).map_err(|_| JsError::new("internal: bad JSON"))
-}
 
 /// The compute device the page runs on.
 #[wasm_bindgen]
@@ -44,10 +51,18 @@ impl Engine {
         console_error_panic_hook::set_once();
         logger::init();
         if backend == "cpu" {
-            return Engine { device: Device::flex(), backend: "cpu".into(), note: "CPU chosen".into() };
+            return Engine {
+                device: Device::flex(),
+                backend: "cpu".into(),
+                note: "CPU chosen".into(),
+            };
         }
         match Device::wgpu_options().init_async().await {
-            Ok(device) => Engine { device, backend: "webgpu".into(), note: String::new() },
+            Ok(device) => Engine {
+                device,
+                backend: "webgpu".into(),
+                note: String::new(),
+            },
             Err(e) => Engine {
                 device: Device::flex(),
                 backend: "cpu".into(),
@@ -80,27 +95,32 @@ impl Engine {
     /// the model takes blue, green, red planes; `labels` is a labels file's text (one class
     /// per line, or JSON), or empty.
     #[wasm_bindgen(js_name = loadOnnx)]
-    pub fn load_onnx(&self, bytes: &[u8], name: String, mean: Vec<f32>, std: Vec<f32>, bgr: bool, labels: String) -> Result<WebModel, JsError> {
+    pub fn load_onnx(
+        &self,
+        bytes: &[u8],
+        name: String,
+        mean: Vec<f32>,
+        std: Vec<f32>,
+        bgr: bool,
+        labels: String,
+    ) -> Result<WebModel, JsError> {
         let three = |v: &[f32], what: &str| -> Result<[f32; 3], JsError> {
             match v {
                 [x] => Ok([*x; 3]),
                 [r, g, b] => Ok([*r, *g, *b]),
-                _ => Err(js_err(format!("{what}: give 3 values (R, G, B) or 1, got {}", v.len()))),
+                _ => Err(js_err(format!(
+                    "{what}: give 3 values (R, G, B) or 1, got {}",
+                    v.len()
+                ))),
             }
         };
-        let pre = onnx::Preprocessing { mean: Some(three(&mean, "mean")?), std: Some(three(&std, "std")?), bgr, labels };
+        let pre = onnx::Preprocessing {
+            mean: Some(three(&mean, "mean")?),
+            std: Some(three(&std, "std")?),
+            bgr,
+            labels,
+        };
         let model = onnx::load(bytes, &name, &pre, &self.device).map_err(js_err)?;
         Ok(WebModel::new(model))
     }
-}
-
-/// Set a property of a plain JS object.
-pub(crate) fn set(obj: &js_sys::Object, key: &str, value: &JsValue) -> Result<(), JsError> {
-    js_sys::Reflect::set(obj, &JsValue::from_str(key), value).map(|_| ()).map_err(|_| JsError::new("internal: cannot set a property"))
-}
-
-/// Read a tensor back to the host (the only way in the browser: asynchronously).
-pub(crate) async fn read_back<const D: usize>(t: burn::tensor::Tensor<D>) -> Result<Vec<f32>, JsError> {
-    let data = t.into_data_async().await.map_err(|e| js_err(format!("{e:?}")))?;
-    data.try_to_vec::<f32>().map_err(|e| js_err(format!("{e:?}")))
 }

@@ -1,0 +1,123 @@
+// The one runtime that the full page, the iframe figure and every <conv-scope> element share:
+// one wasm instance, one engine per backend (one GPU device), one loaded copy of each model
+// and sample, one queue of work. Everything is found relative to this file, so the folder can
+// sit under any path of any host. No tensor maths here.
+import init, { Engine, enableTestHooks } from './pkg/convscope_web.js';
+
+const base = new URL('.', import.meta.url);
+/** A site file's address, relative to this module (works from another origin too). */
+export const siteUrl = (path) => new URL(path, base).href;
+
+export const SAMPLES = ['chelsea.png', 'coffee.png', 'camera.png', 'rocket.jpg', 'astronaut.png'];
+export const MODELS = ['efficientnet-lite0', 'digit-cnn'];
+
+let wasm = null;
+const engines = new Map(); // 'webgpu' | 'cpu' -> Promise<Engine>
+const modelBytes = new Map(); // name -> Promise<Uint8Array>
+const models = new Map(); // `${backend}/${name}` -> Promise<WebModel>
+const samples = new Map(); // name -> Promise<decoded image>
+let queue = Promise.resolve();
+let enginesCreated = 0;
+
+/** The wasm module, instantiated once. Under automation (tests) the numbers only tests read
+ * may cross the boundary. */
+export function loadWasm() {
+  wasm ??= init().then(() => {
+    if (navigator.webdriver) enableTestHooks();
+  });
+  return wasm;
+}
+
+/** The backend a choice gives: 'cpu' forces the CPU; 'auto' and 'webgpu' try WebGPU where the
+ * browser has it. */
+export const backendFor = (choice) => (choice !== 'cpu' && typeof navigator !== 'undefined' && 'gpu' in navigator ? 'webgpu' : 'cpu');
+
+/** The engine for a backend choice, created once per page. A WebGPU failure gives the CPU
+ * engine (its `note` says why). */
+export function engine(choice = 'auto') {
+  const want = backendFor(choice);
+  if (!engines.has(want)) {
+    engines.set(want, loadWasm().then(async () => {
+      const e = await Engine.create(want);
+      enginesCreated += 1;
+      // WebGPU refused: later asks for it get this same CPU engine.
+      if (e.backend !== want) engines.set(e.backend, Promise.resolve(e));
+      return e;
+    }));
+  }
+  return engines.get(want);
+}
+
+/** The bytes of a bundled model, fetched once. */
+export function bundledBytes(name) {
+  if (!MODELS.includes(name)) return Promise.reject(new Error(`no bundled model is called "${name}"; choose ${MODELS.join(' or ')}`));
+  if (!modelBytes.has(name)) {
+    const p = fetch(siteUrl(`weights/${name}.csm`)).then(async (r) => {
+      if (!r.ok) throw new Error(`Could not load the model weights/${name}.csm (HTTP ${r.status}).`);
+      return new Uint8Array(await r.arrayBuffer());
+    });
+    p.catch(() => modelBytes.delete(name));
+    modelBytes.set(name, p);
+  }
+  return modelBytes.get(name);
+}
+
+/** A bundled model on an engine, loaded once per engine. */
+export function bundledModel(eng, name) {
+  const key = `${eng.backend}/${name}`;
+  if (!models.has(key)) {
+    const p = bundledBytes(name).then((bytes) => eng.loadModel(bytes));
+    p.catch(() => models.delete(key));
+    models.set(key, p);
+  }
+  return models.get(key);
+}
+
+/** Decode an image blob to RGBA with the browser's decoders. */
+export async function decode(blob, name) {
+  let bitmap;
+  try {
+    bitmap = await createImageBitmap(blob);
+  } catch {
+    throw new Error(`Could not read ${name} as an image (supported: PNG, JPEG, GIF, WebP, BMP).`);
+  }
+  const canvas = document.createElement('canvas');
+  canvas.width = bitmap.width;
+  canvas.height = bitmap.height;
+  const ctx = canvas.getContext('2d', { willReadFrequently: true });
+  ctx.drawImage(bitmap, 0, 0);
+  const data = ctx.getImageData(0, 0, bitmap.width, bitmap.height);
+  return { name, bitmap, width: bitmap.width, height: bitmap.height, rgba: new Uint8Array(data.data.buffer) };
+}
+
+/** A bundled sample image, fetched and decoded once. */
+export function sample(name) {
+  if (!SAMPLES.includes(name)) return Promise.reject(new Error(`no sample image is called "${name}"; choose one of ${SAMPLES.join(', ')}`));
+  if (!samples.has(name)) {
+    const p = fetch(siteUrl(`samples/${name}`)).then(async (r) => {
+      if (!r.ok) throw new Error(`Could not load the sample ${name} (HTTP ${r.status}).`);
+      return decode(await r.blob(), name);
+    });
+    p.catch(() => samples.delete(name));
+    samples.set(name, p);
+  }
+  return samples.get(name);
+}
+
+/** Run engine work one job at a time, in the order asked; resolves (or rejects) with the
+ * job's result. A failed job does not stop the ones after it. */
+export function enqueue(job) {
+  const run = queue.then(job);
+  queue = run.catch(() => {});
+  return run;
+}
+
+/** A module worker for the filter patterns, also from another origin (a page may only start
+ * workers of its own origin, so a same-origin blob imports the real one). */
+export function patternsWorker() {
+  const url = siteUrl('patterns-worker.js');
+  if (new URL(url).origin === location.origin) return new Worker(url, { type: 'module' });
+  const shim = URL.createObjectURL(new Blob([`import ${JSON.stringify(url)};`], { type: 'text/javascript' }));
+  return new Worker(shim, { type: 'module' });
+}
+
