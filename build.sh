@@ -123,6 +123,8 @@ run_tests() {
   log "ONNX backend node tests of the supported ops (CPU and wgpu)"
   cargo test --release -p convscope-core --test onnx_conformance -- --ignored --nocapture
   build_site
+  log "unit tests of the page's modules (node)"
+  node --test tests/unit/
   log "end-to-end tests in headless Chromium"
   node --test tests/e2e/
 }
