@@ -97,6 +97,10 @@ build_site() {
     --strip-debug --strip-producers dist/pkg/convscope_web_bg.wasm -o dist/pkg/convscope_web_bg.wasm
   cp -r www/. dist/
   cp weights/*.csm weights/README.md dist/weights/
+  # The offline cache: its name comes from the build's content, written into dist/sw.js.
+  local cache
+  cache=$(node tools/precache.mjs dist)
+  log "service worker cache: $cache"
   local raw gz
   raw=$(stat -c %s dist/pkg/convscope_web_bg.wasm)
   gz=$(gzip -9 -c dist/pkg/convscope_web_bg.wasm | wc -c)

@@ -5,6 +5,7 @@ import { setupActivations } from './activations.js';
 import { setupAttention } from './attention.js';
 import { setupPatterns } from './patterns.js';
 import { setupOnnx } from './onnx.js';
+import { registerOffline } from './offline.js';
 
 const $ = (id) => document.getElementById(id);
 const params = new URLSearchParams(location.search);
@@ -316,4 +317,5 @@ async function main() {
   await useSample(first.dataset.sample, first);
 }
 
+registerOffline();
 enqueue(main);

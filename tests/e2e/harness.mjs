@@ -9,22 +9,28 @@ import { join, extname, resolve, sep } from 'node:path';
 import { chromium } from 'playwright-core';
 
 export const REPO = resolve(import.meta.dirname, '../..');
-export const DIST = join(REPO, 'dist');
+// CONVSCOPE_DIST: test another built copy of the site (default dist/).
+export const DIST = process.env.CONVSCOPE_DIST ? resolve(process.env.CONVSCOPE_DIST) : join(REPO, 'dist');
 const CLI = join(process.env.CARGO_TARGET_DIR || join(REPO, 'target'), 'release', 'convscope');
 
 const TYPES = {
   '.html': 'text/html; charset=utf-8', '.js': 'text/javascript', '.mjs': 'text/javascript',
   '.css': 'text/css', '.wasm': 'application/wasm', '.json': 'application/json',
   '.png': 'image/png', '.jpg': 'image/jpeg', '.md': 'text/markdown; charset=utf-8',
-  '.csm': 'application/octet-stream',
+  '.csm': 'application/octet-stream', '.webmanifest': 'application/manifest+json',
 };
 
-/** Serve dist/ on a free loopback port. Returns { url, close }. */
-export async function serveDist() {
+/** Serve dist/ (or `root`) on a free loopback port. Returns { url, close, setRoot }:
+ * `setRoot(dir)` serves another folder on the same origin from the next request on;
+ * `close({ now: true })` also drops idle keep-alive connections, so that the browser's next
+ * request fails as if the server were gone (plain `close()` waits for the browser to drop
+ * them). */
+export async function serveDist({ root = DIST } = {}) {
+  root = resolve(root);
   const server = createServer(async (req, res) => {
     const path = decodeURIComponent(new URL(req.url, 'http://x').pathname);
-    const file = resolve(DIST, '.' + (path.endsWith('/') ? path + 'index.html' : path));
-    if (!file.startsWith(DIST + sep)) { res.writeHead(403).end(); return; }
+    const file = resolve(root, '.' + (path.endsWith('/') ? path + 'index.html' : path));
+    if (!file.startsWith(root + sep)) { res.writeHead(403).end(); return; }
     try {
       const body = await readFile(file);
       res.writeHead(200, { 'content-type': TYPES[extname(file)] || 'application/octet-stream', 'cache-control': 'no-store' });
@@ -34,7 +40,14 @@ export async function serveDist() {
     }
   });
   await new Promise((ok) => server.listen(0, '127.0.0.1', ok));
-  return { url: `http://127.0.0.1:${server.address().port}/`, close: () => new Promise((ok) => server.close(ok)) };
+  return {
+    url: `http://127.0.0.1:${server.address().port}/`,
+    setRoot: (dir) => { root = resolve(dir); },
+    close: ({ now = false } = {}) => new Promise((ok) => {
+      server.close(ok);
+      if (now) server.closeAllConnections();
+    }),
+  };
 }
 
 /** Headless Chromium with a fresh profile and WebGPU on SwiftShader. Returns { context, close }. */
