@@ -8,7 +8,7 @@ const ZOOM_PX = 320;
 
 /** Wire the view to the page. `ctx` gives `model()` (the WebModel), `info()`,
  * `enqueue(job)`, `probe` and `fit()`. Returns the hooks the page calls when the model or the
- * image changes. */
+ * image changes, and the view's link settings. */
 export function setupActivations(ctx) {
   const view = {
     handle: null, layer: null, norm: 'channel', colormap: 'auto', rank: 'index', start: 0, pageSize: 64,
@@ -334,8 +334,39 @@ export function setupActivations(ctx) {
     async imageChanged(top, analysis, reanalyse = false) {
       view.tops[0] = top;
       view.handle.setImage(0, analysis);
-      if (view.compare && (reanalyse || !view.compareAnalysis)) await setCompare(view.compare.image, view.compare.sample);
+      if (view.compare && (reanalyse || !view.compareAnalysis)) await setCompare(view.compare.image || await sample(view.compare.sample), view.compare.sample);
       else await refresh();
+    },
+    // The link's settings for this view (urlstate.js keys).
+    settings() {
+      return {
+        layer: view.layer, page: view.start, zoom: view.zoom, scale: view.norm, cmap: view.colormap, rank: view.rank,
+        compare: view.compare ? view.compare.sample : null,
+        overlay: $('overlay-toggle').checked ? Number($('overlay-opacity').value) : null,
+      };
+    },
+    // Take a link's settings (already checked against the model); drawn with the next image.
+    restore(s) {
+      if (s.layer) view.layer = s.layer;
+      $('layer-select').value = view.layer;
+      view.norm = s.scale;
+      view.colormap = s.cmap;
+      view.rank = s.rank;
+      $('norm-select').value = s.scale;
+      $('cmap-select').value = s.cmap;
+      $('rank-select').value = s.rank;
+      view.start = s.page;
+      view.zoom = s.zoom;
+      // A zoomed channel off the page asked for: the page that holds it (channel order only).
+      const layer = ctx.info().layers.find((l) => l.id === view.layer);
+      const size = pageSizeFor(layer.shape);
+      if (s.zoom !== null && s.rank === 'index' && (s.zoom < s.page || s.zoom >= s.page + size)) view.start = s.zoom - (s.zoom % size);
+      $('overlay-toggle').checked = s.overlay !== null;
+      if (s.overlay !== null) $('overlay-opacity').value = String(s.overlay);
+      if (s.compare) {
+        view.compare = { name: s.compare, sample: s.compare, image: null };
+        $('compare-select').value = s.compare;
+      }
     },
   };
 }

@@ -1,19 +1,28 @@
 // convscope page: decodes images, calls the wasm engine, draws. No tensor maths here.
-import { ActivationsView, AttentionView } from './pkg/convscope_web.js';
+// The page's settings live in the URL's hash (urlstate.js): every control change rewrites it,
+// and opening a link restores that view.
+import { ActivationsView, AttentionView, attentionMethods } from './pkg/convscope_web.js';
 import * as rt from './runtime.js';
 import { setupActivations } from './activations.js';
 import { setupAttention } from './attention.js';
 import { setupPatterns } from './patterns.js';
 import { setupOnnx } from './onnx.js';
+import { setupShare } from './share.js';
 import { registerOffline } from './offline.js';
+import { DEFAULTS, checkAgainstModel, parseHash, toHash } from './urlstate.js';
 
 const $ = (id) => document.getElementById(id);
-const params = new URLSearchParams(location.search);
 const SAMPLES = rt.SAMPLES;
 
-const state = { engine: null, model: null, modelName: null, modelBytes: null, onnx: () => null, info: null, image: null, analysis: null, fit: 'whole' };
+const state = {
+  engine: null, model: null, modelName: null, modelBytes: null, onnx: () => null, info: null,
+  image: null, analysis: null, fit: 'whole', backend: 'auto',
+  // The sample shown (null when the image is the person's own file), and the view the person
+  // worked in last: what a link names.
+  sample: null, view: 'activations', booted: false,
+};
 // What tests and benchmarks read; the page itself never needs it.
-const probe = { ready: false, backend: null, note: null, lastTop: null, lastMs: null, firstPredictionMs: null, runs: 0, failures: 0, error: null, startup: {} };
+const probe = { ready: false, backend: null, note: null, lastTop: null, lastMs: null, firstPredictionMs: null, runs: 0, failures: 0, error: null, startup: {}, linkNotes: [] };
 window.convscope = probe;
 // Raw logits of the current image, for tests that compare backends.
 probe.logits = async (fit = state.fit) => {
@@ -39,9 +48,10 @@ function clearError() {
   probe.error = null;
 }
 
-// Run page work one job at a time (the runtime's queue); report failures in the page.
+// Run page work one job at a time (the runtime's queue); report failures in the page; the
+// URL follows every finished job.
 function enqueue(job) {
-  return rt.enqueue(job).catch((e) => {
+  return rt.enqueue(job).then((v) => { updateHash(); return v; }, (e) => {
     showError(e && e.message ? e.message : String(e));
     setStatus('Ready (the last action failed)', true);
   });
@@ -135,21 +145,22 @@ async function loadModel(name) {
   useModel(state.engine.loadModel(bytes), name, { bytes });
 }
 
-async function useImage(blob, name) {
+// Show a decoded image; `sample` is its sample id, or null for the person's own file.
+async function showImage(img, sample) {
   clearError();
-  const img = await decode(blob, name);
   state.image = img;
+  state.sample = sample;
+  for (const b of $('samples').children) b.setAttribute('aria-pressed', String(b.dataset.sample === sample));
   drawImage(img);
   await predict();
 }
 
-async function useSample(file, button) {
-  const img = await rt.sample(file);
-  for (const b of $('samples').children) b.setAttribute('aria-pressed', String(b === button));
-  clearError();
-  state.image = img;
-  drawImage(img);
-  await predict();
+async function useImage(blob, name) {
+  await showImage(await decode(blob, name), null);
+}
+
+async function useSample(file) {
+  await showImage(await rt.sample(file), file);
 }
 
 function setupSamples() {
@@ -163,7 +174,7 @@ function setupSamples() {
     img.src = `samples/${file}`;
     img.alt = `sample: ${file.replace(/\.\w+$/, '')}`;
     button.append(img);
-    button.addEventListener('click', () => enqueue(() => useSample(file, button)));
+    button.addEventListener('click', () => enqueue(() => useSample(file)));
     $('samples').append(button);
   }
 }
@@ -209,9 +220,13 @@ function setupInputs() {
     state.fit = e.target.value;
     await predict(true);
   }));
+  // A new backend needs a new engine: the page reloads with the same link.
   $('backend-select').addEventListener('change', (e) => {
-    params.set('backend', e.target.value);
-    location.search = params.toString();
+    state.backend = e.target.value;
+    const query = new URLSearchParams(location.search);
+    query.delete('backend');
+    history.replaceState(null, '', `${location.pathname}${query.size ? `?${query}` : ''}${toHash(currentLink(), { all: true })}`);
+    location.reload();
   });
 }
 
@@ -284,37 +299,102 @@ const onnx = setupOnnx({
   enqueue: (job) => enqueue(job),
 });
 
+const VIEWS = { activations, attention, patterns };
+
+// The link to what is shown: the common settings and every view's.
+function currentLink() {
+  return {
+    ...DEFAULTS,
+    view: state.view,
+    model: state.onnx() ? DEFAULTS.model : state.modelName || DEFAULTS.model,
+    image: state.sample || DEFAULTS.image,
+    fit: state.fit,
+    backend: state.backend,
+    ...activations.settings(),
+    ...attention.settings(),
+    ...patterns.settings(),
+  };
+}
+
+// The hash follows the page (replaceState: no history entry per change).
+function updateHash() {
+  if (!state.booted) return;
+  const hash = toHash(currentLink(), { all: true });
+  if (hash !== location.hash) history.replaceState(null, '', `${location.pathname}${location.search}${hash}`);
+}
+
+// The view a person works in is the one a link names; the hash follows each change.
+for (const [name, id] of [['activations', 'activations-panel'], ['attention', 'attention-panel'], ['patterns', 'patterns-panel']]) {
+  for (const type of ['change', 'click']) {
+    $(id).addEventListener(type, (e) => {
+      if (e.target.closest('.share')) return;
+      state.view = name;
+      setTimeout(updateHash, 0);
+    });
+  }
+}
+
+const share = setupShare({
+  link: (view) => ({ ...currentLink(), view }),
+  own: () => ({ image: state.sample === null && state.image ? state.image.name : null, model: state.onnx() ? state.modelName : null }),
+  probe,
+});
+
 function showModelInputs(name) {
   $('draw-panel').hidden = name !== 'digit-cnn';
   onnx.shown(state.onnx() !== null && name === state.modelName);
 }
 
+// The link's settings: the hash, over the older query form (?backend=cpu&image=coffee.png).
+function readLink() {
+  const merged = new URLSearchParams(location.search);
+  for (const [k, v] of new URLSearchParams(location.hash.replace(/^#/, ''))) merged.set(k, v);
+  return parseHash(merged.toString());
+}
+
+function showLinkNotes(notes) {
+  probe.linkNotes = notes;
+  const box = $('link-notes');
+  box.replaceChildren(...notes.map((n) => Object.assign(document.createElement('li'), { textContent: n })));
+  box.parentElement.hidden = notes.length === 0;
+}
+
 async function main() {
-  const backend = params.get('backend') || 'auto';
-  const model = params.get('model') || 'efficientnet-lite0';
-  state.fit = params.get('fit') || 'whole';
-  $('backend-select').value = backend;
-  $('model-select').value = model;
-  $('fit-select').value = state.fit;
+  const link = readLink();
+  const notes = [...link.errors];
+  const wanted = link.state;
+  state.backend = wanted.backend;
+  state.fit = wanted.fit;
+  state.view = wanted.view;
+  $('backend-select').value = wanted.backend;
+  $('model-select').value = wanted.model;
+  $('fit-select').value = wanted.fit;
   setupSamples();
   setupInputs();
   setupDrawing();
-  showModelInputs(model);
+  showModelInputs(wanted.model);
   setStatus('Loading the engine…');
   const mark = (name) => { probe.startup[name] = Math.round(performance.now()); };
   mark('script');
   await rt.loadWasm();
   mark('wasm_ready');
-  state.engine = await rt.engine(backend);
+  state.engine = await rt.engine(wanted.backend);
   mark('engine_ready');
   probe.backend = state.engine.backend;
-  probe.note = state.engine.note || (backend !== 'cpu' && !('gpu' in navigator) ? 'this browser has no WebGPU; running on the CPU' : '');
-  if (backend === 'webgpu' && probe.backend !== 'webgpu') showError(probe.note);
-  await loadModel(model);
+  probe.note = state.engine.note || (wanted.backend !== 'cpu' && !('gpu' in navigator) ? 'this browser has no WebGPU; running on the CPU' : '');
+  if (wanted.backend === 'webgpu' && probe.backend !== 'webgpu') showError(probe.note);
+  await loadModel(wanted.model);
   mark('model_ready');
+  // Settings that depend on the model (layers, classes, methods) are checked against it.
+  const checked = checkAgainstModel(wanted, { ...state.info, methods: attentionMethods() });
+  notes.push(...checked.errors);
+  showLinkNotes(notes);
+  for (const v of Object.values(VIEWS)) v.restore(checked.state);
   probe.ready = true;
-  const first = $('samples').querySelector(`[data-sample="${params.get('image') || 'chelsea.png'}"]`) || $('samples').firstChild;
-  await useSample(first.dataset.sample, first);
+  await useSample(wanted.image);
+  state.booted = true;
+  if (state.view !== 'activations') $(`${state.view}-panel`).scrollIntoView();
+  if (state.view === 'patterns' && /(^|[#&?])(player|channels)=/.test(location.hash)) patterns.run();
 }
 
 registerOffline();

@@ -10,11 +10,13 @@ const STEPS = 10; // faithfulness curve steps in the page (10% of the pixels eac
 const SANITY_POINTS = 5;
 
 /** Wire the view to the page. `ctx` gives `info()`, `enqueue(job)` and `probe`. Returns the
- * hooks the page calls when the model or the image changes. */
+ * hooks the page calls when the model or the image changes, and the view's link settings. */
 export function setupAttention(ctx) {
   const { probe } = ctx;
   const view = {
-    handle: null, top: [], panes: [null, null], methods: [], visible: false, unscored: false, mapMs: null,
+    handle: null, analysis: null, top: [], panes: [null, null], methods: [], visible: false, unscored: false, mapMs: null,
+    // A link's class and contrast, applied to the first image's menus.
+    wanted: null,
   };
   probe.attention = { panes: [null, null], ms: null, scoreMs: null, sanity: null };
   const option = (value, text) => Object.assign(document.createElement('option'), { value, textContent: text });
@@ -39,11 +41,23 @@ export function setupAttention(ctx) {
     select.value = layers.some((l) => l.id === previous) ? previous : '';
   }
 
-  function fillTargets(top) {
+  // The top-5 as targets; a link's class or contrast outside them is added to the menus.
+  function fillTargets(top, analysis) {
     view.top = top;
-    const classes = top.map((p) => option(String(p.index), `${p.label} (${pct(p.prob)})`));
-    $('target-select').replaceChildren(...classes);
-    $('contrast-select').replaceChildren(option('-1', 'nothing (the class alone)'), ...top.map((p) => option(String(p.index), p.label)));
+    const extra = [];
+    const wanted = view.wanted;
+    view.wanted = null;
+    if (wanted) {
+      const all = analysis.top(ctx.info().classes);
+      for (const c of [wanted.class, wanted.contrast]) {
+        if (c !== null && !top.some((p) => p.index === c) && !extra.some((p) => p.index === c)) extra.push(all.find((p) => p.index === c));
+      }
+    }
+    const targets = [...top, ...extra.filter(Boolean)];
+    $('target-select').replaceChildren(...targets.map((p) => option(String(p.index), `${p.label} (${pct(p.prob)})`)));
+    $('contrast-select').replaceChildren(option('-1', 'nothing (the class alone)'), ...targets.map((p) => option(String(p.index), p.label)));
+    if (wanted && wanted.class !== null) $('target-select').value = String(wanted.class);
+    if (wanted && wanted.contrast !== null) $('contrast-select').value = String(wanted.contrast);
   }
 
   const opacity = () => ($('raw-toggle').checked ? -1 : Number($('cam-opacity').value) / 100);
@@ -228,8 +242,34 @@ export function setupAttention(ctx) {
     },
     async imageChanged(top, analysis) {
       view.handle.setImage(analysis);
-      fillTargets(top);
+      fillTargets(top, analysis);
       await refresh();
+    },
+    // The link's settings for this view (urlstate.js keys).
+    settings() {
+      const cls = Number($('target-select').value);
+      const against = Number($('contrast-select').value);
+      return {
+        method: $('method-select').value || 'gradcam',
+        class: view.top.length && cls !== view.top[0].index ? cls : null,
+        contrast: against >= 0 && against !== cls ? against : null,
+        camlayer: $('cam-layer-select').value || null,
+        method2: $('method2-select').value || null,
+        opacity: Number($('cam-opacity').value),
+        raw: $('raw-toggle').checked,
+        camcmap: colormap(),
+      };
+    },
+    // Take a link's settings (already checked against the model); drawn with the next image.
+    restore(s) {
+      $('method-select').value = s.method;
+      $('method2-select').value = s.method2 || '';
+      $('cam-layer-select').value = s.camlayer || '';
+      $('cam-opacity').value = String(s.opacity);
+      $('raw-toggle').checked = s.raw;
+      $('cam-cmap-select').value = s.camcmap;
+      drawRamp($('cam-legend-bar'), colormap());
+      view.wanted = s.class !== null || s.contrast !== null ? { class: s.class, contrast: s.contrast } : null;
     },
   };
 }

@@ -14,10 +14,10 @@ const ZOOM_PX = 320;
 /** Wire the view to the page. `ctx` gives `info()`, `analysis()` (the image's), `modelName()`,
  * `onnx()` (an imported model's preprocessing, or null), `modelBytes()`, `backend()`,
  * `enqueue(job)` and `probe`. Returns the hooks the page calls when the model or the image
- * changes. */
+ * changes, the view's link settings, and `run()`. */
 export function setupPatterns(ctx) {
   const { probe } = ctx;
-  const view = { worker: null, loaded: null, runId: 0, running: null, result: null, start: 0, zoom: null };
+  const view = { worker: null, loaded: null, runId: 0, running: null, result: null, start: 0, zoom: null, explicit: null };
   probe.patterns = { state: 'idle', step: 0, steps: 0, msPerStep: null, seconds: null, own: null, off: [], error: null };
   const option = (value, text) => Object.assign(document.createElement('option'), { value, textContent: text });
   const spatial = () => ctx.info().layers.filter((l) => l.shape.length === 3);
@@ -29,6 +29,7 @@ export function setupPatterns(ctx) {
     // A middle layer: textures rather than plain colours, quick to optimize.
     $('pattern-layer').value = defaultLayer().id;
     view.start = 0;
+    view.explicit = null;
     showPage();
   }
 
@@ -42,12 +43,13 @@ export function setupPatterns(ctx) {
     if (!l) return;
     const total = l.shape[0];
     const end = Math.min(view.start + PAGE, total);
-    $('pattern-page').textContent = `channels ${view.start}–${end - 1} of ${total}`;
+    $('pattern-page').textContent = view.explicit ? `channels ${view.explicit.join(', ')} of ${total}` : `channels ${view.start}–${end - 1} of ${total}`;
     $('pattern-prev').disabled = view.start === 0;
     $('pattern-next').disabled = end >= total;
   }
 
   function channels() {
+    if (view.explicit) return view.explicit;
     const total = layer().shape[0];
     return Array.from({ length: Math.min(PAGE, total - view.start) }, (_, i) => view.start + i);
   }
@@ -242,9 +244,9 @@ export function setupPatterns(ctx) {
     running(false);
   }
 
-  $('pattern-layer').addEventListener('change', () => { view.start = 0; showPage(); });
-  $('pattern-prev').addEventListener('click', () => { view.start = Math.max(0, view.start - PAGE); showPage(); });
-  $('pattern-next').addEventListener('click', () => { view.start += PAGE; showPage(); });
+  $('pattern-layer').addEventListener('change', () => { view.start = 0; view.explicit = null; showPage(); });
+  $('pattern-prev').addEventListener('click', () => { view.start = Math.max(0, (view.explicit ? view.explicit[0] : view.start) - PAGE); view.explicit = null; showPage(); });
+  $('pattern-next').addEventListener('click', () => { view.start = (view.explicit ? view.explicit[0] : view.start) + PAGE; view.explicit = null; showPage(); });
   $('pattern-run').addEventListener('click', () => run());
   $('pattern-cancel').addEventListener('click', () => {
     if (view.running && view.worker) view.worker.postMessage({ type: 'cancel', id: view.running.id });
@@ -266,5 +268,29 @@ export function setupPatterns(ctx) {
     imageChanged() {
       if (view.zoom !== null) zoom(view.zoom, false);
     },
+    // The link's settings for this view (urlstate.js keys).
+    settings() {
+      const l = layer();
+      return {
+        player: l && l.id !== defaultLayer().id ? l.id : null,
+        channels: l && (view.explicit || view.start > 0) ? channels() : null,
+        steps: Number($('pattern-steps').value),
+        size: Number($('pattern-size').value),
+        seed: Math.max(0, Math.floor(Number($('pattern-seed').value) || 0)),
+        pfit: $('pattern-fit').checked ? 'as-is' : 'model',
+      };
+    },
+    // Take a link's settings (already checked against the model).
+    restore(s) {
+      if (s.player) $('pattern-layer').value = s.player;
+      view.explicit = s.channels && s.channels.length ? s.channels : null;
+      view.start = view.explicit ? view.explicit[0] : 0;
+      $('pattern-steps').value = String(s.steps);
+      $('pattern-size').value = String(s.size);
+      $('pattern-seed').value = String(s.seed);
+      $('pattern-fit').checked = s.pfit === 'as-is';
+      showPage();
+    },
+    run,
   };
 }

@@ -121,3 +121,64 @@ export function patternsWorker() {
   return new Worker(shim, { type: 'module' });
 }
 
+const analyses = new Map(); // `${backend}/${model}/${image}/${fit}` -> Promise<Analysis>
+
+/** A sample's analysis by a bundled model, computed once and shared by every figure that
+ * shows it (run through the queue). */
+export function analysis(eng, modelName, imageName, fit) {
+  const key = `${eng.backend}/${modelName}/${imageName}/${fit}`;
+  if (!analyses.has(key)) {
+    const p = Promise.all([bundledModel(eng, modelName), sample(imageName)])
+      .then(([model, img]) => enqueue(() => model.analyse(img.name, img.rgba, img.width, img.height, fit)));
+    p.catch(() => analyses.delete(key));
+    analyses.set(key, p);
+  }
+  return analyses.get(key);
+}
+
+// One patterns worker for every figure on the page, loaded with one model at a time; runs
+// one after the other.
+let patterns = null;
+let patternsQueue = Promise.resolve();
+
+/** Optimize patterns in the shared worker: `{model, backend, layer, channels, size, steps,
+ * seed, fit}`; `onProgress({step, steps, rgba, info})` as it goes. Resolves with
+ * `{rgba, own, seconds, info}`. */
+export function runPatterns(job, onProgress) {
+  const go = async () => {
+    if (!patterns) {
+      const worker = patternsWorker();
+      patterns = { worker, model: null, handlers: null };
+      worker.onmessage = (e) => patterns.handlers?.(e.data);
+      worker.onerror = (e) => patterns.handlers?.({ type: 'error', message: e.message || 'the patterns worker failed' });
+    }
+    const p = patterns;
+    const key = `${job.backend}/${job.model}`;
+    const talk = (send, transfer) => new Promise((ok, bad) => {
+      let info = null;
+      p.handlers = (msg) => {
+        if (msg.type === 'error') bad(new Error(msg.message));
+        else if (msg.type === 'loaded') ok(msg);
+        else if (msg.type === 'started') info = msg.info;
+        else if (msg.type === 'progress') onProgress?.({ ...msg, info });
+        else if (msg.type === 'done') ok({ ...msg, info });
+      };
+      p.worker.postMessage(send, transfer || []);
+    });
+    if (p.model !== key) {
+      const bytes = (await bundledBytes(job.model)).slice();
+      await talk({ type: 'load', backend: job.backend, bytes, onnx: null }, [bytes.buffer]);
+      p.model = key;
+    }
+    const done = await talk({ type: 'run', id: 1, layer: job.layer, channels: job.channels, size: job.size, steps: job.steps, seed: job.seed, fit: job.fit, drawEveryMs: 400 });
+    return done;
+  };
+  const run = patternsQueue.then(go);
+  patternsQueue = run.catch(() => {});
+  return run;
+}
+
+/** What is loaded, for tests: one engine per backend, one model per engine. */
+export function stats() {
+  return { engines: enginesCreated, models: [...models.keys()], analyses: analyses.size, patternsWorker: patterns !== null };
+}

@@ -20,12 +20,13 @@ const TYPES = {
   '.csm': 'application/octet-stream', '.webmanifest': 'application/manifest+json',
 };
 
-/** Serve dist/ (or `root`) on a free loopback port. Returns { url, close, setRoot }:
+/** Serve dist/ (or `root`) on a free loopback port, with CORS headers when `cors`. Returns
+ * { url, close, setRoot }:
  * `setRoot(dir)` serves another folder on the same origin from the next request on;
  * `close({ now: true })` also drops idle keep-alive connections, so that the browser's next
  * request fails as if the server were gone (plain `close()` waits for the browser to drop
  * them). */
-export async function serveDist({ root = DIST } = {}) {
+export async function serveDist({ root = DIST, cors = false } = {}) {
   root = resolve(root);
   const server = createServer(async (req, res) => {
     const path = decodeURIComponent(new URL(req.url, 'http://x').pathname);
@@ -33,7 +34,10 @@ export async function serveDist({ root = DIST } = {}) {
     if (!file.startsWith(root + sep)) { res.writeHead(403).end(); return; }
     try {
       const body = await readFile(file);
-      res.writeHead(200, { 'content-type': TYPES[extname(file)] || 'application/octet-stream', 'cache-control': 'no-store' });
+      const headers = { 'content-type': TYPES[extname(file)] || 'application/octet-stream', 'cache-control': 'no-store' };
+      // `cors`: another origin's page may load the site's modules, wasm and models (embeds).
+      if (cors) headers['access-control-allow-origin'] = '*';
+      res.writeHead(200, headers);
       res.end(body);
     } catch {
       res.writeHead(404).end('not found');

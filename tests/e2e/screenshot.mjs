@@ -4,14 +4,38 @@
 //        beside coffee.png at `stem`, channel 5 zoomed over the image
 //   node tests/e2e/screenshot.mjs OUT.png [query] attention   the attention view: Grad-CAM
 //        beside Integrated Gradients for the top-1, scored
+//   node tests/e2e/screenshot.mjs OUT.png [query] share       the attention view with its
+//        "Embed…" dialog open
+//   node tests/e2e/screenshot.mjs OUT.png - blog              the sample post, every figure drawn
 import { serveDist, launchBrowser, openPage } from './harness.mjs';
 
 const [out = 'docs/page.png', query = 'backend=cpu', scenario = 'page'] = process.argv.slice(2);
 const server = await serveDist();
 const browser = await launchBrowser();
 try {
+  if (scenario === 'blog') {
+    const page = await browser.context.newPage();
+    await page.setViewportSize({ width: 900, height: 1000 });
+    await page.goto(`${server.url}blog.html`);
+    // Scroll through, so every figure starts, then wait for all of them.
+    const frames = () => page.frames().filter((f) => f.url().includes('embed.html'));
+    for (let y = 0; y < 8000; y += 400) { await page.evaluate((v) => window.scrollTo(0, v), y); await page.waitForTimeout(150); }
+    const done = (root) => root.evaluate(() => [...document.querySelectorAll('conv-scope')].every((e) => ['done', 'error'].includes(e.state)));
+    for (let i = 0; i < 600 && !((await done(page)) && (await Promise.all(frames().map(done))).every(Boolean)); i++) await page.waitForTimeout(1000);
+    await page.evaluate(() => window.scrollTo(0, 0));
+    await page.waitForTimeout(500);
+    await page.screenshot({ path: out, fullPage: true });
+    console.log(`wrote ${out}`);
+    process.exit(0);
+  }
   const { page } = await openPage(browser.context, `${server.url}?${query}`);
-  if (scenario === 'compare') {
+  if (scenario === 'share') {
+    await page.setViewportSize({ width: 1280, height: 1000 });
+    await page.evaluate(() => window.convscope.explain({ method: 'gradcam', score: false }));
+    await page.click('[data-share="embed"][data-view="attention"]');
+    await page.waitForTimeout(300);
+    await page.screenshot({ path: out });
+  } else if (scenario === 'compare') {
     await page.setViewportSize({ width: 1280, height: 1000 });
     await page.selectOption('#compare-select', 'coffee.png');
     await page.waitForFunction(() => window.convscope.layerView?.images.length === 2, null, { timeout: 240_000 });

@@ -1,0 +1,34 @@
+// The iframe figure: the URL's hash becomes a <conv-scope> element's attributes; the page tells
+// its parent its height (postMessage `{type: 'convscope:height', height}`), so a host can size
+// the iframe to the figure. No service worker here: embeds never install one.
+import './convscope-element.js';
+import { DEFAULTS } from './urlstate.js';
+
+const params = new URLSearchParams(location.hash.replace(/^#/, '').replace(/\+/g, '%2B'));
+const el = document.createElement('conv-scope');
+const unknown = [];
+for (const [key, value] of params) {
+  if (key === 'v') continue;
+  if (key in DEFAULTS) el.setAttribute(key, value);
+  else unknown.push(`link setting \`${key}\` is not known; ignored`);
+}
+document.body.append(el);
+if (unknown.length) {
+  const p = document.createElement('p');
+  p.className = 'notes';
+  p.textContent = unknown.join('; ');
+  document.body.append(p);
+}
+
+// The figure's height, to the page that embeds it (any origin may size it; nothing else is said).
+let last = 0;
+new ResizeObserver(() => {
+  const height = Math.ceil(document.documentElement.getBoundingClientRect().height);
+  if (height !== last && window.parent !== window) {
+    last = height;
+    window.parent.postMessage({ type: 'convscope:height', height }, '*');
+  }
+}).observe(document.body);
+
+// A new hash (a host changing the figure) re-reads the settings.
+addEventListener('hashchange', () => location.reload());
