@@ -9,7 +9,7 @@ import { setupPatterns } from './patterns.js';
 import { setupOnnx } from './onnx.js';
 import { setupShare } from './share.js';
 import { registerOffline } from './offline.js';
-import { DEFAULTS, checkAgainstModel, parseHash, toHash } from './urlstate.js';
+import { DEFAULTS, checkAgainstModel, pairsToHash, parseHash, toHash } from './urlstate.js';
 
 const $ = (id) => document.getElementById(id);
 const SAMPLES = rt.SAMPLES;
@@ -349,7 +349,7 @@ function showModelInputs(name) {
 function readLink() {
   const merged = new URLSearchParams(location.search);
   for (const [k, v] of new URLSearchParams(location.hash.replace(/^#/, ''))) merged.set(k, v);
-  return parseHash(merged.toString());
+  return parseHash(pairsToHash(merged));
 }
 
 function showLinkNotes(notes) {

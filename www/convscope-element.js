@@ -11,7 +11,7 @@
 // The engine computes and draws the figures; this file only places them.
 import { ActivationsView, AttentionView, attentionMethods, patternGallery } from './pkg/convscope_web.js';
 import * as rt from './runtime.js';
-import { DEFAULTS, checkAgainstModel, parseHash, toHash } from './urlstate.js';
+import { DEFAULTS, checkAgainstModel, pairsToHash, parseHash, toHash } from './urlstate.js';
 
 const KEYS = Object.keys(DEFAULTS).filter((k) => k !== 'v');
 const GRID_CHANNELS = 32; // maps in an activations figure
@@ -25,7 +25,8 @@ figure { margin: 0; padding: 10px; background: #fff; border: 1px solid #dde1ea; 
 .poster { opacity: 0.55; max-height: 320px; }
 .run { position: absolute; font: inherit; padding: 8px 16px; border: 0; border-radius: 6px; background: #3b5bdb; color: #fff; cursor: pointer; }
 .run:focus-visible { outline: 3px solid #1d2330; outline-offset: 2px; }
-.state { position: absolute; bottom: 6px; left: 8px; right: 8px; font-size: 12px; color: #5c6577; background: rgba(255,255,255,0.85); border-radius: 4px; padding: 2px 6px; }
+.state { margin: 6px 0 0; font-size: 12px; color: #5c6577; }
+.state:empty { display: none; }
 progress { width: 100%; height: 6px; }
 figcaption { margin-top: 6px; font-size: 13px; color: #5c6577; display: flex; gap: 8px; justify-content: space-between; flex-wrap: wrap; }
 figcaption a { color: #3b5bdb; }
@@ -34,12 +35,8 @@ figcaption a { color: #3b5bdb; }
 
 /** The settings of an element: its attributes read as a convscope link. */
 function settingsOf(el) {
-  const params = new URLSearchParams();
-  for (const key of KEYS) {
-    const v = el.getAttribute(key);
-    if (v !== null) params.set(key, v);
-  }
-  return parseHash(params.toString());
+  const pairs = KEYS.filter((key) => el.hasAttribute(key)).map((key) => [key, el.getAttribute(key)]);
+  return parseHash(pairsToHash(pairs));
 }
 
 /** Draw a picture `{width, height, rgba}` into a new canvas. */
@@ -123,7 +120,7 @@ const FIGURES = {
       const cols = Math.ceil(Math.sqrt(channels.length));
       const title = `${model.info().name} ${layer} - ${note}`;
       return canvasOf(
-        patternGallery(rgba, size, channels.map(String), [], title, cols, Math.max(size, 96)),
+        patternGallery(rgba, size, channels.map(String), [], title, cols, Math.max(size, channels.length <= 4 ? 256 : 96)),
         `filter patterns of ${layer}, channels ${channels.join(', ')}`,
       );
     };
@@ -149,10 +146,13 @@ class ConvScope extends HTMLElement {
   constructor() {
     super();
     const root = this.attachShadow({ mode: 'open' });
-    root.innerHTML = `<style>${STYLE}</style><figure><div class="stage"></div><progress hidden max="1" value="0"></progress><figcaption><span class="caption"></span><a class="open" target="_blank" rel="noopener">open in convscope</a></figcaption></figure>`;
+    root.innerHTML = `<style>${STYLE}</style><figure><div class="stage"></div><progress hidden max="1" value="0"></progress><p class="state" role="status"></p><figcaption><span class="caption"></span><a class="open" target="_blank" rel="noopener">open in convscope</a></figcaption></figure>`;
     this.stage = root.querySelector('.stage');
     this.bar = root.querySelector('progress');
     this.captionEl = root.querySelector('.caption');
+    this.stateEl = root.querySelector('.state');
+    // Messages from whoever made the element (embed.html: link settings it could not read).
+    this.extraNotes = [];
     this.open = root.querySelector('.open');
     this.state = 'poster'; // poster | waiting | running | done | error
     this.result = null;
@@ -200,26 +200,18 @@ class ConvScope extends HTMLElement {
     img.className = 'poster';
     img.alt = `${s.image}: the picture this figure explains`;
     img.src = rt.siteUrl(`samples/${s.image}`);
-    const note = document.createElement('span');
-    note.className = 'state';
-    note.textContent = s.start === 'click' ? `${s.view} of ${s.model}: runs in your browser when you ask` : `${s.view} of ${s.model}: starts when scrolled into view`;
     const run = document.createElement('button');
     run.type = 'button';
     run.className = 'run';
     run.textContent = `Run ${s.view === 'patterns' ? 'the optimization' : 'the model'}`;
     run.addEventListener('click', () => this.run());
-    this.stage.replaceChildren(img, run, note);
+    this.stage.replaceChildren(img, run);
+    this.status(s.start === 'click' ? `${s.view} of ${s.model}: runs in your browser when you ask` : `${s.view} of ${s.model}: starts when scrolled into view`);
   }
 
   status(text, error = false) {
-    let el = this.stage.querySelector('.state');
-    if (!el) {
-      el = document.createElement('span');
-      el.className = 'state';
-      this.stage.append(el);
-    }
-    el.textContent = text;
-    el.classList.toggle('error', error);
+    this.stateEl.textContent = text;
+    this.stateEl.classList.toggle('error', error);
   }
 
   async run() {
@@ -234,7 +226,7 @@ class ConvScope extends HTMLElement {
       const eng = await rt.engine(s.backend);
       const model = await rt.bundledModel(eng, s.model);
       const checked = checkAgainstModel(s, { ...model.info(), methods: methods() });
-      const notes = [...this.errors, ...checked.errors];
+      const notes = [...this.extraNotes, ...this.errors, ...checked.errors];
       this.status(s.view === 'patterns' ? 'optimizing patterns…' : `running ${s.model} on ${eng.backend === 'webgpu' ? 'WebGPU' : 'the CPU'}…`);
       const progress = (fraction, text, canvas) => {
         if (generation !== this.generation) return;
@@ -247,7 +239,7 @@ class ConvScope extends HTMLElement {
       if (generation !== this.generation) return;
       this.bar.hidden = true;
       this.stage.replaceChildren(fig.canvas);
-      if (notes.length) this.status(notes.join(' '), true);
+      this.status(notes.join(' '), notes.length > 0);
       this.captionEl.textContent = s.caption || fig.caption;
       this.result = { ...fig.result, backend: eng.backend, notes };
       this.state = 'done';

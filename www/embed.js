@@ -2,23 +2,17 @@
 // its parent its height (postMessage `{type: 'convscope:height', height}`), so a host can size
 // the iframe to the figure. No service worker here: embeds never install one.
 import './convscope-element.js';
-import { DEFAULTS } from './urlstate.js';
+import { DEFAULTS, parseHash } from './urlstate.js';
 
+// Known keys become attributes (the element reads and checks them); what the element cannot
+// see (unknown keys, a newer schema) it shows with its own messages.
 const params = new URLSearchParams(location.hash.replace(/^#/, '').replace(/\+/g, '%2B'));
 const el = document.createElement('conv-scope');
-const unknown = [];
 for (const [key, value] of params) {
-  if (key === 'v') continue;
-  if (key in DEFAULTS) el.setAttribute(key, value);
-  else unknown.push(`link setting \`${key}\` is not known; ignored`);
+  if (key !== 'v' && key in DEFAULTS) el.setAttribute(key, value);
 }
+el.extraNotes = parseHash(location.hash).errors.filter((e) => !Object.keys(DEFAULTS).some((k) => k !== 'v' && e.startsWith(`link setting \`${k}\``)));
 document.body.append(el);
-if (unknown.length) {
-  const p = document.createElement('p');
-  p.className = 'notes';
-  p.textContent = unknown.join('; ');
-  document.body.append(p);
-}
 
 // The figure's height, to the page that embeds it (any origin may size it; nothing else is said).
 let last = 0;

@@ -257,12 +257,18 @@ export function setupPatterns(ctx) {
 
   return {
     modelChanged() {
+      // A run in progress stops with the model it was for, and says so.
+      if (view.running) {
+        $('pattern-status').textContent = 'Stopped: the model changed. Compute patterns again for this one.';
+        probe.patterns.state = 'cancelled';
+      }
+      $('pattern-bar').value = 0;
       stopWorker();
       view.result = null;
       $('pattern-grid').replaceChildren();
       $('pattern-zoom').hidden = true;
       $('pattern-export').disabled = true;
-      probe.patterns.state = 'idle';
+      if (probe.patterns.state !== 'cancelled') probe.patterns.state = 'idle';
       fillLayers();
     },
     imageChanged() {

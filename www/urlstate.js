@@ -235,10 +235,19 @@ export function parseHash(hash) {
       errors.push(`this link was made by a newer convscope (v=${r.value}); some settings may not apply`);
     }
   }
-  for (const key of given.keys()) {
-    if (!BY_KEY.has(key)) errors.push(`link setting \`${quote(key)}\` is not known; ignored`);
+  for (const [key, value] of given) {
+    // '&&' (an empty pair) says nothing; a value without a name is reported as such.
+    if (key === '' && value === '') continue;
+    if (key === '') errors.push(`a link setting without a name (\`=${quote(value)}\`) is ignored`);
+    else if (!BY_KEY.has(key)) errors.push(`link setting \`${quote(key)}\` is not known; ignored`);
   }
   return { state, errors };
+}
+
+/** `[key, value]` pairs as hash text that parseHash reads back as given (spaces as %20, a +
+ * as %2B: URLSearchParams' own text would turn spaces into + signs). */
+export function pairsToHash(pairs) {
+  return `#${[...pairs].map(([k, v]) => `${encodeURIComponent(k)}=${encodeURIComponent(v)}`).join('&')}`;
 }
 
 /** Check the keys that depend on the model against the loaded model's

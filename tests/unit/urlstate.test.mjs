@@ -4,7 +4,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  SCHEMA_VERSION, DEFAULTS, SAMPLES, MODELS, parseHash, checkAgainstModel, toHash, keysOf,
+  SCHEMA_VERSION, DEFAULTS, SAMPLES, MODELS, parseHash, checkAgainstModel, toHash, keysOf, pairsToHash,
 } from '../../www/urlstate.js';
 
 // A small deterministic random source, so a failure can be run again.
@@ -176,9 +176,17 @@ test('unknown keys are reported and ignored', () => {
   assert.deepEqual(errors, [
     'link setting `foo` is not known; ignored',
     'link setting `Zoom` is not known; ignored',
-    'link setting `` is not known; ignored',
+    'a link setting without a name (`=x`) is ignored',
   ]);
   assert.deepEqual(state, { ...DEFAULTS, scale: 'layer' });
+});
+
+test('values written by pairsToHash read back as given: spaces stay spaces, a + stays a plus', () => {
+  const { state, errors } = parseHash(pairsToHash([['caption', 'hello world+plus'], ['method', 'gradcam++'], ['', '']]));
+  assert.deepEqual(errors, []);
+  assert.equal(state.caption, 'hello world+plus');
+  assert.equal(state.method, 'gradcam++');
+  assert.deepEqual(parseHash('#&&layer=stem&&').errors, [], 'empty pairs say nothing');
 });
 
 test('a link from a newer schema: a message, and parsing goes on', () => {
