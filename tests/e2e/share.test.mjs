@@ -6,6 +6,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer } from 'node:http';
+import { readFileSync } from 'node:fs';
 import { openPage, serveDist, sharedBrowser } from './harness.mjs';
 
 const shared = await sharedBrowser();
@@ -134,6 +135,19 @@ test('bad link settings each get a message naming the key; the rest of the link 
   assert.equal(await page.$eval('#cam-cmap-select', (s) => s.value), 'viridis');
   assert.equal(await page.$eval('#pattern-steps', (s) => s.value), '128');
   assert.equal(await page.evaluate(() => window.convscope.error), null, 'no error: the page works');
+
+  // The person's own image: the link cannot carry it, and says which sample it opens.
+  const runs = await page.evaluate(() => window.convscope.runs);
+  await page.setInputFiles('#file-input', { name: 'mine.png', mimeType: 'image/png', buffer: readFileSync(new URL('../../www/samples/coffee.png', import.meta.url)) });
+  await waitRuns(page, runs + 1);
+  await page.click('[data-share="embed"][data-view="attention"]');
+  assert.match(await page.textContent('#share-notes'), /your own image \(mine\.png\): a link cannot carry the file, so it opens the sample chelsea\.png instead/);
+  assert.match(await page.inputValue('#share-link'), /image=chelsea\.png/);
+  assert.match(await page.inputValue('#share-element'), /<conv-scope view="attention" model="efficientnet-lite0" image="chelsea\.png"/);
+  assert.match(await page.inputValue('#share-iframe'), /embed\.html#v=1&view=attention&/);
+  await page.keyboard.press('Escape');
+  assert.equal(await page.isVisible('#share-dialog'), false, 'Escape closes the dialog');
+  assert.equal(await page.evaluate(() => document.activeElement.dataset.share), 'embed', 'focus goes back to the button');
   assert.deepEqual(consoleErrors, []);
   await page.close();
 });
