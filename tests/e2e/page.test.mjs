@@ -60,6 +60,25 @@ test('a file that is not an image gets a clear message and the page keeps workin
   await page.close();
 });
 
+test('the image and model file inputs are reached and opened with the keyboard alone', { timeout: 600_000 }, async () => {
+  const { page } = await openPage(shared.browser.context, `${shared.server.url}?backend=cpu`);
+  await page.focus('#model-select');
+  const reached = [];
+  for (let i = 0; i < 12 && reached.length < 2; i++) {
+    await page.keyboard.press('Tab');
+    const id = await page.evaluate(() => document.activeElement.id);
+    if (['onnx-input', 'file-input'].includes(id)) reached.push(id);
+  }
+  assert.deepEqual(reached, ['onnx-input', 'file-input'], 'Tab reaches the model and the image file inputs');
+  const [chooser] = await Promise.all([page.waitForEvent('filechooser'), page.keyboard.press('Space')]);
+  assert.equal(await chooser.element().evaluate((e) => e.id), 'file-input', 'Space opens the image chooser');
+  const before = await page.evaluate(() => window.convscope.runs);
+  await chooser.setFiles({ name: 'mine.png', mimeType: 'image/png', buffer: await readFile(new URL('../../www/samples/coffee.png', import.meta.url)) });
+  await page.waitForFunction((n) => window.convscope.runs > n, before);
+  assert.equal(await page.evaluate(() => window.convscope.lastTop[0].index), 967);
+  await page.close();
+});
+
 test('a dropped image file is classified', { timeout: 600_000 }, async () => {
   const { page } = await openPage(shared.browser.context, `${shared.server.url}?backend=cpu&image=camera.png`);
   const bytes = await readFile(new URL('../../www/samples/coffee.png', import.meta.url));
