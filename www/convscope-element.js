@@ -111,7 +111,7 @@ const FIGURES = {
 
   async patterns(s, eng, model, progress) {
     const layers = model.info().layers.filter((l) => l.shape.length === 3);
-    const layer = s.player ?? (layers.find((l) => l.id === 'blocks.5') || layers[Math.floor(layers.length * 0.4)]).id;
+    const layer = s.player ?? rt.defaultPatternLayer(layers).id;
     const total = layers.find((l) => l.id === layer).shape[0];
     const channels = s.channels ?? Array.from({ length: Math.min(16, total) }, (_, i) => i);
     let rgba = null;

@@ -4,7 +4,7 @@
 // downloads. The engine computes and draws the figures; this file only shows them.
 import { patternGallery } from './pkg/convscope_web.js';
 import { download, imageData, paint } from './draw.js';
-import { patternsWorker } from './runtime.js';
+import { defaultPatternLayer, patternsWorker } from './runtime.js';
 
 const $ = (id) => document.getElementById(id);
 const PAGE = 16; // channels per page: one optimization, one image per channel
@@ -35,7 +35,7 @@ export function setupPatterns(ctx) {
 
   function defaultLayer() {
     const layers = spatial();
-    return layers.find((l) => l.id === 'blocks.5') || layers[Math.floor(layers.length * 0.4)];
+    return defaultPatternLayer(layers);
   }
 
   function showPage() {
