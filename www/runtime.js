@@ -16,7 +16,6 @@ const engines = new Map(); // 'webgpu' | 'cpu' -> Promise<Engine>
 const modelBytes = new Map(); // name -> Promise<Uint8Array>
 const models = new Map(); // `${backend}/${name}` -> Promise<WebModel>
 const samples = new Map(); // name -> Promise<decoded image>
-let queue = Promise.resolve();
 let enginesCreated = 0;
 
 /** The wasm module, instantiated once. Under automation (tests) the numbers only tests read
@@ -108,13 +107,19 @@ export function sample(name) {
   return samples.get(name);
 }
 
-/** Run engine work one job at a time, in the order asked; resolves (or rejects) with the
- * job's result. A failed job does not stop the ones after it. */
-export function enqueue(job) {
-  const run = queue.then(job);
-  queue = run.catch(() => {});
-  return run;
+/** A queue: the function it returns runs jobs one at a time, in the order asked, and
+ * resolves (or rejects) with each job's result. A failed job does not stop the ones after it. */
+function serial() {
+  let tail = Promise.resolve();
+  return (job) => {
+    const run = tail.then(job);
+    tail = run.catch(() => {});
+    return run;
+  };
 }
+
+/** Run engine work one job at a time (see `serial`). */
+export const enqueue = serial();
 
 /** A module worker for the filter patterns, also from another origin (a page may only start
  * workers of its own origin, so a same-origin blob imports the real one). */
@@ -143,7 +148,7 @@ export function analysis(eng, modelName, imageName, fit) {
 // One patterns worker for every figure on the page, loaded with one model at a time; runs
 // one after the other.
 let patterns = null;
-let patternsQueue = Promise.resolve();
+const patternsQueue = serial();
 
 /** Optimize patterns in the shared worker: `{model, backend, layer, channels, size, steps,
  * seed, fit}`; `onProgress({step, steps, rgba, info})` as it goes. Resolves with
@@ -177,9 +182,7 @@ export function runPatterns(job, onProgress) {
     const done = await talk({ type: 'run', id: 1, layer: job.layer, channels: job.channels, size: job.size, steps: job.steps, seed: job.seed, fit: job.fit, drawEveryMs: 400 });
     return done;
   };
-  const run = patternsQueue.then(go);
-  patternsQueue = run.catch(() => {});
-  return run;
+  return patternsQueue(go);
 }
 
 /** What is loaded, for tests: one engine per backend, one model per engine. */
