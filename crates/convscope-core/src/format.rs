@@ -164,10 +164,10 @@ pub mod tests {
                 graph: GraphSpec {
                     input_shape: [1, 2, 2],
                     nodes: vec![
-                        NodeSpec { id: "flat".into(), op: OpSpec::Flatten, inputs: vec![INPUT.into()] },
+                        NodeSpec { id: "flat".into(), op: OpSpec::Flatten(crate::graph::ops::flatten::Flatten {}), inputs: vec![INPUT.into()] },
                         NodeSpec {
                             id: "logits".into(),
-                            op: OpSpec::Linear { weight: "fc.w".into(), bias: Some("fc.b".into()) },
+                            op: OpSpec::Linear(crate::graph::ops::linear::Linear { weight: "fc.w".into(), bias: Some("fc.b".into()) }),
                             inputs: vec!["flat".into()],
                         },
                     ],

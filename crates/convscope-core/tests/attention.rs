@@ -8,6 +8,7 @@ use std::collections::HashMap;
 
 use burn::tensor::{Device, Tensor, TensorData};
 use common::{devices, load_model, repo, sample, to_vec};
+use convscope_core::graph::ops::*;
 use convscope_core::{
     Graph, Model,
     attention::{
@@ -26,7 +27,7 @@ fn node(id: &str, op: OpSpec, inputs: &[&str]) -> NodeSpec {
 }
 
 fn conv(w: &str, b: &str, padding: Padding2d) -> OpSpec {
-    OpSpec::Conv2d { weight: w.into(), bias: Some(b.into()), stride: [1, 1], padding, dilation: [1, 1], groups: 1, act: None }
+    OpSpec::Conv2d(Conv2d { weight: w.into(), bias: Some(b.into()), stride: [1, 1], padding, dilation: [1, 1], groups: 1, act: None })
 }
 
 fn tensors(list: &[(&str, Vec<usize>, Vec<f32>)]) -> HashMap<String, HostTensor> {
@@ -54,11 +55,11 @@ fn captum_net(device: &Device) -> Graph {
         input_shape: [1, 4, 4],
         nodes: vec![
             node("conv1", conv("c.w", "c.b", [[0, 0], [0, 0]]), &[INPUT]),
-            node("keep", OpSpec::Identity, &["conv1"]),
-            node("relu1", OpSpec::Act(Activation::Relu), &["keep"]),
-            node("flatten", OpSpec::Flatten, &["relu1"]),
-            node("fc1", OpSpec::Linear { weight: "fc.w".into(), bias: Some("fc.b".into()) }, &["flatten"]),
-            node("relu2", OpSpec::Act(Activation::Relu), &["fc1"]),
+            node("keep", OpSpec::Identity(Identity {}), &["conv1"]),
+            node("relu1", OpSpec::Act(Act(Activation::Relu)), &["keep"]),
+            node("flatten", OpSpec::Flatten(Flatten {}), &["relu1"]),
+            node("fc1", OpSpec::Linear(Linear { weight: "fc.w".into(), bias: Some("fc.b".into()) }), &["flatten"]),
+            node("relu2", OpSpec::Act(Act(Activation::Relu)), &["fc1"]),
         ],
     };
     Graph::load(&spec, t, device).unwrap()
@@ -94,9 +95,9 @@ fn gap_net(device: &Device) -> (Graph, Vec<f32>) {
         input_shape: [3, 5, 5],
         nodes: vec![
             node("conv", conv("c.w", "c.b", [[1, 1], [1, 1]]), &[INPUT]),
-            node("relu", OpSpec::Act(Activation::Relu), &["conv"]),
-            node("pool", OpSpec::GlobalAvgPool, &["relu"]),
-            node("logits", OpSpec::Linear { weight: "fc.w".into(), bias: Some("fc.b".into()) }, &["pool"]),
+            node("relu", OpSpec::Act(Act(Activation::Relu)), &["conv"]),
+            node("pool", OpSpec::GlobalAvgPool(GlobalAvgPool {}), &["relu"]),
+            node("logits", OpSpec::Linear(Linear { weight: "fc.w".into(), bias: Some("fc.b".into()) }), &["pool"]),
         ],
     };
     (Graph::load(&spec, t, device).unwrap(), fc)
@@ -229,8 +230,8 @@ fn grad_cam_at_head_matches_the_standard_definition_on_efficientnet() {
     let file = ModelFile::from_bytes(&std::fs::read(repo().join("weights/efficientnet-lite0.csm")).unwrap()).unwrap();
     let spec = &file.header.graph;
     let kinds: Vec<&OpSpec> = spec.nodes.iter().rev().take(2).map(|n| &n.op).collect();
-    let OpSpec::Linear { weight, .. } = kinds[0] else { panic!("last layer is not linear") };
-    assert!(matches!(kinds[1], OpSpec::GlobalAvgPool), "head is not followed by a global average pool");
+    let OpSpec::Linear(Linear { weight, .. }) = kinds[0] else { panic!("last layer is not linear") };
+    assert!(matches!(kinds[1], OpSpec::GlobalAvgPool(GlobalAvgPool {})), "head is not followed by a global average pool");
     let fc = &file.tensors[weight];
     for (backend, device) in devices() {
         let (model, x, top) = efficientnet(&device);
@@ -337,8 +338,8 @@ fn eigen_cam_finds_the_dominant_component() {
         input_shape: [2, 4, 4],
         nodes: vec![
             node("conv", conv("c.w", "c.b", [[0, 0], [0, 0]]), &[INPUT]),
-            node("pool", OpSpec::GlobalAvgPool, &["conv"]),
-            node("logits", OpSpec::Linear { weight: "fc.w".into(), bias: Some("fc.b".into()) }, &["pool"]),
+            node("pool", OpSpec::GlobalAvgPool(GlobalAvgPool {}), &["conv"]),
+            node("logits", OpSpec::Linear(Linear { weight: "fc.w".into(), bias: Some("fc.b".into()) }), &["pool"]),
         ],
     };
     let g = Graph::load(&spec, t, &device).unwrap();

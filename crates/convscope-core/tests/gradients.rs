@@ -7,6 +7,7 @@ use std::collections::HashMap;
 
 use burn::tensor::{Device, Tensor, TensorData};
 use common::{XorShift, devices, to_vec};
+use convscope_core::graph::ops::*;
 use convscope_core::{
     Graph, Value,
     graph::{Activation, GraphSpec, INPUT, NodeSpec, OpSpec},
@@ -39,7 +40,7 @@ fn tiny_graph(device: &Device) -> Graph {
     put("dw.w", vec![4, 1, 3, 3], 0.6, 0.0);
     put("fc.w", vec![3, 4], 1.0, 0.0);
     put("fc.b", vec![3], 0.1, 0.0);
-    let conv = |w: &str, b: Option<&str>, stride, padding, groups| OpSpec::Conv2d {
+    let conv = |w: &str, b: Option<&str>, stride, padding, groups| OpSpec::Conv2d(Conv2d {
         weight: w.into(),
         bias: b.map(Into::into),
         stride: [stride; 2],
@@ -47,18 +48,18 @@ fn tiny_graph(device: &Device) -> Graph {
         dilation: [1, 1],
         groups,
         act: None,
-    };
+    });
     let spec = GraphSpec {
         input_shape: IN,
         nodes: vec![
             node("c1", conv("c1.w", Some("c1.b"), 2, [[0, 1], [0, 1]], 1), &[INPUT]),
-            node("bn", OpSpec::BatchNorm { gamma: "bn.g".into(), beta: "bn.b".into(), mean: "bn.m".into(), var: "bn.v".into(), eps: 1e-3 }, &["c1"]),
-            node("a1", OpSpec::Act(Activation::Relu6), &["bn"]),
+            node("bn", OpSpec::BatchNorm(BatchNorm { gamma: "bn.g".into(), beta: "bn.b".into(), mean: "bn.m".into(), var: "bn.v".into(), eps: 1e-3 }), &["c1"]),
+            node("a1", OpSpec::Act(Act(Activation::Relu6)), &["bn"]),
             node("dw", conv("dw.w", None, 1, [[1, 1], [1, 1]], 4), &["a1"]),
-            node("a2", OpSpec::Act(Activation::Tanh), &["dw"]),
-            node("block", OpSpec::Add, &["a2", "a1"]),
-            node("pool", OpSpec::GlobalAvgPool, &["block"]),
-            node("logits", OpSpec::Linear { weight: "fc.w".into(), bias: Some("fc.b".into()) }, &["pool"]),
+            node("a2", OpSpec::Act(Act(Activation::Tanh)), &["dw"]),
+            node("block", OpSpec::Arith(Arith::of_two(ArithOp::Add)), &["a2", "a1"]),
+            node("pool", OpSpec::GlobalAvgPool(GlobalAvgPool {}), &["block"]),
+            node("logits", OpSpec::Linear(Linear { weight: "fc.w".into(), bias: Some("fc.b".into()) }), &["pool"]),
         ],
     };
     Graph::load(&spec, t, device).unwrap()

@@ -7,6 +7,7 @@ use std::collections::HashMap;
 
 use burn::tensor::{Device, Tensor, TensorData};
 use common::{XorShift, devices, to_vec};
+use convscope_core::graph::ops::*;
 use convscope_core::{
     Graph,
     graph::{Activation, GraphSpec, INPUT, NodeSpec, OpSpec},
@@ -17,7 +18,7 @@ use convscope_core::{
 fn run(nodes: Vec<NodeSpec>, tensors: HashMap<String, HostTensor>, shape: [usize; 3], x: &[f32], device: &Device) -> Vec<f32> {
     let mut nodes = nodes;
     let last = nodes.last().unwrap().id.clone();
-    nodes.push(NodeSpec { id: "out".into(), op: OpSpec::Flatten, inputs: vec![last] });
+    nodes.push(NodeSpec { id: "out".into(), op: OpSpec::Flatten(Flatten {}), inputs: vec![last] });
     let graph = Graph::load(&GraphSpec { input_shape: shape, nodes }, tensors, device).unwrap();
     let input = Tensor::<4>::from_data(TensorData::new(x.to_vec(), [1, shape[0], shape[1], shape[2]]), device);
     to_vec(graph.forward(input, &[]).unwrap().0)
@@ -84,7 +85,7 @@ fn convolution_matches_naive_loops() {
             let mut t = HashMap::new();
             t.insert("k".to_string(), HostTensor::new(vec![o, shape[0] / groups, kh, kw], k).unwrap());
             t.insert("b".to_string(), HostTensor::new(vec![o], b).unwrap());
-            let op = OpSpec::Conv2d { weight: "k".into(), bias: Some("b".into()), stride: [stride; 2], padding: pad, dilation: [dil; 2], groups, act: None };
+            let op = OpSpec::Conv2d(Conv2d { weight: "k".into(), bias: Some("b".into()), stride: [stride; 2], padding: pad, dilation: [dil; 2], groups, act: None });
             let got = run(vec![NodeSpec { id: "c".into(), op, inputs: vec![INPUT.into()] }], t, shape, &x, &device);
             close(&format!("{backend} conv case {n}"), &got, &want);
         }
@@ -119,11 +120,11 @@ fn pooling_matches_naive_loops() {
     for (backend, device) in devices() {
         let one = |op: OpSpec| run(vec![NodeSpec { id: "p".into(), op, inputs: vec![INPUT.into()] }], HashMap::new(), shape, &x, &device);
         let pad = [[1, 1], [1, 1]];
-        close(&format!("{backend} max"), &one(OpSpec::MaxPool2d { kernel: [3, 3], stride: [2, 2], padding: pad, dilation: [1, 1], ceil_mode: false }), &max);
-        close(&format!("{backend} avg incl"), &one(OpSpec::AvgPool2d { kernel: [3, 3], stride: [2, 2], padding: pad, count_include_pad: true, ceil_mode: false, dilation: [1, 1] }), &avg_incl);
-        close(&format!("{backend} avg excl"), &one(OpSpec::AvgPool2d { kernel: [3, 3], stride: [2, 2], padding: pad, count_include_pad: false, ceil_mode: false, dilation: [1, 1] }), &avg_excl);
-        close(&format!("{backend} global max"), &one(OpSpec::GlobalMaxPool), &gmax);
-        close(&format!("{backend} global avg"), &one(OpSpec::GlobalAvgPool), &gavg);
+        close(&format!("{backend} max"), &one(OpSpec::MaxPool2d(MaxPool2d { kernel: [3, 3], stride: [2, 2], padding: pad, dilation: [1, 1], ceil_mode: false })), &max);
+        close(&format!("{backend} avg incl"), &one(OpSpec::AvgPool2d(AvgPool2d { kernel: [3, 3], stride: [2, 2], padding: pad, count_include_pad: true, ceil_mode: false, dilation: [1, 1] })), &avg_incl);
+        close(&format!("{backend} avg excl"), &one(OpSpec::AvgPool2d(AvgPool2d { kernel: [3, 3], stride: [2, 2], padding: pad, count_include_pad: false, ceil_mode: false, dilation: [1, 1] })), &avg_excl);
+        close(&format!("{backend} global max"), &one(OpSpec::GlobalMaxPool(GlobalMaxPool {})), &gmax);
+        close(&format!("{backend} global avg"), &one(OpSpec::GlobalAvgPool(GlobalAvgPool {})), &gavg);
     }
 }
 
@@ -145,17 +146,17 @@ fn elementwise_ops_match_their_formulas() {
     ];
     for (backend, device) in devices() {
         for (act, f) in &cases {
-            let got = run(vec![NodeSpec { id: "a".into(), op: OpSpec::Act(*act), inputs: vec![INPUT.into()] }], HashMap::new(), shape, &x, &device);
+            let got = run(vec![NodeSpec { id: "a".into(), op: OpSpec::Act(Act(*act)), inputs: vec![INPUT.into()] }], HashMap::new(), shape, &x, &device);
             let want: Vec<f32> = x.iter().map(|v| f(*v)).collect();
             close(&format!("{backend} {}", act.name()), &got, &want);
         }
         // add, mul, concat, reshape, softmax wired together.
         let nodes = vec![
-            NodeSpec { id: "sum".into(), op: OpSpec::Add, inputs: vec![INPUT.into(), INPUT.into()] },
-            NodeSpec { id: "sq".into(), op: OpSpec::Mul, inputs: vec![INPUT.into(), INPUT.into()] },
-            NodeSpec { id: "cat".into(), op: OpSpec::Concat, inputs: vec!["sum".into(), "sq".into()] },
-            NodeSpec { id: "flat".into(), op: OpSpec::Reshape { shape: vec![16] }, inputs: vec!["cat".into()] },
-            NodeSpec { id: "soft".into(), op: OpSpec::Softmax, inputs: vec!["flat".into()] },
+            NodeSpec { id: "sum".into(), op: OpSpec::Arith(Arith::of_two(ArithOp::Add)), inputs: vec![INPUT.into(), INPUT.into()] },
+            NodeSpec { id: "sq".into(), op: OpSpec::Arith(Arith::of_two(ArithOp::Mul)), inputs: vec![INPUT.into(), INPUT.into()] },
+            NodeSpec { id: "cat".into(), op: OpSpec::Concat(Concat { axis: 0 }), inputs: vec!["sum".into(), "sq".into()] },
+            NodeSpec { id: "flat".into(), op: OpSpec::Reshape(Reshape { shape: vec![16] }), inputs: vec!["cat".into()] },
+            NodeSpec { id: "soft".into(), op: OpSpec::Softmax(Softmax { axis: 0 }), inputs: vec!["flat".into()] },
         ];
         let got = run(nodes, HashMap::new(), shape, &x, &device);
         let cat: Vec<f32> = x.iter().map(|v| 2.0 * v).chain(x.iter().map(|v| v * v)).collect();

@@ -8,6 +8,7 @@ use std::collections::HashMap;
 
 use burn::tensor::{Device, Tensor, TensorData};
 use common::{XorShift, devices, load_model, to_vec};
+use convscope_core::graph::ops::*;
 use convscope_core::{
     Graph, InputSpec,
     graph::{GraphSpec, INPUT, NodeSpec, OpSpec},
@@ -49,10 +50,10 @@ fn linear_unit(device: &Device) -> (Graph, Vec<f32>) {
         nodes: vec![
             NodeSpec {
                 id: "unit".into(),
-                op: OpSpec::Conv2d { weight: "w".into(), bias: None, stride: [1, 1], padding: [[0, 0], [0, 0]], dilation: [1, 1], groups: 1, act: None },
+                op: OpSpec::Conv2d(Conv2d { weight: "w".into(), bias: None, stride: [1, 1], padding: [[0, 0], [0, 0]], dilation: [1, 1], groups: 1, act: None }),
                 inputs: vec![INPUT.into()],
             },
-            NodeSpec { id: "out".into(), op: OpSpec::Flatten, inputs: vec!["unit".into()] },
+            NodeSpec { id: "out".into(), op: OpSpec::Flatten(Flatten {}), inputs: vec!["unit".into()] },
         ],
     };
     (Graph::load(&spec, t, device).unwrap(), w)

@@ -3,6 +3,7 @@
 
 use std::collections::HashMap;
 
+use convscope_core::graph::ops::*;
 use convscope_core::{
     format::ModelFile,
     graph::{Activation, INPUT, OpSpec},
@@ -20,10 +21,10 @@ pub fn build(source: HashMap<String, HostTensor>) -> Result<ModelFile, String> {
         let src = format!("conv_layers.{layer}");
         let c = b.conv(&format!("conv{n}.conv"), &x, &format!("{src}.weight"), Some(&format!("{src}.bias")), 1, [[1, 1]; 2], 1)?;
         let c = b.act(&format!("conv{n}"), &c, Activation::Relu);
-        let pool = OpSpec::MaxPool2d { kernel: [2, 2], stride: [2, 2], padding: [[0, 0]; 2], dilation: [1, 1], ceil_mode: false };
+        let pool = OpSpec::MaxPool2d(MaxPool2d { kernel: [2, 2], stride: [2, 2], padding: [[0, 0]; 2], dilation: [1, 1], ceil_mode: false });
         x = b.node(&format!("pool{n}"), pool, &[&c]);
     }
-    let x = b.node("flatten", OpSpec::Flatten, &[&x]);
+    let x = b.node("flatten", OpSpec::Flatten(Flatten {}), &[&x]);
     let x = b.linear("fc1.linear", &x, "fc_layers.0")?;
     let x = b.act("fc1", &x, Activation::Relu);
     b.linear("logits", &x, "fc_layers.2")?;

@@ -4,6 +4,7 @@
 
 use std::collections::HashMap;
 
+use convscope_core::graph::ops::*;
 use convscope_core::{
     format::ModelFile,
     graph::{Activation, INPUT, OpSpec},
@@ -55,14 +56,14 @@ pub fn build(source: HashMap<String, HostTensor>, labels: Vec<String>) -> Result
         let bn_id = if residual { format!("{id}.project") } else { id.clone() };
         h = b.batch_norm(&bn_id, &h, &format!("{src}._bn2"), EPS)?;
         if residual {
-            h = b.node(&id, OpSpec::Add, &[&h, &block_in]);
+            h = b.node(&id, OpSpec::Arith(Arith::of_two(ArithOp::Add)), &[&h, &block_in]);
         }
         x = h;
     }
     let x = b.conv("head.conv", &x, "_conv_head.weight", None, 1, [[0, 0]; 2], 1)?;
     let x = b.batch_norm("head.bn", &x, "_bn1", EPS)?;
     let x = b.act("head", &x, Activation::Relu6);
-    let x = b.node("pool", OpSpec::GlobalAvgPool, &[&x]);
+    let x = b.node("pool", OpSpec::GlobalAvgPool(GlobalAvgPool {}), &[&x]);
     b.linear("logits", &x, "_fc")?;
     let input = InputSpec { channels: 3, height: SIZE, width: SIZE, mean: [127.0; 3], std: [128.0; 3], bgr: false };
     b.finish(header(

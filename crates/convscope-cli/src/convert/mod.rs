@@ -7,6 +7,7 @@ mod torch;
 
 use std::{collections::HashMap, path::Path};
 
+use convscope_core::graph::ops::*;
 use convscope_core::{
     format::{Header, ModelFile},
     graph::{Activation, GraphSpec, NodeSpec, OpSpec, Padding2d},
@@ -55,7 +56,7 @@ impl Builder {
     ) -> Result<String, String> {
         let weight = self.take(src_weight, &format!("{id}.weight"))?;
         let bias = src_bias.map(|b| self.take(b, &format!("{id}.bias"))).transpose()?;
-        let op = OpSpec::Conv2d { weight, bias, stride: [stride; 2], padding, dilation: [1, 1], groups, act: None };
+        let op = OpSpec::Conv2d(Conv2d { weight, bias, stride: [stride; 2], padding, dilation: [1, 1], groups, act: None });
         Ok(self.node(id, op, &[input]))
     }
 
@@ -64,17 +65,17 @@ impl Builder {
         let beta = self.take(&format!("{src}.bias"), &format!("{id}.beta"))?;
         let mean = self.take(&format!("{src}.running_mean"), &format!("{id}.mean"))?;
         let var = self.take(&format!("{src}.running_var"), &format!("{id}.var"))?;
-        Ok(self.node(id, OpSpec::BatchNorm { gamma, beta, mean, var, eps }, &[input]))
+        Ok(self.node(id, OpSpec::BatchNorm(BatchNorm { gamma, beta, mean, var, eps }), &[input]))
     }
 
     fn act(&mut self, id: &str, input: &str, a: Activation) -> String {
-        self.node(id, OpSpec::Act(a), &[input])
+        self.node(id, OpSpec::Act(Act(a)), &[input])
     }
 
     fn linear(&mut self, id: &str, input: &str, src: &str) -> Result<String, String> {
         let weight = self.take(&format!("{src}.weight"), &format!("{id}.weight"))?;
         let bias = Some(self.take(&format!("{src}.bias"), &format!("{id}.bias"))?);
-        Ok(self.node(id, OpSpec::Linear { weight, bias }, &[input]))
+        Ok(self.node(id, OpSpec::Linear(Linear { weight, bias }), &[input]))
     }
 
     fn finish(self, header: Header) -> Result<ModelFile, String> {

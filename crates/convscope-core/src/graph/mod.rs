@@ -5,23 +5,23 @@
 //! activation of that layer ([`Graph::forward_from`]): on an autodiff device that gives the
 //! gradient of any output with respect to any layer.
 
-mod ops;
+pub mod ops;
 mod optimize;
 mod spec;
 mod value;
 
-use std::collections::HashMap;
+use std::{collections::HashMap, rc::Rc};
 
-use burn::tensor::{
-    Device, Tensor, TensorData,
-    ops::{AvgPoolOptions, ConvOptions, MaxPoolOptions},
-};
+use burn::tensor::{Device, Tensor};
 use serde::Serialize;
 
-pub use ops::{Op, Redirect, apply_activation, redirected_flat, redirected_spatial};
+pub use ops::{
+    Activation, ArithOp, Kernel, LayerProps, OpDef, OpSpec, PadMode, Padding2d, Redirect, Reduction, apply_activation, redirected_flat,
+    redirected_spatial,
+};
 pub use optimize::{fold_activations, fold_batch_norms};
-pub use spec::{Activation, ArithOp, GraphSpec, PadMode, INPUT, LayerShape, NodeSpec, OpSpec, Padding2d};
 pub(crate) use spec::node_shape;
+pub use spec::{GraphSpec, INPUT, LayerShape, NodeSpec};
 pub use value::Value;
 
 use crate::{Error, Result, tensor_data::HostTensor};
@@ -35,13 +35,16 @@ pub struct LayerInfo {
     pub kind: String,
     /// Output shape without batch: `[C, H, W]` or `[F]`.
     pub shape: LayerShape,
+    /// What the layer is, from its op.
+    #[serde(flatten)]
+    pub props: LayerProps,
 }
 
 impl LayerInfo {
-    /// Whether the layer's values are rectified (it ends in a ReLU, ReLU6 or clip), so a
-    /// channel at 0 is switched off rather than merely low.
+    /// Whether the layer's values are rectified (it ends in a ReLU, ReLU6 or a clip from 0),
+    /// so a channel at 0 is switched off rather than merely low.
     pub fn rectified(&self) -> bool {
-        ["relu", "clip"].iter().any(|k| self.kind.contains(k))
+        self.props.rectified
     }
 }
 
@@ -57,7 +60,7 @@ enum Source {
 
 #[derive(Debug, Clone)]
 struct Node {
-    op: Op,
+    op: Rc<dyn Kernel>,
     inputs: Vec<Source>,
 }
 
@@ -97,55 +100,6 @@ impl Trace {
     }
 }
 
-fn pad_pairs(p: &Padding2d) -> [(usize, usize); 2] {
-    [(p[0][0], p[0][1]), (p[1][0], p[1][1])]
-}
-
-/// Host weights handed to the device: each is moved, not copied, unless several ops use it.
-struct Weights {
-    map: HashMap<String, HostTensor>,
-    uses: HashMap<String, usize>,
-}
-
-impl Weights {
-    fn new(map: HashMap<String, HostTensor>, spec: &GraphSpec) -> Self {
-        let mut uses = HashMap::new();
-        for node in &spec.nodes {
-            for name in node.op.weight_names() {
-                *uses.entry(name.to_string()).or_insert(0) += 1;
-            }
-        }
-        Self { map, uses }
-    }
-
-    /// The weight, validated present by shape inference.
-    fn take(&mut self, name: &str) -> HostTensor {
-        let left = self.uses.get_mut(name).expect("weight counted");
-        *left -= 1;
-        if *left == 0 { self.map.remove(name) } else { self.map.get(name).cloned() }.expect("weight present")
-    }
-
-    fn upload<const D: usize>(&mut self, name: &str, device: &Device) -> Tensor<D> {
-        let t = self.take(name);
-        Tensor::from_data(TensorData::new(t.data, t.shape), device)
-    }
-
-    /// The weight as `[1, a, b, c, d]`, its axes aligned right (leading axes of size 1).
-    fn upload5(&mut self, name: &str, device: &Device) -> Tensor<5> {
-        let t = self.take(name);
-        let mut shape = vec![1; 5 - t.shape.len().min(5)];
-        shape.extend(&t.shape);
-        Tensor::from_data(TensorData::new(t.data, shape), device)
-    }
-
-    /// The weight as one row, `[1, values]`.
-    fn upload_row(&mut self, name: &str, device: &Device) -> Tensor<2> {
-        let t = self.take(name);
-        let n = t.data.len();
-        Tensor::from_data(TensorData::new(t.data, [1, n]), device)
-    }
-}
-
 impl Graph {
     /// Check a spec, optimise it (batch norms and activations folded into the convs they
     /// follow) and put its weights on `device`.
@@ -165,7 +119,7 @@ impl Graph {
     fn load_checked(spec: &GraphSpec, mut tensors: HashMap<String, HostTensor>, device: &Device) -> Result<Self> {
         let spec = fold_activations(&fold_batch_norms(spec, &mut tensors));
         let shapes = spec.layer_shapes(&tensors)?;
-        let mut weights = Weights::new(tensors, &spec);
+        let mut weights = ops::Weights::new(tensors, &spec.nodes);
         let index: HashMap<&str, usize> = spec.nodes.iter().enumerate().map(|(i, n)| (n.id.as_str(), i)).collect();
         let mut nodes = Vec::with_capacity(spec.nodes.len());
         let mut layers = Vec::with_capacity(spec.nodes.len());
@@ -190,8 +144,9 @@ impl Graph {
                     Source::Input => spec.input_shape.to_vec(),
                 })
                 .collect();
-            nodes.push(Node { op: lower(&node.op, &in_shapes, &shape, &mut weights, device), inputs });
-            layers.push(LayerInfo { id: node.id.clone(), kind: node.op.kind(), shape });
+            let op = node.op.def().lower(&mut ops::Lowering { ins: &in_shapes, out: &shape, weights: &mut weights, device });
+            nodes.push(Node { op, inputs });
+            layers.push(LayerInfo { id: node.id.clone(), kind: node.op.kind(), shape, props: node.op.props() });
         }
         // The output is kept until the end.
         if let Some(l) = last_use.last_mut() {
@@ -246,9 +201,8 @@ impl Graph {
     /// (true when nothing before it flattens feature maps), so an image of another size than
     /// [`Graph::input_shape`] may be fed to [`Graph::activations`].
     pub fn any_size_up_to(&self, layer: LayerId) -> bool {
-        self.nodes[..=layer.0].iter().all(|n| {
-            !matches!(n.op, Op::Flatten | Op::Reshape(_))
-                || n.inputs.iter().all(|s| matches!(s, Source::Node(j) if self.layers[*j].shape.len() == 1))
+        self.nodes[..=layer.0].iter().zip(&self.layers).all(|(n, info)| {
+            !info.props.flattens || n.inputs.iter().all(|s| matches!(s, Source::Node(j) if self.layers[*j].shape.len() == 1))
         })
     }
 
@@ -416,10 +370,7 @@ impl Graph {
     /// The layers that have learned parameters (convolutions, affine maps, linear layers), in
     /// network order.
     pub fn weighted_layers(&self) -> Vec<LayerId> {
-        (0..self.nodes.len())
-            .filter(|&i| matches!(self.nodes[i].op, Op::Conv2d { .. } | Op::Affine { .. } | Op::Linear { .. }))
-            .map(LayerId)
-            .collect()
+        (0..self.nodes.len()).filter(|&i| self.layers[i].props.weighted).map(LayerId).collect()
     }
 
     /// A copy of the graph with the parameters of `layers` re-drawn at random: each weight
@@ -430,144 +381,10 @@ impl Graph {
         let mut rng = crate::rng::Rng::new(seed);
         let mut out = self.clone();
         for l in layers {
-            out.nodes[l.0].op = match &self.nodes[l.0].op {
-                Op::Conv2d { weight, bias, options, act } => Op::Conv2d {
-                    weight: like(weight, &mut rng),
-                    bias: bias.as_ref().map(|b| like(b, &mut rng)),
-                    options: options.clone(),
-                    act: *act,
-                },
-                Op::Affine { scale, shift } => Op::Affine { scale: like(scale, &mut rng), shift: like(shift, &mut rng) },
-                Op::Linear { weight, bias } => Op::Linear { weight: like(weight, &mut rng), bias: bias.as_ref().map(|b| like(b, &mut rng)) },
-                op => op.clone(),
-            };
+            if let Some(op) = self.nodes[l.0].op.randomized(&mut rng) {
+                out.nodes[l.0].op = op;
+            }
         }
         out
-    }
-}
-
-/// Gaussian noise shaped like `t`, scaled on the device to `t`'s standard deviation.
-fn like<const D: usize>(t: &Tensor<D>, rng: &mut crate::rng::Rng) -> Tensor<D> {
-    let dims = t.dims();
-    let n: usize = dims.iter().product();
-    let flat = t.clone().reshape([n]);
-    let centred = flat.clone() - flat.mean().reshape([1]);
-    let std = (centred.clone() * centred).mean().sqrt();
-    let noise = Tensor::<1>::from_data(TensorData::new(rng.normals(n), [n]), &t.device());
-    (noise * std).reshape(dims)
-}
-
-/// Average pooling: burn's, or the dilated one (output `out`, height and width).
-fn avg_pool(options: AvgPoolOptions<2>, dilation: [usize; 2], out: [usize; 2]) -> Op {
-    if dilation == [1, 1] { Op::AvgPool(options) } else { Op::AvgPoolDilated { options, dilation, out } }
-}
-
-fn lower(op: &OpSpec, in_shapes: &[Vec<usize>], out_shape: &[usize], t: &mut Weights, device: &Device) -> Op {
-    let in_shape: &[usize] = in_shapes.first().map_or(&[], Vec::as_slice);
-    // A value's axis k is axis k + 5 - rank of its `[batch, a, b, c, d]` form.
-    let at = |k: usize| k + 5 - in_shape.len();
-    let out = out_shape.to_vec();
-    let shape = in_shape.to_vec();
-    match op {
-        OpSpec::Conv2d { weight, bias, stride, padding, dilation, groups, act } => Op::Conv2d {
-            weight: t.upload(weight, device),
-            bias: bias.as_ref().map(|b| t.upload(b, device)),
-            options: ConvOptions::new_with_padding(*stride, pad_pairs(padding), *dilation, *groups),
-            act: *act,
-        },
-        OpSpec::BatchNorm { gamma, beta, mean, var, eps } => {
-            let (g, b, m, v) = (t.take(gamma).data, t.take(beta).data, t.take(mean).data, t.take(var).data);
-            let (scale, shift) = optimize::batch_norm_affine(&g, &b, &m, &v, *eps);
-            let n = scale.len();
-            Op::Affine {
-                scale: Tensor::from_data(TensorData::new(scale, [1, n]), device),
-                shift: Tensor::from_data(TensorData::new(shift, [1, n]), device),
-            }
-        }
-        OpSpec::Act(a) => Op::Act(*a),
-        OpSpec::MaxPool2d { kernel, stride, padding, dilation, ceil_mode } => Op::MaxPool(MaxPoolOptions {
-            kernel_size: *kernel,
-            stride: *stride,
-            padding: pad_pairs(padding),
-            dilation: *dilation,
-            ceil_mode: *ceil_mode,
-        }),
-        OpSpec::AvgPool2d { kernel, stride, padding, count_include_pad, ceil_mode, dilation } => {
-            let options = AvgPoolOptions { kernel_size: *kernel, stride: *stride, padding: pad_pairs(padding), count_include_pad: *count_include_pad, ceil_mode: *ceil_mode };
-            avg_pool(options, *dilation, [out[1], out[2]])
-        }
-        OpSpec::Pool3d { max, kernel, stride, padding, dilation, ceil_mode, count_include_pad } => {
-            let (hw, depth) = if *max {
-                (
-                    Op::MaxPool(MaxPoolOptions { kernel_size: [kernel[1], kernel[2]], stride: [stride[1], stride[2]], padding: pad_pairs(&[padding[1], padding[2]]), dilation: [dilation[1], dilation[2]], ceil_mode: *ceil_mode }),
-                    Op::MaxPool(MaxPoolOptions { kernel_size: [kernel[0], 1], stride: [stride[0], 1], padding: pad_pairs(&[padding[0], [0, 0]]), dilation: [dilation[0], 1], ceil_mode: *ceil_mode }),
-                )
-            } else {
-                let avg = |kernel_size, stride, padding, dilation, out| {
-                    avg_pool(AvgPoolOptions { kernel_size, stride, padding, count_include_pad: *count_include_pad, ceil_mode: *ceil_mode }, dilation, out)
-                };
-                (
-                    avg([kernel[1], kernel[2]], [stride[1], stride[2]], pad_pairs(&[padding[1], padding[2]]), [dilation[1], dilation[2]], [out[2], out[3]]),
-                    avg([kernel[0], 1], [stride[0], 1], pad_pairs(&[padding[0], [0, 0]]), [dilation[0], 1], [out[1], out[2] * out[3]]),
-                )
-            };
-            Op::Pool3d { hw: Box::new(hw), depth: Box::new(depth), shape, out }
-        }
-        OpSpec::GlobalAvgPool => Op::GlobalAvgPool,
-        OpSpec::GlobalMaxPool => Op::GlobalMaxPool,
-        OpSpec::Linear { weight, bias } => {
-            let w = t.take(weight);
-            let (o, i) = (w.shape[0], w.shape[1]);
-            let mut wt = vec![0f32; o * i];
-            for r in 0..o {
-                for c in 0..i {
-                    wt[c * o + r] = w.data[r * i + c];
-                }
-            }
-            Op::Linear {
-                weight: Tensor::from_data(TensorData::new(wt, [i, o]), device),
-                bias: bias.as_ref().map(|b| t.upload(b, device)),
-            }
-        }
-        OpSpec::Add => Op::Add,
-        OpSpec::Mul => Op::Mul,
-        OpSpec::Concat => Op::Concat,
-        OpSpec::Flatten => Op::Flatten,
-        OpSpec::Reshape { shape } => Op::Reshape(shape.clone()),
-        OpSpec::Softmax => Op::Softmax,
-        OpSpec::Identity => Op::Identity,
-        OpSpec::Arith { kind, constant, constant_first } => Op::Arith {
-            kind: *kind,
-            constant: constant.as_ref().map(|c| t.upload5(c, device)),
-            constant_first: *constant_first,
-            ins: in_shapes.to_vec(),
-            out,
-        },
-        OpSpec::SoftmaxAxis { axis } => Op::SoftmaxAxis { axis: at(*axis), shape },
-        OpSpec::Pad { pads, value, mode } => {
-            let mut p = [[0, 0]; 5];
-            for (k, pad) in pads.iter().enumerate() {
-                p[at(k)] = *pad;
-            }
-            Op::Pad { pads: p, value: *value, mode: *mode, shape, out }
-        }
-        OpSpec::Transpose { perm } => {
-            let mut p = [0, 1, 2, 3, 4];
-            for (k, &a) in perm.iter().enumerate() {
-                p[at(k)] = at(a);
-            }
-            Op::Transpose { perm: p, shape, out }
-        }
-        OpSpec::ConcatAxis { axis } => Op::ConcatAxis { axis: at(*axis), ins: in_shapes.to_vec(), out },
-        OpSpec::Constant { value } => Op::Constant { value: t.upload_row(value, device), out },
-        OpSpec::Mean { axes, .. } => Op::Mean { axes: axes.iter().map(|&a| at(a)).collect(), shape, out },
-        OpSpec::MatMul { weight } => Op::MatMul { weight: t.upload5(weight, device), shape, out },
-        OpSpec::ConvTranspose2d { weight, bias, stride, dilation, groups, begin, size } => Op::ConvTranspose2d {
-            weight: t.upload(weight, device),
-            bias: bias.as_ref().map(|b| t.upload(b, device)),
-            options: burn::tensor::ops::ConvTransposeOptions::new(*stride, [0, 0], [0, 0], *dilation, *groups),
-            begin: *begin,
-            size: *size,
-        },
     }
 }

@@ -2,22 +2,20 @@
 
 use std::collections::HashMap;
 
-use super::{GraphSpec, NodeSpec, OpSpec};
+use super::{
+    GraphSpec, NodeSpec, OpSpec,
+    ops::{
+        batch_norm::{BatchNorm, batch_norm_affine},
+        conv2d::Conv2d,
+    },
+};
 use crate::tensor_data::HostTensor;
-
-/// Inference batch norm as a per-channel affine map `x * scale + shift`, with
-/// `scale = g / sqrt(v + eps)` and `shift = beta - m * scale`.
-pub(super) fn batch_norm_affine(g: &[f32], beta: &[f32], m: &[f32], v: &[f32], eps: f64) -> (Vec<f32>, Vec<f32>) {
-    let scale: Vec<f32> = g.iter().zip(v).map(|(g, v)| g / (v + eps as f32).sqrt()).collect();
-    let shift = (0..scale.len()).map(|c| beta[c] - m[c] * scale[c]).collect();
-    (scale, shift)
-}
 
 /// The shared mechanism of the folds: every node whose one input is a convolution that feeds
 /// it alone is offered to `fuse` with that convolution's op; when `fuse` returns an op, it
 /// replaces both. The fused node keeps the later node's id (so layer ids, which name the
 /// later output, are unchanged) and reads the convolution's inputs.
-fn fold_into_convs(spec: &GraphSpec, mut fuse: impl FnMut(&OpSpec, &NodeSpec) -> Option<OpSpec>) -> GraphSpec {
+fn fold_into_convs(spec: &GraphSpec, mut fuse: impl FnMut(&Conv2d, &NodeSpec) -> Option<Conv2d>) -> GraphSpec {
     let mut uses: HashMap<&str, usize> = HashMap::new();
     for node in &spec.nodes {
         for i in &node.inputs {
@@ -30,11 +28,12 @@ fn fold_into_convs(spec: &GraphSpec, mut fuse: impl FnMut(&OpSpec, &NodeSpec) ->
     for at in 0..spec.nodes.len() {
         let [src] = spec.nodes[at].inputs.as_slice() else { continue };
         let Some(&conv_at) = index.get(src.as_str()) else { continue };
-        if uses.get(src.as_str()) != Some(&1) || removed[conv_at] || !matches!(nodes[conv_at].op, OpSpec::Conv2d { .. }) {
+        if uses.get(src.as_str()) != Some(&1) || removed[conv_at] || !matches!(nodes[conv_at].op, OpSpec::Conv2d(_)) {
             continue;
         }
-        let Some(op) = fuse(&nodes[conv_at].op, &spec.nodes[at]) else { continue };
-        nodes[at] = NodeSpec { id: spec.nodes[at].id.clone(), op, inputs: nodes[conv_at].inputs.clone() };
+        let OpSpec::Conv2d(conv) = &nodes[conv_at].op else { continue };
+        let Some(op) = fuse(conv, &spec.nodes[at]) else { continue };
+        nodes[at] = NodeSpec { id: spec.nodes[at].id.clone(), op: OpSpec::Conv2d(op), inputs: nodes[conv_at].inputs.clone() };
         removed[conv_at] = true;
     }
     let nodes = nodes.into_iter().zip(removed).filter(|(_, r)| !r).map(|(n, _)| n).collect();
@@ -48,8 +47,8 @@ fn fold_into_convs(spec: &GraphSpec, mut fuse: impl FnMut(&OpSpec, &NodeSpec) ->
 /// layer of its own. Inference results are unchanged up to rounding.
 pub fn fold_batch_norms(spec: &GraphSpec, tensors: &mut HashMap<String, HostTensor>) -> GraphSpec {
     fold_into_convs(spec, |conv, bn| {
-        let OpSpec::BatchNorm { gamma, beta, mean, var, eps } = &bn.op else { return None };
-        let OpSpec::Conv2d { weight, bias, act: None, .. } = conv else { return None };
+        let OpSpec::BatchNorm(BatchNorm { gamma, beta, mean, var, eps }) = &bn.op else { return None };
+        let Conv2d { weight, bias, act: None, .. } = conv else { return None };
         let (scale, shift) =
             batch_norm_affine(&tensors[gamma].data, &tensors[beta].data, &tensors[mean].data, &tensors[var].data, *eps);
         let w = &tensors[weight];
@@ -60,11 +59,7 @@ pub fn fold_batch_norms(spec: &GraphSpec, tensors: &mut HashMap<String, HostTens
         let (wn, bn_name) = (format!("{}.folded.weight", bn.id), format!("{}.folded.bias", bn.id));
         tensors.insert(wn.clone(), new_w);
         tensors.insert(bn_name.clone(), new_b);
-        let mut fused = conv.clone();
-        if let OpSpec::Conv2d { weight, bias, .. } = &mut fused {
-            (*weight, *bias) = (wn, Some(bn_name));
-        }
-        Some(fused)
+        Some(Conv2d { weight: wn, bias: Some(bn_name), ..conv.clone() })
     })
 }
 
@@ -73,10 +68,10 @@ pub fn fold_batch_norms(spec: &GraphSpec, tensors: &mut HashMap<String, HostTens
 /// whose output is post-activation.
 pub fn fold_activations(spec: &GraphSpec) -> GraphSpec {
     fold_into_convs(spec, |conv, node| {
-        let OpSpec::Act(a) = node.op else { return None };
-        let mut fused = conv.clone();
-        let OpSpec::Conv2d { act: act @ None, .. } = &mut fused else { return None };
-        *act = Some(a);
-        Some(fused)
+        let OpSpec::Act(a) = &node.op else { return None };
+        if conv.act.is_some() {
+            return None;
+        }
+        Some(Conv2d { act: Some(a.0), ..conv.clone() })
     })
 }

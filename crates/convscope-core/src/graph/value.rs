@@ -63,9 +63,14 @@ impl Value {
     }
 
     /// A `[batch, ...]` tensor as the value of shape `shape` (without batch, at most 4 axes,
-    /// checked by shape inference; see [`Value::from_rows`]).
+    /// checked by shape inference; see [`Value::from_rows`]). A feature map (`shape` of
+    /// three axes) keeps the tensor's own height and width, so ops on the 5-D form run on
+    /// images of any size.
     pub fn from5(t: Tensor<5>, shape: &[usize]) -> Self {
-        let b = t.dims()[0];
+        let [b, _, c, h, w] = t.dims();
+        if shape.len() == 3 {
+            return Value::Spatial(t.reshape([b, c, h, w]));
+        }
         Self::from_rows(t.reshape([b as i64, -1]), shape)
     }
 
@@ -85,6 +90,11 @@ impl Value {
     /// The value of shape `shape` (without batch, up to 4 axes) as `[batch, a, b, c, d]`, its
     /// axes aligned right: axis `k` of `shape` is axis `k + 5 - rank` here.
     pub fn to5(self, shape: &[usize]) -> Tensor<5> {
+        if let (Value::Spatial(t), 3) = (&self, shape.len()) {
+            // A feature map of whatever height and width it has.
+            let [b, c, h, w] = t.dims();
+            return t.clone().reshape([b, 1, c, h, w]);
+        }
         let t = self.flatten();
         let b = t.dims()[0];
         let mut dims = [b, 1, 1, 1, 1];

@@ -16,7 +16,14 @@ use super::{
 };
 use crate::{
     Error, Result,
-    graph::{Activation, ArithOp, GraphSpec, PadMode, INPUT, LayerShape, NodeSpec, OpSpec, Padding2d, node_shape},
+    graph::{
+        Activation, ArithOp, GraphSpec, INPUT, LayerShape, NodeSpec, OpSpec, PadMode, Padding2d, Reduction, node_shape,
+        ops::{
+            act::Act, arith::Arith, avg_pool2d::AvgPool2d, batch_norm::BatchNorm, concat::Concat, constant::Constant as ConstantOp, conv_transpose2d::ConvTranspose2d,
+            conv2d::Conv2d, flatten::Flatten, global_pool::GlobalAvgPool, identity::Identity, linear::Linear, matmul::MatMul, max_pool2d::MaxPool2d, pad::Pad,
+            pool3d::Pool3d, reduce::Reduce, reshape::Reshape, softmax::Softmax, transpose::Transpose,
+        },
+    },
     tensor_data::HostTensor,
 };
 
@@ -198,7 +205,7 @@ impl<'g> Converter<'g> {
         let mut ids = HashSet::from([INPUT.to_string()]);
         if let Some(shape) = reshaped {
             let id = if input == INPUT { format!("{input}#reshaped") } else { input.clone() };
-            nodes.push(NodeSpec { id: id.clone(), op: OpSpec::Reshape { shape: shape.clone() }, inputs: vec![INPUT.into()] });
+            nodes.push(NodeSpec { id: id.clone(), op: OpSpec::Reshape(Reshape { shape: shape.clone() }), inputs: vec![INPUT.into()] });
             shapes.insert(id.clone(), shape.clone());
             ids.insert(id.clone());
             values.insert(input, Runtime { id, shape, pad: None });
@@ -283,7 +290,7 @@ impl<'g> Converter<'g> {
         let shape = self.per_sample(n, &c, rank)?;
         let id = self.unique(name);
         let w = self.weight(n, format!("{id}.value"), shape, c.values)?;
-        self.push_as(n, id.clone(), OpSpec::Constant { value: w }, vec![INPUT.into()], None)?;
+        self.push_as(n, id.clone(), OpSpec::Constant(ConstantOp { value: w }), vec![INPUT.into()], None)?;
         Ok(Runtime { shape: self.shapes[&id].clone(), id, pad: None })
     }
 
@@ -454,7 +461,7 @@ impl<'g> Converter<'g> {
                     // Nothing is dropped: the mask is all ones.
                     let id = self.unique(mask.clone());
                     let w = self.weight(n, format!("{id}.value"), v.shape.clone(), vec![1.0; v.shape.iter().product()])?;
-                    self.push_as(n, id, OpSpec::Constant { value: w }, vec![INPUT.into()], Some(mask.clone()))?;
+                    self.push_as(n, id, OpSpec::Constant(ConstantOp { value: w }), vec![INPUT.into()], Some(mask.clone()))?;
                 }
                 self.alias(n, v);
                 Ok(())
@@ -526,7 +533,7 @@ impl<'g> Converter<'g> {
             Some(b) => Some(self.weight(n, format!("{id}.bias"), vec![b.values.len()], b.values)?),
             None => None,
         };
-        let op = OpSpec::Conv2d { weight: wname, bias: bname, stride, padding, dilation, groups: groups as usize, act: None };
+        let op = OpSpec::Conv2d(Conv2d { weight: wname, bias: bname, stride, padding, dilation, groups: groups as usize, act: None });
         self.push(n, id, op, vec![x.id])
     }
 
@@ -594,7 +601,7 @@ impl<'g> Converter<'g> {
             Some(b) => Some(self.weight(n, format!("{id}.bias"), vec![b.values.len()], b.values)?),
             None => None,
         };
-        let op = OpSpec::ConvTranspose2d { weight: wname, bias: bname, stride, dilation, groups: groups as usize, begin, size: [size[0] as usize, size[1] as usize] };
+        let op = OpSpec::ConvTranspose2d(ConvTranspose2d { weight: wname, bias: bname, stride, dilation, groups: groups as usize, begin, size: [size[0] as usize, size[1] as usize] });
         self.push(n, id, op, vec![x.id])
     }
 
@@ -615,13 +622,13 @@ impl<'g> Converter<'g> {
         }
         let eps = float(n, "epsilon", 1e-5) as f64;
         let [gamma, beta, mean, var] = <[String; 4]>::try_from(ws).expect("four tensors");
-        self.push(n, id, OpSpec::BatchNorm { gamma, beta, mean, var, eps }, vec![x.id])
+        self.push(n, id, OpSpec::BatchNorm(BatchNorm { gamma, beta, mean, var, eps }), vec![x.id])
     }
 
     fn act(&mut self, n: &NodeProto, a: Activation) -> Result<()> {
         let x = self.plain(n, 0)?;
         let id = self.fresh_id(n);
-        self.push(n, id, OpSpec::Act(a), vec![x.id])
+        self.push(n, id, OpSpec::Act(Act(a)), vec![x.id])
     }
 
     fn clip(&mut self, n: &NodeProto) -> Result<()> {
@@ -648,7 +655,7 @@ impl<'g> Converter<'g> {
         self.act(n, a)
     }
 
-    /// Add/Sub/Mul/Div: of two computed values (Add and Mul, broadcasting one over the other),
+    /// Add/Sub/Mul/Div: of two computed values (broadcasting),
     /// or of a computed value and a per-channel (or single) constant, as an affine map.
     fn arithmetic(&mut self, n: &NodeProto) -> Result<()> {
         let op = n.op_type.as_str();
@@ -656,24 +663,9 @@ impl<'g> Converter<'g> {
         let (ra, rb) = (self.values.contains_key(&a), self.values.contains_key(&b));
         if ra && rb {
             let (x, y) = (self.plain(n, 0)?, self.plain(n, 1)?);
-            // convscope's Add and Mul broadcast the second input; they commute, so put the
-            // smaller last. Anything else is the general broadcasting op.
-            let covers = |p: &LayerShape, q: &LayerShape| p.len() == q.len() && p.iter().zip(q).all(|(u, v)| u == v || *v == 1);
-            let spec = match op {
-                "Add" => OpSpec::Add,
-                "Mul" => OpSpec::Mul,
-                _ => OpSpec::Identity,
-            };
             let id = self.fresh_id(n);
-            if spec != OpSpec::Identity && x.shape.len() <= 3 {
-                if covers(&x.shape, &y.shape) {
-                    return self.push(n, id, spec, vec![x.id, y.id]);
-                } else if covers(&y.shape, &x.shape) {
-                    return self.push(n, id, spec, vec![y.id, x.id]);
-                }
-            }
             let kind = self.arith_kind(op);
-            return self.push(n, id, OpSpec::Arith { kind, constant: None, constant_first: false }, vec![x.id, y.id]);
+            return self.push(n, id, OpSpec::Arith(Arith { kind, constant: None, constant_first: false }), vec![x.id, y.id]);
         }
         let (x, c, constant_first) = if ra { (self.plain(n, 0)?, self.required(n, 1, "operand")?.clone(), false) } else { (self.plain(n, 1)?, self.required(n, 0, "operand")?.clone(), true) };
         let channels = x.shape[0];
@@ -696,7 +688,7 @@ impl<'g> Converter<'g> {
             let id = self.fresh_id(n);
             let w = self.weight(n, format!("{id}.constant"), shape, c.values)?;
             let kind = self.arith_kind(op);
-            return self.push(n, id, OpSpec::Arith { kind, constant: Some(w), constant_first }, vec![x.id]);
+            return self.push(n, id, OpSpec::Arith(Arith { kind, constant: Some(w), constant_first }), vec![x.id]);
         }
         let k: Vec<f32> = if c.values.len() == 1 { vec![c.values[0]; channels] } else { c.values.clone() };
         let (scale, shift): (Vec<f32>, Vec<f32>) = match (op, constant_first) {
@@ -712,7 +704,7 @@ impl<'g> Converter<'g> {
         let beta = self.weight(n, format!("{id}.shift"), vec![channels], shift)?;
         let mean = self.weight(n, format!("{id}.zero"), vec![channels], vec![0.0; channels])?;
         let var = self.weight(n, format!("{id}.one"), vec![channels], vec![1.0; channels])?;
-        self.push(n, id, OpSpec::BatchNorm { gamma, beta, mean, var, eps: 0.0 }, vec![x.id])
+        self.push(n, id, OpSpec::BatchNorm(BatchNorm { gamma, beta, mean, var, eps: 0.0 }), vec![x.id])
     }
 
     /// A 1-D convolution or pooling of `[C, L]`: the same 2-D op on `[C, 1, L]`, its window
@@ -722,7 +714,7 @@ impl<'g> Converter<'g> {
         let (c, l) = (x.shape[0], x.shape[1]);
         let id = self.fresh_id(n);
         let lifted = self.unique(format!("{id}#lifted"));
-        self.push_as(n, lifted.clone(), OpSpec::Reshape { shape: vec![c, 1, l] }, vec![x.id], None)?;
+        self.push_as(n, lifted.clone(), OpSpec::Reshape(Reshape { shape: vec![c, 1, l] }), vec![x.id], None)?;
         let mut m = n.clone();
         m.name = format!("{id}#2d");
         m.input[0] = format!("{}#2d", n.input[0]);
@@ -747,7 +739,7 @@ impl<'g> Converter<'g> {
         }
         self.node(&m)?;
         let y = self.values[&format!("{}#2d", n.output[0])].clone();
-        self.push(n, id, OpSpec::Reshape { shape: vec![y.shape[0], y.shape[2]] }, vec![y.id])
+        self.push(n, id, OpSpec::Reshape(Reshape { shape: vec![y.shape[0], y.shape[2]] }), vec![y.id])
     }
 
     /// 3-D max or average pooling of `[C, D, H, W]`.
@@ -768,7 +760,7 @@ impl<'g> Converter<'g> {
         let p = window_pads(n, &size, &kernel, &stride, &dilation)?;
         let padding = [p[0], p[1], p[2]];
         let max = n.op_type == "MaxPool";
-        let op = OpSpec::Pool3d {
+        let op = OpSpec::Pool3d(Pool3d {
             max,
             kernel,
             stride,
@@ -776,7 +768,7 @@ impl<'g> Converter<'g> {
             dilation,
             ceil_mode: int(n, "ceil_mode", 0) != 0,
             count_include_pad: int(n, "count_include_pad", 0) != 0,
-        };
+        });
         let id = self.fresh_id(n);
         self.push(n, id, op, vec![x.id])
     }
@@ -807,10 +799,10 @@ impl<'g> Converter<'g> {
         }
         let id = self.fresh_id(n);
         let op = if max {
-            OpSpec::MaxPool2d { kernel, stride, padding, dilation, ceil_mode }
+            OpSpec::MaxPool2d(MaxPool2d { kernel, stride, padding, dilation, ceil_mode })
         } else {
             let count_include_pad = int(n, "count_include_pad", 0) != 0 || x.pad.is_some();
-            OpSpec::AvgPool2d { kernel, stride, padding, count_include_pad, ceil_mode, dilation }
+            OpSpec::AvgPool2d(AvgPool2d { kernel, stride, padding, count_include_pad, ceil_mode, dilation })
         };
         self.push(n, id, op, vec![x.id])
     }
@@ -821,9 +813,9 @@ impl<'g> Converter<'g> {
         let [_, h, w] = self.spatial(n, &x)?;
         let id = self.fresh_id(n);
         let op = if n.op_type == "GlobalMaxPool" {
-            OpSpec::MaxPool2d { kernel: [h, w], stride: [1, 1], padding: [[0, 0], [0, 0]], dilation: [1, 1], ceil_mode: false }
+            OpSpec::MaxPool2d(MaxPool2d { kernel: [h, w], stride: [1, 1], padding: [[0, 0], [0, 0]], dilation: [1, 1], ceil_mode: false })
         } else {
-            OpSpec::AvgPool2d { kernel: [h, w], stride: [1, 1], padding: [[0, 0], [0, 0]], count_include_pad: false, ceil_mode: false, dilation: [1, 1] }
+            OpSpec::AvgPool2d(AvgPool2d { kernel: [h, w], stride: [1, 1], padding: [[0, 0], [0, 0]], count_include_pad: false, ceil_mode: false, dilation: [1, 1] })
         };
         self.push(n, id, op, vec![x.id])
     }
@@ -849,15 +841,15 @@ impl<'g> Converter<'g> {
             own.sort_unstable();
             own.dedup();
             let id = self.fresh_id(n);
-            return self.push(n, id, OpSpec::Mean { axes: own, keep: int(n, "keepdims", 1) != 0 }, vec![x.id]);
+            return self.push(n, id, OpSpec::Reduce(Reduce { func: Reduction::Mean, axes: own, keep: int(n, "keepdims", 1) != 0 }), vec![x.id]);
         }
         let [_, h, w] = self.spatial(n, &x)?;
         let id = self.fresh_id(n);
         if int(n, "keepdims", 1) != 0 {
-            let op = OpSpec::AvgPool2d { kernel: [h, w], stride: [1, 1], padding: [[0, 0], [0, 0]], count_include_pad: false, ceil_mode: false, dilation: [1, 1] };
+            let op = OpSpec::AvgPool2d(AvgPool2d { kernel: [h, w], stride: [1, 1], padding: [[0, 0], [0, 0]], count_include_pad: false, ceil_mode: false, dilation: [1, 1] });
             self.push(n, id, op, vec![x.id])
         } else {
-            self.push(n, id, OpSpec::GlobalAvgPool, vec![x.id])
+            self.push(n, id, OpSpec::GlobalAvgPool(GlobalAvgPool {}), vec![x.id])
         }
     }
 
@@ -879,7 +871,7 @@ impl<'g> Converter<'g> {
             Some(b) => Some(self.weight(n, format!("{id}.bias"), vec![out], b)?),
             None => None,
         };
-        self.push(n, id, OpSpec::Linear { weight: w, bias: b }, vec![x.id])
+        self.push(n, id, OpSpec::Linear(Linear { weight: w, bias: b }), vec![x.id])
     }
 
     fn gemm(&mut self, n: &NodeProto) -> Result<()> {
@@ -927,16 +919,16 @@ impl<'g> Converter<'g> {
         let mut a = x.id;
         if int(n, "transA", 0) != 0 {
             let t = self.unique(format!("{id}#transposed"));
-            self.push_as(n, t.clone(), OpSpec::Transpose { perm: vec![1, 0] }, vec![a], None)?;
+            self.push_as(n, t.clone(), OpSpec::Transpose(Transpose { perm: vec![1, 0] }), vec![a], None)?;
             a = t;
         }
         let w = self.weight(n, format!("{id}.weight"), shape, values)?;
-        let Some(bias) = bias else { return self.push(n, id, OpSpec::MatMul { weight: w }, vec![a]) };
+        let Some(bias) = bias else { return self.push(n, id, OpSpec::MatMul(MatMul { weight: w }), vec![a]) };
         let product = self.unique(format!("{id}#product"));
-        self.push_as(n, product.clone(), OpSpec::MatMul { weight: w }, vec![a], None)?;
+        self.push_as(n, product.clone(), OpSpec::MatMul(MatMul { weight: w }), vec![a], None)?;
         let shape = self.per_sample(n, &bias, 2)?;
         let bw = self.weight(n, format!("{id}.bias"), shape, bias.values.iter().map(|v| v * beta).collect())?;
-        self.push(n, id, OpSpec::Arith { kind: ArithOp::Add, constant: Some(bw), constant_first: false }, vec![product])
+        self.push(n, id, OpSpec::Arith(Arith { kind: ArithOp::Add, constant: Some(bw), constant_first: false }), vec![product])
     }
 
     /// A linear layer on features, or a (batched) matrix product of maps with a constant.
@@ -967,15 +959,15 @@ impl<'g> Converter<'g> {
         let mut a = x.id;
         if left_vector {
             let r = self.unique(format!("{id}#row"));
-            self.push_as(n, r.clone(), OpSpec::Reshape { shape: vec![1, x.shape[0]] }, vec![a], None)?;
+            self.push_as(n, r.clone(), OpSpec::Reshape(Reshape { shape: vec![1, x.shape[0]] }), vec![a], None)?;
             a = r;
         }
         let w = self.weight(n, format!("{id}.weight"), shape, b.values)?;
         if !left_vector && !right_vector {
-            return self.push(n, id, OpSpec::MatMul { weight: w }, vec![a]);
+            return self.push(n, id, OpSpec::MatMul(MatMul { weight: w }), vec![a]);
         }
         let product = self.unique(format!("{id}#product"));
-        self.push_as(n, product.clone(), OpSpec::MatMul { weight: w }, vec![a], None)?;
+        self.push_as(n, product.clone(), OpSpec::MatMul(MatMul { weight: w }), vec![a], None)?;
         let mut out = self.shapes[&product].clone();
         if right_vector {
             out.pop();
@@ -983,7 +975,7 @@ impl<'g> Converter<'g> {
         if left_vector {
             out.remove(out.len() - 1 - usize::from(!right_vector));
         }
-        self.push(n, id, OpSpec::Reshape { shape: out }, vec![product])
+        self.push(n, id, OpSpec::Reshape(Reshape { shape: out }), vec![product])
     }
 
     fn flatten(&mut self, n: &NodeProto) -> Result<()> {
@@ -999,7 +991,7 @@ impl<'g> Converter<'g> {
             let (a, b) = x.shape.split_at(k as usize);
             let target = vec![a.iter().product(), b.iter().product()];
             let id = self.fresh_id(n);
-            return self.push(n, id, OpSpec::Reshape { shape: target }, vec![x.id]);
+            return self.push(n, id, OpSpec::Reshape(Reshape { shape: target }), vec![x.id]);
         }
         let rank = x.shape.len() as i64 + 1;
         let axis = int(n, "axis", 1);
@@ -1007,7 +999,7 @@ impl<'g> Converter<'g> {
             return Err(err(n, format!("only flattening after the batch (axis 1) is supported, got axis {axis}")));
         }
         let id = self.fresh_id(n);
-        self.push(n, id, OpSpec::Flatten, vec![x.id])
+        self.push(n, id, OpSpec::Flatten(Flatten {}), vec![x.id])
     }
 
     /// Reshape, Squeeze and Unsqueeze: the batch stays first, the rest becomes `[C, H, W]`
@@ -1081,8 +1073,8 @@ impl<'g> Converter<'g> {
         }
         let id = self.fresh_id(n);
         let op = match rest.len() {
-            1 => OpSpec::Flatten,
-            0..=4 => OpSpec::Reshape { shape: rest },
+            1 => OpSpec::Flatten(Flatten {}),
+            0..=4 => OpSpec::Reshape(Reshape { shape: rest }),
             _ => return Err(err(n, format!("gives {}; convscope's values have at most 4 axes besides the batch", short(&rest)))),
         };
         self.push(n, id, op, vec![x.id])
@@ -1095,9 +1087,7 @@ impl<'g> Converter<'g> {
         let axis = self.axis(n, int(n, "axis", 1), rank)?;
         let parts: Vec<Runtime> = (0..n.input.len()).map(|k| self.value_or_constant(n, k, rank)).collect::<Result<_>>()?;
         let id = self.fresh_id(n);
-        let channels = self.batched && axis == 0 && rank == 3 && n.input.iter().all(|i| self.values.contains_key(i));
-        let op = if channels { OpSpec::Concat } else { OpSpec::ConcatAxis { axis } };
-        self.push(n, id, op, parts.into_iter().map(|p| p.id).collect())
+        self.push(n, id, OpSpec::Concat(Concat { axis }), parts.into_iter().map(|p| p.id).collect())
     }
 
     fn softmax(&mut self, n: &NodeProto) -> Result<()> {
@@ -1108,8 +1098,7 @@ impl<'g> Converter<'g> {
             return Err(err(n, "before opset 13 a softmax not over the last axis runs over every axis from it on; only the last axis is supported"));
         }
         let id = self.fresh_id(n);
-        let op = if rank == 1 { OpSpec::Softmax } else { OpSpec::SoftmaxAxis { axis } };
-        self.push(n, id, op, vec![x.id])
+        self.push(n, id, OpSpec::Softmax(Softmax { axis }), vec![x.id])
     }
 
     fn transpose(&mut self, n: &NodeProto) -> Result<()> {
@@ -1134,7 +1123,7 @@ impl<'g> Converter<'g> {
             return Ok(());
         }
         let id = self.fresh_id(n);
-        self.push(n, id, OpSpec::Transpose { perm }, vec![x.id])
+        self.push(n, id, OpSpec::Transpose(Transpose { perm }), vec![x.id])
     }
 
     /// Constant padding. A zero padding of height and width that one Conv or AveragePool
@@ -1184,7 +1173,7 @@ impl<'g> Converter<'g> {
             return Ok(());
         }
         let id = self.fresh_id(n);
-        self.push(n, id, OpSpec::Pad { pads: per, value, mode }, vec![x.id])
+        self.push(n, id, OpSpec::Pad(Pad { pads: per, value, mode }), vec![x.id])
     }
 
     /// The graph, its weights and notes: the nodes that the output needs, with a final
@@ -1208,7 +1197,7 @@ impl<'g> Converter<'g> {
         if out.id == INPUT {
             // The output is the input itself (through Identity or Dropout).
             let id = if self.ids.contains(output) { format!("{output}#out") } else { output.to_string() };
-            self.nodes.push(NodeSpec { id: id.clone(), op: OpSpec::Identity, inputs: vec![INPUT.into()] });
+            self.nodes.push(NodeSpec { id: id.clone(), op: OpSpec::Identity(Identity {}), inputs: vec![INPUT.into()] });
             self.shapes.insert(id.clone(), out.shape.clone());
             self.values.insert(output.to_string(), Runtime { id: id.clone(), ..out.clone() });
             return self.finish_at(id, out, output, classifier);
@@ -1221,7 +1210,7 @@ impl<'g> Converter<'g> {
         let mut last = last;
         if classifier
             && let Some(node) = self.nodes.iter().find(|n| n.id == last)
-            && node.op == OpSpec::Softmax
+            && matches!(node.op, OpSpec::Softmax(_))
         {
             self.notes.push(format!("its final softmax (`{last}`) is left out: convscope reads logits"));
             last = node.inputs[0].clone();
