@@ -31,15 +31,14 @@ fn see(model: &Model, path: &str, layer: convscope_core::LayerId, pre: &Preproce
 }
 
 fn positive(a: &Args, name: &str) -> Result<Option<usize>, String> {
-    a.get(name)
-        .map(|v| v.parse::<usize>().ok().filter(|&n| n > 0).ok_or_else(|| format!("--{name} needs a whole number above 0, not `{v}`")))
-        .transpose()
+    a.get(name).map(|v| v.parse::<usize>().ok().filter(|&n| n > 0).ok_or_else(|| format!("--{name} needs a whole number above 0, not `{v}`"))).transpose()
 }
 
 pub fn run(raw: &[String]) -> Result<(), String> {
     let a = Args::parse(raw, &["bgr"])?;
     a.only(&[
-        "mean", "std", "labels", "bgr", "model", "layer", "npy", "png", "channels", "cols", "colormap", "norm", "rank", "compare", "zoom", "overlay", "cell", "backend", "fit",
+        "mean", "std", "labels", "bgr", "model", "layer", "npy", "png", "channels", "cols", "colormap", "norm", "rank", "compare", "zoom", "overlay", "cell",
+        "backend", "fit",
     ])?;
     let (npy_out, png_out) = (a.get("npy"), a.get("png"));
     if npy_out.is_none() && png_out.is_none() {
@@ -64,19 +63,11 @@ pub fn run(raw: &[String]) -> Result<(), String> {
         None => (0..count).collect(),
     };
     let rank = RankBy::named(a.get("rank").unwrap_or("index")).map_err(|e| format!("--rank: {e}"))?;
-    let channels: Vec<usize> = if rank == RankBy::Index {
-        selected
-    } else {
-        rank.order(&seen[0].stats).into_iter().filter(|c| selected.contains(c)).collect()
-    };
+    let channels: Vec<usize> = if rank == RankBy::Index { selected } else { rank.order(&seen[0].stats).into_iter().filter(|c| selected.contains(c)).collect() };
 
     if let Some(out) = npy_out {
         let values = read(channel_maps(&seen[0].value, &channels).map_err(|e| e.to_string())?)?;
-        let shape = if a.has("channels") || rank != RankBy::Index {
-            vec![channels.len(), h, w]
-        } else {
-            seen[0].value.dims()[1..].to_vec()
-        };
+        let shape = if a.has("channels") || rank != RankBy::Index { vec![channels.len(), h, w] } else { seen[0].value.dims()[1..].to_vec() };
         std::fs::write(out, npy::encode_f32(&shape, &values)).map_err(|e| format!("cannot write {out}: {e}"))?;
     }
     let Some(out) = png_out else { return Ok(()) };
@@ -96,8 +87,7 @@ pub fn run(raw: &[String]) -> Result<(), String> {
             let opacity = a.get("overlay").map(|v| v.parse::<f32>().map_err(|_| format!("--overlay needs an opacity from 0 to 1, not `{v}`"))).transpose()?;
             let overlay = opacity.map(|opacity| Overlay { rgb: &s.rgb, width: model.input.width, height: model.input.height, opacity });
             let size = positive(&a, "cell")?.unwrap_or(448);
-            ZoomFigure { title: format!("{title} CHANNEL {channel}"), map: &map, height: h, width: w, scale: scales[channel], colormap, size, overlay }
-                .render()
+            ZoomFigure { title: format!("{title} CHANNEL {channel}"), map: &map, height: h, width: w, scale: scales[channel], colormap, size, overlay }.render()
         } else {
             let maps = read(channel_maps(&s.value, &channels).map_err(|e| e.to_string())?)?;
             let drawn: Vec<_> = channels.iter().map(|&c| scales[c]).collect();

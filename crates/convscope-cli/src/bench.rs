@@ -37,9 +37,7 @@ pub fn run(raw: &[String]) -> Result<(), String> {
         "both" => vec!["cpu", "wgpu"],
         one => vec![one],
     };
-    let image_path = a.get("image").map(String::from).unwrap_or_else(|| {
-        concat!(env!("CARGO_MANIFEST_DIR"), "/../../www/samples/chelsea.png").to_string()
-    });
+    let image_path = a.get("image").map(String::from).unwrap_or_else(|| concat!(env!("CARGO_MANIFEST_DIR"), "/../../www/samples/chelsea.png").to_string());
     let image = load_image(&image_path)?;
     let mut results = Vec::new();
     for backend in backends {
@@ -82,7 +80,15 @@ pub fn run(raw: &[String]) -> Result<(), String> {
             };
             let mut rows: Vec<(String, Vec<f64>)> = Vec::new();
             fwd_bwd()?;
-            rows.push(("forward+backward to the input".into(), (0..runs).map(|_| { let t = Instant::now(); fwd_bwd().map(|_| t.elapsed().as_secs_f64() * 1e3) }).collect::<Result<_, _>>()?));
+            rows.push((
+                "forward+backward to the input".into(),
+                (0..runs)
+                    .map(|_| {
+                        let t = Instant::now();
+                        fwd_bwd().map(|_| t.elapsed().as_secs_f64() * 1e3)
+                    })
+                    .collect::<Result<_, _>>()?,
+            ));
             for id in &methods {
                 // On wgpu (lavapipe here) the methods that run the network dozens of times
                 // take minutes: only when asked for by name.
@@ -143,7 +149,10 @@ fn patterns(a: &Args) -> Result<(), String> {
             let ms = t.elapsed().as_secs_f64() * 1e3 / steps as f64;
             let fit_name = if fit == Fit::AsIs { "as-is (network sees 140 px)" } else { "resized to 224 px" };
             if !a.has("json") {
-                println!("patterns blocks.5, {channels} channel(s), 128 px, {fit_name}, native {backend}: {ms:.0} ms a step, {:.1} ms per image-step (over {steps} steps)", ms / channels as f64);
+                println!(
+                    "patterns blocks.5, {channels} channel(s), 128 px, {fit_name}, native {backend}: {ms:.0} ms a step, {:.1} ms per image-step (over {steps} steps)",
+                    ms / channels as f64
+                );
             }
             results.push(serde_json::json!({"backend": backend, "channels": channels, "fit": fit_name, "ms_per_step": ms, "steps": steps}));
         }

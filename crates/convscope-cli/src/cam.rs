@@ -17,8 +17,27 @@ use crate::{activations::write_png, args::Args, device, load_image, model_from, 
 pub fn run(raw: &[String]) -> Result<(), String> {
     let a = Args::parse(raw, &["faithfulness", "sanity", "json", "bgr"])?;
     a.only(&[
-        "mean", "std", "labels", "bgr", "model", "method", "layer", "class", "contrast", "png", "npy", "opacity", "size", "colormap", "faithfulness", "sanity", "seed",
-        "max-channels", "backend", "fit", "json",
+        "mean",
+        "std",
+        "labels",
+        "bgr",
+        "model",
+        "method",
+        "layer",
+        "class",
+        "contrast",
+        "png",
+        "npy",
+        "opacity",
+        "size",
+        "colormap",
+        "faithfulness",
+        "sanity",
+        "seed",
+        "max-channels",
+        "backend",
+        "fit",
+        "json",
     ])?;
     let device = device(a.get("backend").unwrap_or("cpu"))?;
     let model = model_from(&a, &device)?;
@@ -54,11 +73,7 @@ pub fn run(raw: &[String]) -> Result<(), String> {
     if let Some(out) = a.get("npy") {
         std::fs::write(out, npy::encode_f32(&[map.height, map.width], &map.raw)).map_err(|e| format!("cannot write {out}: {e}"))?;
     }
-    let faith = if a.has("faithfulness") || a.get("png").is_some() {
-        Some(faithfulness_now(&req, &map, STEPS).map_err(|e| e.to_string())?)
-    } else {
-        None
-    };
+    let faith = if a.has("faithfulness") || a.get("png").is_some() { Some(faithfulness_now(&req, &map, STEPS).map_err(|e| e.to_string())?) } else { None };
     let sanity = if a.has("sanity") { Some(sanity_now(&req, method, 6).map_err(|e| e.to_string())?) } else { None };
 
     if let Some(out) = a.get("png") {
@@ -106,7 +121,10 @@ pub fn run(raw: &[String]) -> Result<(), String> {
         for s in &report.steps {
             println!("  {:>3} layers randomized, down to {:<20} rho {:+.3}{}", s.randomized, s.layer, s.rho, if s.constant { " (constant map)" } else { "" });
         }
-        println!("{}", if report.flagged { "FLAGGED: the map hardly changes when the model is randomized" } else { "passed: the map changes with the model's weights" });
+        println!(
+            "{}",
+            if report.flagged { "FLAGGED: the map hardly changes when the model is randomized" } else { "passed: the map changes with the model's weights" }
+        );
     }
     Ok(())
 }

@@ -13,11 +13,7 @@ use std::process::ExitCode;
 
 use args::Args;
 use burn::tensor::{Device, Tensor};
-use convscope_core::{
-    Model, RgbaImage, onnx,
-    preprocess::Preprocess,
-    tensor_data::StoredDType,
-};
+use convscope_core::{Model, RgbaImage, onnx, preprocess::Preprocess, tensor_data::StoredDType};
 
 const BUNDLED: [&str; 2] = ["efficientnet-lite0", "digit-cnn"];
 
@@ -93,17 +89,15 @@ fn main() -> ExitCode {
 pub fn device(name: &str) -> Result<Device, String> {
     match name {
         "cpu" => Ok(Device::flex()),
-        "wgpu" => Device::wgpu_options().init().map_err(|e| {
-            format!("no wgpu device ({e}); on a machine without a GPU install Mesa's lavapipe (mesa-vulkan-drivers)")
-        }),
+        "wgpu" => {
+            Device::wgpu_options().init().map_err(|e| format!("no wgpu device ({e}); on a machine without a GPU install Mesa's lavapipe (mesa-vulkan-drivers)"))
+        }
         other => Err(format!("unknown backend `{other}`; use cpu or wgpu")),
     }
 }
 
 fn weights_dir() -> PathBuf {
-    std::env::var_os("CONVSCOPE_WEIGHTS")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../weights"))
+    std::env::var_os("CONVSCOPE_WEIGHTS").map(PathBuf::from).unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../weights"))
 }
 
 /// Where model `name` (bundled id or path) lives.
@@ -113,17 +107,10 @@ pub fn model_path(name: &str) -> Result<PathBuf, String> {
         return if as_path.is_file() { Ok(as_path.into()) } else { Err(format!("model file {name} does not exist")) };
     }
     if !BUNDLED.contains(&name) {
-        return Err(format!(
-            "unknown model `{name}`; bundled models are: {} (or give a path to a .csm file)",
-            BUNDLED.join(", ")
-        ));
+        return Err(format!("unknown model `{name}`; bundled models are: {} (or give a path to a .csm file)", BUNDLED.join(", ")));
     }
     let path = weights_dir().join(format!("{name}.csm"));
-    if path.is_file() {
-        Ok(path)
-    } else {
-        Err(format!("{} is missing; run `convscope convert` or set CONVSCOPE_WEIGHTS", path.display()))
-    }
+    if path.is_file() { Ok(path) } else { Err(format!("{} is missing; run `convscope convert` or set CONVSCOPE_WEIGHTS", path.display())) }
 }
 
 /// Load model `name` onto `device`.

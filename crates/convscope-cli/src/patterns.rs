@@ -15,8 +15,29 @@ use crate::{activations::write_png, args::Args, device, load_image, model_from, 
 pub fn run(raw: &[String]) -> Result<(), String> {
     let a = Args::parse(raw, &["no-decorrelate", "no-transforms", "json", "bgr"])?;
     a.only(&[
-        "mean", "std", "labels", "bgr", "model", "layer", "channels", "steps", "size", "out", "seed", "lr", "param", "no-decorrelate", "no-transforms", "fit", "objective",
-        "start", "backend", "cell", "json", "npy", "redirect-steps",
+        "mean",
+        "std",
+        "labels",
+        "bgr",
+        "model",
+        "layer",
+        "channels",
+        "steps",
+        "size",
+        "out",
+        "seed",
+        "lr",
+        "param",
+        "no-decorrelate",
+        "no-transforms",
+        "fit",
+        "objective",
+        "start",
+        "backend",
+        "cell",
+        "json",
+        "npy",
+        "redirect-steps",
     ])?;
     let device = device(a.get("backend").unwrap_or("cpu"))?;
     let model = model_from(&a, &device)?;
@@ -115,12 +136,6 @@ fn progress(done: usize, total: usize, secs: f64, loss: f32) {
     let filled = done * width / total.max(1);
     let per = secs / done.max(1) as f64;
     let eta = per * (total - done) as f64;
-    eprint!(
-        "\r[{}{}] {done}/{total} steps  {:.0} ms/step  eta {:.0} s  loss {loss:.4}   ",
-        "#".repeat(filled),
-        ".".repeat(width - filled),
-        per * 1000.0,
-        eta
-    );
+    eprint!("\r[{}{}] {done}/{total} steps  {:.0} ms/step  eta {:.0} s  loss {loss:.4}   ", "#".repeat(filled), ".".repeat(width - filled), per * 1000.0, eta);
     let _ = std::io::stderr().flush();
 }

@@ -79,8 +79,26 @@ fn activations_png_draws_exactly_the_npy_values() {
     std::fs::create_dir_all(&dir).unwrap();
     let (npy, png) = (dir.join("stem.npy"), dir.join("stem.png"));
     let out = run(&[
-        "activations", "--model", "efficientnet-lite0", "--layer", "stem", "www/samples/chelsea.png", "--channels", "0..4",
-        "--cols", "2", "--cell", "112", "--colormap", "gray", "--norm", "channel", "--npy", npy.to_str().unwrap(), "--png", png.to_str().unwrap(),
+        "activations",
+        "--model",
+        "efficientnet-lite0",
+        "--layer",
+        "stem",
+        "www/samples/chelsea.png",
+        "--channels",
+        "0..4",
+        "--cols",
+        "2",
+        "--cell",
+        "112",
+        "--colormap",
+        "gray",
+        "--norm",
+        "channel",
+        "--npy",
+        npy.to_str().unwrap(),
+        "--png",
+        png.to_str().unwrap(),
     ]);
     assert!(out.status.success(), "{}", stderr(&out));
     let (shape, data) = read_npy(&npy);
@@ -123,13 +141,25 @@ fn layers_json_lists_ids_kinds_and_shapes() {
 fn errors_say_what_was_wrong() {
     let cases: [(&[&str], &str); 10] = [
         (&["activations", "--model", "efficientnet-lite0", "--layer", "stem", "www/samples/chelsea.png"], "give --npy OUT.npy and/or --png OUT.png"),
-        (&["activations", "--model", "efficientnet-lite0", "--layer", "stem", "www/samples/chelsea.png", "--png", "/tmp/x.png", "--channels", "0..40"], "channel 32 does not exist; this layer has 32 channels"),
-        (&["activations", "--model", "efficientnet-lite0", "--layer", "stem", "www/samples/chelsea.png", "--png", "/tmp/x.png", "--colormap", "jet"], "unknown colormap `jet`; use auto, viridis"),
-        (&["activations", "--model", "efficientnet-lite0", "--layer", "stem", "www/samples/chelsea.png", "--png", "/tmp/x.png", "--cols", "0"], "--cols needs a whole number above 0"),
+        (
+            &["activations", "--model", "efficientnet-lite0", "--layer", "stem", "www/samples/chelsea.png", "--png", "/tmp/x.png", "--channels", "0..40"],
+            "channel 32 does not exist; this layer has 32 channels",
+        ),
+        (
+            &["activations", "--model", "efficientnet-lite0", "--layer", "stem", "www/samples/chelsea.png", "--png", "/tmp/x.png", "--colormap", "jet"],
+            "unknown colormap `jet`; use auto, viridis",
+        ),
+        (
+            &["activations", "--model", "efficientnet-lite0", "--layer", "stem", "www/samples/chelsea.png", "--png", "/tmp/x.png", "--cols", "0"],
+            "--cols needs a whole number above 0",
+        ),
         (&["predict", "--model", "efficientnet-lite0", "no/such.png"], "image no/such.png does not exist"),
         (&["predict", "--model", "resnet9000", "www/samples/chelsea.png"], "unknown model `resnet9000`; bundled models are: efficientnet-lite0, digit-cnn"),
         (&["predict", "--model", "efficientnet-lite0", "weights/README.md"], "cannot read image weights/README.md"),
-        (&["activations", "--model", "digit-cnn", "--layer", "conv9", "www/samples/chelsea.png", "--npy", "/tmp/x.npy"], "unknown layer `conv9`; valid layers are: conv1, pool1"),
+        (
+            &["activations", "--model", "digit-cnn", "--layer", "conv9", "www/samples/chelsea.png", "--npy", "/tmp/x.npy"],
+            "unknown layer `conv9`; valid layers are: conv1, pool1",
+        ),
         (&["predict", "--model", "efficientnet-lite0", "www/samples/chelsea.png", "--backend", "tpu"], "unknown backend `tpu`"),
         (&["predict", "--model", "weights/README.md", "www/samples/chelsea.png"], "not a valid convscope model file"),
     ];
@@ -148,8 +178,17 @@ fn cam_writes_the_raw_map_and_a_figure_and_scores_it() {
     std::fs::create_dir_all(&dir).unwrap();
     let (npy, png) = (dir.join("raw.npy"), dir.join("cam.png"));
     let out = run(&[
-        "cam", "--model", "efficientnet-lite0", "--method", "gradcam", "www/samples/chelsea.png", "--npy",
-        npy.to_str().unwrap(), "--png", png.to_str().unwrap(), "--json",
+        "cam",
+        "--model",
+        "efficientnet-lite0",
+        "--method",
+        "gradcam",
+        "www/samples/chelsea.png",
+        "--npy",
+        npy.to_str().unwrap(),
+        "--png",
+        png.to_str().unwrap(),
+        "--json",
     ]);
     assert!(out.status.success(), "{}", stderr(&out));
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
@@ -165,7 +204,20 @@ fn cam_writes_the_raw_map_and_a_figure_and_scores_it() {
     let img = image::open(&png).unwrap();
     assert!(img.width() >= 448 && img.height() > 448);
     // A contrast and an input-level method at the same time: a map of the input's size.
-    let out = run(&["cam", "--model", "digit-cnn", "--method", "saliency", "--class", "3", "--contrast", "8", "www/samples/chelsea.png", "--npy", npy.to_str().unwrap()]);
+    let out = run(&[
+        "cam",
+        "--model",
+        "digit-cnn",
+        "--method",
+        "saliency",
+        "--class",
+        "3",
+        "--contrast",
+        "8",
+        "www/samples/chelsea.png",
+        "--npy",
+        npy.to_str().unwrap(),
+    ]);
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(read_npy(&npy).0, vec![28, 28]);
     std::fs::remove_dir_all(&dir).ok();

@@ -28,11 +28,7 @@ impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Error::BadModelFile(msg) => write!(f, "not a valid convscope model file: {msg}"),
-            Error::UnknownLayer { id, valid } => write!(
-                f,
-                "unknown layer `{id}`; valid layers are: {}",
-                valid.join(", ")
-            ),
+            Error::UnknownLayer { id, valid } => write!(f, "unknown layer `{id}`; valid layers are: {}", valid.join(", ")),
             Error::Onnx(msg) => write!(f, "cannot import the ONNX model: {msg}"),
             Error::InvalidGraph(msg) => write!(f, "invalid model graph: {msg}"),
             Error::BadInput(msg) => write!(f, "bad input: {msg}"),

@@ -77,20 +77,14 @@ impl ModelFile {
             .and_then(|l| l.checked_add(16))
             .filter(|&end| end <= bytes.len())
             .ok_or_else(|| bad(format!("header of {header_len} bytes runs past the end (truncated file?)")))?;
-        let header: Header = serde_json::from_slice(&bytes[16..header_end])
-            .map_err(|e| bad(format!("header is not valid: {e}")))?;
+        let header: Header = serde_json::from_slice(&bytes[16..header_end]).map_err(|e| bad(format!("header is not valid: {e}")))?;
         let data_start = header_end.div_ceil(8) * 8;
         let data = bytes.get(data_start..).unwrap_or(&[]);
         let mut tensors = HashMap::with_capacity(header.tensors.len());
         for entry in &header.tensors {
-            let n = entry
-                .shape
-                .iter()
-                .try_fold(1usize, |acc, &d| acc.checked_mul(d))
-                .ok_or_else(|| bad(format!("tensor `{}` has an absurd shape", entry.name)))?;
-            let len = n
-                .checked_mul(entry.dtype.size())
-                .ok_or_else(|| bad(format!("tensor `{}` has an absurd shape", entry.name)))?;
+            let n =
+                entry.shape.iter().try_fold(1usize, |acc, &d| acc.checked_mul(d)).ok_or_else(|| bad(format!("tensor `{}` has an absurd shape", entry.name)))?;
+            let len = n.checked_mul(entry.dtype.size()).ok_or_else(|| bad(format!("tensor `{}` has an absurd shape", entry.name)))?;
             let raw = entry
                 .offset
                 .checked_add(len)
@@ -105,10 +99,7 @@ impl ModelFile {
             let shapes = header.graph.infer_shapes(&tensors)?;
             let classes = shapes.last().map(|s| s[0]).unwrap_or(0);
             if classes != header.labels.len() {
-                return Err(bad(format!(
-                    "{} labels for {classes} output classes",
-                    header.labels.len()
-                )));
+                return Err(bad(format!("{} labels for {classes} output classes", header.labels.len())));
             }
         }
         Ok(Self { header, tensors })
@@ -148,7 +139,7 @@ impl ModelFile {
 #[cfg(test)]
 pub mod tests {
     use super::*;
-    use crate::graph::{NodeSpec, OpSpec, INPUT};
+    use crate::graph::{INPUT, NodeSpec, OpSpec};
 
     /// A two-class linear model on a 1x2x2 input.
     pub fn tiny_file() -> ModelFile {

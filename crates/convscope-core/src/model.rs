@@ -47,13 +47,7 @@ impl Model {
     /// Load a parsed model file onto `device`; its weights move to the device.
     pub fn from_file(file: ModelFile, device: &Device) -> Result<Self> {
         let ModelFile { header: h, tensors } = file;
-        Ok(Self {
-            graph: Graph::load(&h.graph, tensors, device)?,
-            name: h.name,
-            description: h.description,
-            input: h.input,
-            labels: h.labels,
-        })
+        Ok(Self { graph: Graph::load(&h.graph, tensors, device)?, name: h.name, description: h.description, input: h.input, labels: h.labels })
     }
 
     /// The input tensor for an image, with convscope's default preprocessing.
@@ -76,11 +70,7 @@ impl Model {
         let sum: f64 = exp.iter().sum();
         let mut order: Vec<usize> = (0..logits.len()).collect();
         order.sort_by(|&a, &b| logits[b].total_cmp(&logits[a]).then(a.cmp(&b)));
-        order
-            .into_iter()
-            .take(k)
-            .map(|i| Prediction { index: i, label: self.label(i), prob: (exp[i] / sum) as f32, logit: logits[i] })
-            .collect()
+        order.into_iter().take(k).map(|i| Prediction { index: i, label: self.label(i), prob: (exp[i] / sum) as f32, logit: logits[i] }).collect()
     }
 }
 
@@ -93,7 +83,8 @@ pub fn parse_labels(text: &str) -> Result<Vec<String>> {
         return Err(Error::BadInput("the labels file is empty".into()));
     }
     if trimmed.starts_with('[') || trimmed.starts_with('{') {
-        let value: serde_json::Value = serde_json::from_str(trimmed).map_err(|e| Error::BadInput(format!("the labels file looks like JSON but is not valid JSON: {e}")))?;
+        let value: serde_json::Value =
+            serde_json::from_str(trimmed).map_err(|e| Error::BadInput(format!("the labels file looks like JSON but is not valid JSON: {e}")))?;
         return match value {
             serde_json::Value::Array(items) => items
                 .into_iter()
@@ -133,8 +124,8 @@ pub fn parse_labels(text: &str) -> Result<Vec<String>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use burn::tensor::Device;
     use crate::format::tests::tiny_file;
+    use burn::tensor::Device;
 
     #[test]
     fn labels_come_from_lines_lists_and_index_objects() {
@@ -142,7 +133,9 @@ mod tests {
         assert_eq!(parse_labels("[\"cat\", \"dog\"]").unwrap(), vec!["cat", "dog"]);
         assert_eq!(parse_labels("{\"1\": \"dog\", \"0\": \"cat\"}").unwrap(), vec!["cat", "dog"]);
         assert_eq!(parse_labels("{\"0\": [\"n01440764\", \"tench\"]}").unwrap(), vec!["tench"]);
-        for (bad, says) in [("", "empty"), ("[1, 2]", "not a string"), ("{\"0\": \"a\", \"2\": \"b\"}", "gaps"), ("{\"x\": \"a\"}", "`x`"), ("[\"a\"", "not valid JSON")] {
+        for (bad, says) in
+            [("", "empty"), ("[1, 2]", "not a string"), ("{\"0\": \"a\", \"2\": \"b\"}", "gaps"), ("{\"x\": \"a\"}", "`x`"), ("[\"a\"", "not valid JSON")]
+        {
             let e = parse_labels(bad).unwrap_err().to_string();
             assert!(e.contains(says), "{bad}: {e}");
         }

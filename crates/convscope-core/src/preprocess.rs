@@ -61,11 +61,7 @@ impl RgbaImage {
             return Err(Error::BadInput(format!("the image is empty ({width}x{height})")));
         }
         if pixels.len() != width * height * 4 {
-            return Err(Error::BadInput(format!(
-                "{width}x{height} RGBA needs {} bytes, got {}",
-                width * height * 4,
-                pixels.len()
-            )));
+            return Err(Error::BadInput(format!("{width}x{height} RGBA needs {} bytes, got {}", width * height * 4, pixels.len())));
         }
         Ok(Self { width, height, pixels })
     }
@@ -130,8 +126,7 @@ impl Preprocess {
                 [0, 1, 2].map(|c| ((p[c] as u32 * a + 255 * (255 - a) + 127) / 255) as u8)
             })
             .collect();
-        let buf: ImageBuffer<Rgb<u8>, Vec<u8>> =
-            ImageBuffer::from_raw(image.width as u32, image.height as u32, rgb).expect("sizes checked");
+        let buf: ImageBuffer<Rgb<u8>, Vec<u8>> = ImageBuffer::from_raw(image.width as u32, image.height as u32, rgb).expect("sizes checked");
         let buf = match self.fit {
             Fit::Whole => buf,
             Fit::CenterCrop(fraction) => {

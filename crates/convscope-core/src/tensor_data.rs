@@ -16,10 +16,7 @@ impl HostTensor {
     pub fn new(shape: Vec<usize>, data: Vec<f32>) -> Result<Self> {
         let n: usize = shape.iter().product();
         if n != data.len() {
-            return Err(Error::BadModelFile(format!(
-                "tensor of shape {shape:?} needs {n} values, got {}",
-                data.len()
-            )));
+            return Err(Error::BadModelFile(format!("tensor of shape {shape:?} needs {n} values, got {}", data.len())));
         }
         Ok(Self { shape, data })
     }
@@ -73,14 +70,8 @@ impl StoredDType {
     /// Decode little-endian bytes of this dtype; `bytes.len()` must be a multiple of the size.
     pub fn decode(self, bytes: &[u8]) -> Vec<f32> {
         match self {
-            StoredDType::F16 => bytes
-                .chunks_exact(2)
-                .map(|b| half::f16::from_le_bytes([b[0], b[1]]).to_f32())
-                .collect(),
-            StoredDType::F32 => bytes
-                .chunks_exact(4)
-                .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-                .collect(),
+            StoredDType::F16 => bytes.chunks_exact(2).map(|b| half::f16::from_le_bytes([b[0], b[1]]).to_f32()).collect(),
+            StoredDType::F32 => bytes.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect(),
         }
     }
 }

@@ -84,10 +84,28 @@ fn a_constant_layer_draws_a_grid_without_nan() {
                 assert!(scales.iter().all(|s| s.lo.is_finite() && s.hi.is_finite()), "{name} {fill}: {scales:?}");
                 let signed = scales[0].signed;
                 let cmap = Colormap::for_data(signed);
-                let want = cmap.color(if fill > 0.0 { 1.0 } else if signed { if fill < 0.0 { 0.0 } else { 0.5 } } else { 0.0 });
+                let want = cmap.color(if fill > 0.0 {
+                    1.0
+                } else if signed {
+                    if fill < 0.0 { 0.0 } else { 0.5 }
+                } else {
+                    0.0
+                });
                 let px = colorize(&maps, scales[0], cmap);
                 assert!(px.chunks_exact(4).all(|p| p[..3] == want), "{name} fill {fill} {norm:?}: {:?}", &px[..4]);
-                let grid = GridFigure { title: "CONSTANT".into(), maps: &maps, channels: &[0, 1], height: 3, width: 3, scales: &scales, per_channel: norm == Normalisation::PerChannel, colormap: cmap, cols: 2, cell: 30 }.render();
+                let grid = GridFigure {
+                    title: "CONSTANT".into(),
+                    maps: &maps,
+                    channels: &[0, 1],
+                    height: 3,
+                    width: 3,
+                    scales: &scales,
+                    per_channel: norm == Normalisation::PerChannel,
+                    colormap: cmap,
+                    cols: 2,
+                    cell: 30,
+                }
+                .render();
                 assert_eq!(grid.pixels.len(), grid.width * grid.height * 4);
             }
         }

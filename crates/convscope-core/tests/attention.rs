@@ -45,12 +45,8 @@ fn image(graph: &Graph, data: Vec<f32>, device: &Device) -> Tensor<4> {
 /// layer Captum hooks, `net.conv1`).
 fn captum_net(device: &Device) -> Graph {
     let fc: Vec<f32> = (0..4).flat_map(|_| [1.0, 1.0, 1.0, 1.0, 1.0, -1.0, -1.0, -1.0]).collect();
-    let t = tensors(&[
-        ("c.w", vec![2, 1, 3, 3], vec![1.0; 18]),
-        ("c.b", vec![2], vec![-50.0, -75.0]),
-        ("fc.w", vec![4, 8], fc),
-        ("fc.b", vec![4], vec![0.0; 4]),
-    ]);
+    let t =
+        tensors(&[("c.w", vec![2, 1, 3, 3], vec![1.0; 18]), ("c.b", vec![2], vec![-50.0, -75.0]), ("fc.w", vec![4, 8], fc), ("fc.b", vec![4], vec![0.0; 4])]);
     let spec = GraphSpec {
         input_shape: [1, 4, 4],
         nodes: vec![
@@ -139,10 +135,8 @@ fn integrated_gradients_completeness_error_shrinks_with_steps() {
         let req = Explain::new(&g, x.clone(), Target::Class { class: 1 }, None, Options::default()).unwrap();
         let f = |t: Tensor<4>| to_vec(g.forward(t, &[]).unwrap().0)[1];
         let gap = f(x.clone()) - f(x.zeros_like());
-        let errors: Vec<f32> = [4, 16, 64, 256]
-            .iter()
-            .map(|&m| (to_vec(integrated_gradients_attributions(&req, m).unwrap()).iter().sum::<f32>() - gap).abs())
-            .collect();
+        let errors: Vec<f32> =
+            [4, 16, 64, 256].iter().map(|&m| (to_vec(integrated_gradients_attributions(&req, m).unwrap()).iter().sum::<f32>() - gap).abs()).collect();
         assert!(gap.abs() > 0.1, "{backend}: F(x) - F(0) = {gap} is too small to test");
         assert!(errors.windows(2).all(|e| e[1] < e[0]), "{backend}: completeness errors {errors:?} do not shrink");
         assert!(errors[3] < 2e-3 * gap.abs().max(1.0), "{backend}: error {} with 256 steps", errors[3]);

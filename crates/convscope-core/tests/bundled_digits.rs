@@ -58,11 +58,7 @@ fn render(digit: usize) -> Vec<f32> {
     for y in 0..28 {
         for x in 0..28 {
             let p = ((x as f32 + 0.5 - 4.0) / 20.0, (y as f32 + 0.5 - 4.0) / 20.0);
-            let d = strokes
-                .iter()
-                .flat_map(|s| s.windows(2).map(move |w| dist_to_segment(p, w[0], w[1])))
-                .fold(f32::INFINITY, f32::min)
-                * 20.0;
+            let d = strokes.iter().flat_map(|s| s.windows(2).map(move |w| dist_to_segment(p, w[0], w[1]))).fold(f32::INFINITY, f32::min) * 20.0;
             img[y * 28 + x] = (width / 2.0 + 0.5 - d).clamp(0.0, 1.0);
         }
     }

@@ -17,8 +17,7 @@ fn reference_logits(model: &convscope_core::Model, image: &str) -> Vec<f32> {
 
 #[test]
 fn top5_matches_the_numpy_reference_on_every_backend() {
-    let reference: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(repo().join("tests/data/reference_top5.json")).unwrap()).unwrap();
+    let reference: serde_json::Value = serde_json::from_slice(&std::fs::read(repo().join("tests/data/reference_top5.json")).unwrap()).unwrap();
     let mut per_backend: Vec<(&str, Vec<Vec<f32>>)> = Vec::new();
     for (backend, device) in devices() {
         let model = load_model("efficientnet-lite0", &device);
@@ -71,10 +70,7 @@ fn layers_follow_the_checkpoint() {
     let err = g.layer("blocks.99").unwrap_err().to_string();
     assert!(err.contains("blocks.99") && err.contains("blocks.15") && err.contains("head"), "{err}");
     // Network order: the ids appear in the order the data flows.
-    let order: Vec<usize> = ["stem", "blocks.0", "blocks.1", "blocks.15", "head", "logits"]
-        .iter()
-        .map(|id| g.layer(id).unwrap().0)
-        .collect();
+    let order: Vec<usize> = ["stem", "blocks.0", "blocks.1", "blocks.15", "head", "logits"].iter().map(|id| g.layer(id).unwrap().0).collect();
     assert!(order.windows(2).all(|w| w[0] < w[1]), "{order:?}");
 }
 

@@ -40,15 +40,9 @@ fn tiny_graph(device: &Device) -> Graph {
     put("dw.w", vec![4, 1, 3, 3], 0.6, 0.0);
     put("fc.w", vec![3, 4], 1.0, 0.0);
     put("fc.b", vec![3], 0.1, 0.0);
-    let conv = |w: &str, b: Option<&str>, stride, padding, groups| OpSpec::Conv2d(Conv2d {
-        weight: w.into(),
-        bias: b.map(Into::into),
-        stride: [stride; 2],
-        padding,
-        dilation: [1, 1],
-        groups,
-        act: None,
-    });
+    let conv = |w: &str, b: Option<&str>, stride, padding, groups| {
+        OpSpec::Conv2d(Conv2d { weight: w.into(), bias: b.map(Into::into), stride: [stride; 2], padding, dilation: [1, 1], groups, act: None })
+    };
     let spec = GraphSpec {
         input_shape: IN,
         nodes: vec![

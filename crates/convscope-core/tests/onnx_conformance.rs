@@ -59,7 +59,8 @@ fn cases() -> Vec<Case> {
     for dir in dirs {
         let model = ModelProto::parse_from_bytes(&std::fs::read(dir.join("model.onnx")).unwrap()).unwrap();
         let g = model.graph.as_ref().unwrap();
-        let supported = !g.node.is_empty() && g.node.iter().all(|n| (n.domain.is_empty() || n.domain == "ai.onnx") && onnx::SUPPORTED.contains(&n.op_type.as_str()));
+        let supported =
+            !g.node.is_empty() && g.node.iter().all(|n| (n.domain.is_empty() || n.domain == "ai.onnx") && onnx::SUPPORTED.contains(&n.op_type.as_str()));
         if !supported {
             continue;
         }
@@ -173,7 +174,12 @@ fn onnx_backend_node_tests_of_the_supported_ops() {
             }
         }
         let passed: usize = per_op.values().map(|v| v.0).sum();
-        println!("ONNX backend node tests of the supported ops on {backend}: {passed} of {} passed, {} refused with a message, {} wrong", cases.len(), refused.values().map(Vec::len).sum::<usize>(), wrong.len());
+        println!(
+            "ONNX backend node tests of the supported ops on {backend}: {passed} of {} passed, {} refused with a message, {} wrong",
+            cases.len(),
+            refused.values().map(Vec::len).sum::<usize>(),
+            wrong.len()
+        );
         for (op, (p, r, t)) in &per_op {
             println!("  {op:<20} {p:>3} passed of {t:>3} ({r} refused)");
         }

@@ -60,7 +60,11 @@ fn check(name: &str) {
             if err > worst.0 {
                 worst = (err, onnx_name.clone());
             }
-            assert!(err <= 1e-4, "{name} on {backend}: `{onnx_name}` (layer `{}`) differs from onnxruntime by {err:.2e} of its largest value {scale}", graph.info(*layer).id);
+            assert!(
+                err <= 1e-4,
+                "{name} on {backend}: `{onnx_name}` (layer `{}`) differs from onnxruntime by {err:.2e} of its largest value {scale}",
+                graph.info(*layer).id
+            );
         }
         let logits = pairs.iter().find(|p| p.0 == manifest["outputs"][0]["name"].as_str().unwrap());
         assert!(logits.is_some(), "{name}: the logits were not compared");

@@ -8,7 +8,9 @@ use common::to_vec;
 use convscope_core::{Error, graph::Graph, onnx};
 use onnx_protobuf::{
     AttributeProto, GraphProto, Message, ModelProto, NodeProto, OperatorSetIdProto, TensorProto, TensorShapeProto, TypeProto, ValueInfoProto,
-    attribute_proto::AttributeType, tensor_shape_proto::{Dimension, dimension}, type_proto,
+    attribute_proto::AttributeType,
+    tensor_shape_proto::{Dimension, dimension},
+    type_proto,
 };
 
 fn tensor(name: &str, dims: &[i64], values: &[f32]) -> TensorProto {
@@ -42,7 +44,11 @@ fn value(name: &str, dims: &[Option<i64>]) -> ValueInfoProto {
         })
         .collect();
     let t = type_proto::Tensor { elem_type: 1, shape: Some(TensorShapeProto { dim, ..Default::default() }).into(), ..Default::default() };
-    ValueInfoProto { name: name.into(), type_: Some(TypeProto { value: Some(type_proto::Value::TensorType(t)), ..Default::default() }).into(), ..Default::default() }
+    ValueInfoProto {
+        name: name.into(),
+        type_: Some(TypeProto { value: Some(type_proto::Value::TensorType(t)), ..Default::default() }).into(),
+        ..Default::default()
+    }
 }
 
 /// x [N, 1, 3, 3] -> conv 2x2 (2 channels) -> relu -> global mean -> flatten -> gemm (3 classes).
@@ -52,7 +58,13 @@ fn tiny(opset: i64, nodes_extra: Vec<NodeProto>) -> ModelProto {
         node("Relu", "relu", &["c"], "r", vec![]),
         node("GlobalAveragePool", "pool", &["r"], "p", vec![]),
         node("Flatten", "flat", &["p"], "f", vec![]),
-        node("Gemm", "fc", &["f", "fw", "fb"], "logits", vec![AttributeProto { name: "transB".into(), i: 1, type_: AttributeType::INT.into(), ..Default::default() }]),
+        node(
+            "Gemm",
+            "fc",
+            &["f", "fw", "fb"],
+            "logits",
+            vec![AttributeProto { name: "transB".into(), i: 1, type_: AttributeType::INT.into(), ..Default::default() }],
+        ),
     ];
     nodes.extend(nodes_extra);
     let graph = GraphProto {
@@ -110,11 +122,7 @@ fn a_tiny_model_maps_to_named_layers_and_computes_by_hand() {
 
 #[test]
 fn unsupported_ops_are_named_with_their_nodes_and_the_supported_list() {
-    let extra = vec![
-        node("LSTM", "rnn", &["f"], "h", vec![]),
-        node("Resize", "up1", &["c"], "u1", vec![]),
-        node("Resize", "up2", &["c"], "u2", vec![]),
-    ];
+    let extra = vec![node("LSTM", "rnn", &["f"], "h", vec![]), node("Resize", "up1", &["c"], "u1", vec![]), node("Resize", "up2", &["c"], "u2", vec![])];
     let e = message(onnx::import(&tiny(13, extra).write_to_bytes().unwrap()));
     assert!(e.contains("LSTM (node `rnn`)") && e.contains("Resize (node `up1`, `up2`)"), "{e}");
     assert!(e.contains("Supported ops: Add, AveragePool") && e.contains("Unsqueeze"), "{e}");

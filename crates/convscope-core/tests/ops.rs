@@ -33,8 +33,15 @@ fn close(what: &str, got: &[f32], want: &[f32]) {
 
 #[allow(clippy::too_many_arguments)]
 fn naive_conv(
-    x: &[f32], [c, h, w]: [usize; 3], k: &[f32], [o, kh, kw]: [usize; 3], b: &[f32],
-    stride: usize, pad: [[usize; 2]; 2], dil: usize, groups: usize,
+    x: &[f32],
+    [c, h, w]: [usize; 3],
+    k: &[f32],
+    [o, kh, kw]: [usize; 3],
+    b: &[f32],
+    stride: usize,
+    pad: [[usize; 2]; 2],
+    dil: usize,
+    groups: usize,
 ) -> (Vec<f32>, [usize; 3]) {
     let oh = (h + pad[0][0] + pad[0][1] - dil * (kh - 1) - 1) / stride + 1;
     let ow = (w + pad[1][0] + pad[1][1] - dil * (kw - 1) - 1) / stride + 1;
@@ -85,7 +92,8 @@ fn convolution_matches_naive_loops() {
             let mut t = HashMap::new();
             t.insert("k".to_string(), HostTensor::new(vec![o, shape[0] / groups, kh, kw], k).unwrap());
             t.insert("b".to_string(), HostTensor::new(vec![o], b).unwrap());
-            let op = OpSpec::Conv2d(Conv2d { weight: "k".into(), bias: Some("b".into()), stride: [stride; 2], padding: pad, dilation: [dil; 2], groups, act: None });
+            let op =
+                OpSpec::Conv2d(Conv2d { weight: "k".into(), bias: Some("b".into()), stride: [stride; 2], padding: pad, dilation: [dil; 2], groups, act: None });
             let got = run(vec![NodeSpec { id: "c".into(), op, inputs: vec![INPUT.into()] }], t, shape, &x, &device);
             close(&format!("{backend} conv case {n}"), &got, &want);
         }
@@ -96,9 +104,7 @@ fn convolution_matches_naive_loops() {
 fn pooling_matches_naive_loops() {
     let shape = [2, 5, 6];
     let x: Vec<f32> = XorShift(3).vec(60, 2.0);
-    let at = |c: usize, y: isize, xx: isize| -> Option<f32> {
-        (y >= 0 && xx >= 0 && y < 5 && xx < 6).then(|| x[(c * 5 + y as usize) * 6 + xx as usize])
-    };
+    let at = |c: usize, y: isize, xx: isize| -> Option<f32> { (y >= 0 && xx >= 0 && y < 5 && xx < 6).then(|| x[(c * 5 + y as usize) * 6 + xx as usize]) };
     // 3x3 windows, stride 2, padding 1 on every side.
     let (oh, ow) = ((5 + 2 - 3) / 2 + 1, (6 + 2 - 3) / 2 + 1);
     let (mut max, mut avg_incl, mut avg_excl) = (vec![], vec![], vec![]);
@@ -120,9 +126,21 @@ fn pooling_matches_naive_loops() {
     for (backend, device) in devices() {
         let one = |op: OpSpec| run(vec![NodeSpec { id: "p".into(), op, inputs: vec![INPUT.into()] }], HashMap::new(), shape, &x, &device);
         let pad = [[1, 1], [1, 1]];
-        close(&format!("{backend} max"), &one(OpSpec::MaxPool2d(MaxPool2d { kernel: [3, 3], stride: [2, 2], padding: pad, dilation: [1, 1], ceil_mode: false })), &max);
-        close(&format!("{backend} avg incl"), &one(OpSpec::AvgPool2d(AvgPool2d { kernel: [3, 3], stride: [2, 2], padding: pad, count_include_pad: true, ceil_mode: false, dilation: [1, 1] })), &avg_incl);
-        close(&format!("{backend} avg excl"), &one(OpSpec::AvgPool2d(AvgPool2d { kernel: [3, 3], stride: [2, 2], padding: pad, count_include_pad: false, ceil_mode: false, dilation: [1, 1] })), &avg_excl);
+        close(
+            &format!("{backend} max"),
+            &one(OpSpec::MaxPool2d(MaxPool2d { kernel: [3, 3], stride: [2, 2], padding: pad, dilation: [1, 1], ceil_mode: false })),
+            &max,
+        );
+        close(
+            &format!("{backend} avg incl"),
+            &one(OpSpec::AvgPool2d(AvgPool2d { kernel: [3, 3], stride: [2, 2], padding: pad, count_include_pad: true, ceil_mode: false, dilation: [1, 1] })),
+            &avg_incl,
+        );
+        close(
+            &format!("{backend} avg excl"),
+            &one(OpSpec::AvgPool2d(AvgPool2d { kernel: [3, 3], stride: [2, 2], padding: pad, count_include_pad: false, ceil_mode: false, dilation: [1, 1] })),
+            &avg_excl,
+        );
         close(&format!("{backend} global max"), &one(OpSpec::GlobalMaxPool(GlobalMaxPool {})), &gmax);
         close(&format!("{backend} global avg"), &one(OpSpec::GlobalAvgPool(GlobalAvgPool {})), &gavg);
     }

@@ -50,7 +50,15 @@ fn linear_unit(device: &Device) -> (Graph, Vec<f32>) {
         nodes: vec![
             NodeSpec {
                 id: "unit".into(),
-                op: OpSpec::Conv2d(Conv2d { weight: "w".into(), bias: None, stride: [1, 1], padding: [[0, 0], [0, 0]], dilation: [1, 1], groups: 1, act: None }),
+                op: OpSpec::Conv2d(Conv2d {
+                    weight: "w".into(),
+                    bias: None,
+                    stride: [1, 1],
+                    padding: [[0, 0], [0, 0]],
+                    dilation: [1, 1],
+                    groups: 1,
+                    act: None,
+                }),
                 inputs: vec![INPUT.into()],
             },
             NodeSpec { id: "out".into(), op: OpSpec::Flatten(Flatten {}), inputs: vec!["unit".into()] },
@@ -99,7 +107,8 @@ fn every_objective_lowers_its_loss_within_a_few_steps() {
         // to differ).
         let start = |obj: Objective, batch: usize| {
             let mut r = Render::new(g, &m.input, obj, batch, options.clone()).unwrap();
-            let pixels: Vec<f32> = (0..batch).flat_map(|i| (0..28 * 28).map(move |p| (p / 28, (p % 28 + 28 - 7 * i % 28) % 28))).map(|(y, x)| photo[y * 28 + x]).collect();
+            let pixels: Vec<f32> =
+                (0..batch).flat_map(|i| (0..28 * 28).map(move |p| (p / 28, (p % 28 + 28 - 7 * i % 28) % 28))).map(|(y, x)| photo[y * 28 + x]).collect();
             r.start_from(&pixels).unwrap();
             r
         };
@@ -210,7 +219,15 @@ fn gradients_of_every_parameterization_and_transform_match_finite_differences() 
                 }
             }
         }
-        let transforms = [Drawn::Pad(2, Fill::Constant(0.5)), Drawn::Pad(3, Fill::Reflect), Drawn::Crop { px: 3, dy: 1, dx: 2 }, Drawn::Scale(1.3), Drawn::Scale(0.8), Drawn::Rotate(7.0), Drawn::Rotate(-25.0)];
+        let transforms = [
+            Drawn::Pad(2, Fill::Constant(0.5)),
+            Drawn::Pad(3, Fill::Reflect),
+            Drawn::Crop { px: 3, dy: 1, dx: 2 },
+            Drawn::Scale(1.3),
+            Drawn::Scale(0.8),
+            Drawn::Rotate(7.0),
+            Drawn::Rotate(-25.0),
+        ];
         for t in transforms {
             finite_difference_check(&format!("{backend} {t:?}"), &|x| t.apply(x), [2, 3, 9, 8], &device);
         }
@@ -318,8 +335,6 @@ fn stem_channels_get_patterns_unless_no_image_can_switch_them_on() {
     println!("stem channels no input switches on: {dead:?}");
     assert!(dead.len() <= 4, "dead stem channels: {dead:?}");
 }
-
-
 
 /// A deep layer's channels each get a pattern of their own. Redirecting every rectifier of
 /// every image for the first steps (the earlier scheme) linearised EfficientNet-Lite0 and

@@ -7,12 +7,8 @@ use std::{cell::RefCell, rc::Rc};
 use burn::tensor::Tensor;
 use convscope_core::{
     Model, Value,
-    activations::{
-        ChannelStats, Normalisation, RankBy, channel_maps, layer_scales, map_dims, stats_tensor,
-    },
-    render::{
-        Canvas, Colormap, GridFigure, Scale, Tiling, ZoomFigure, colorize_maps, side_by_side,
-    },
+    activations::{ChannelStats, Normalisation, RankBy, channel_maps, layer_scales, map_dims, stats_tensor},
+    render::{Canvas, Colormap, GridFigure, Scale, Tiling, ZoomFigure, colorize_maps, side_by_side},
 };
 use wasm_bindgen::prelude::*;
 
@@ -44,29 +40,18 @@ struct HostView {
 
 impl HostView {
     fn position(&self, channel: usize) -> Result<usize, JsError> {
-        self.channels
-            .iter()
-            .position(|&c| c == channel)
-            .ok_or_else(|| JsError::new(&format!("channel {channel} is not on the page shown")))
+        self.channels.iter().position(|&c| c == channel).ok_or_else(|| JsError::new(&format!("channel {channel} is not on the page shown")))
     }
 }
 
 /// `n` RGBA colours of colormap `name` from its start to its end, for the legend.
 #[wasm_bindgen(js_name = colormapRamp)]
 pub fn colormap_ramp(name: String, n: usize) -> Result<Vec<u8>, JsError> {
-    Ok(Colormap::named(&name, false)
-        .map_err(js_err)?
-        .ramp(n.clamp(2, 4096)))
+    Ok(Colormap::named(&name, false).map_err(js_err)?.ramp(n.clamp(2, 4096)))
 }
 
 fn check_slot(slot: usize) -> Result<usize, JsError> {
-    if slot < SLOTS {
-        Ok(slot)
-    } else {
-        Err(JsError::new(&format!(
-            "image slot {slot} does not exist; use 0 or 1"
-        )))
-    }
+    if slot < SLOTS { Ok(slot) } else { Err(JsError::new(&format!("image slot {slot} does not exist; use 0 or 1"))) }
 }
 
 /// The activations view over one model: the analyses it shows (slot 0, and slot 1 when
@@ -83,11 +68,7 @@ impl ActivationsView {
     /// A view of `model`'s activations, showing no image yet.
     #[wasm_bindgen(constructor)]
     pub fn new(model: &WebModel) -> ActivationsView {
-        ActivationsView {
-            model: model.model.clone(),
-            images: RefCell::new([None, None]),
-            shown: RefCell::new(None),
-        }
+        ActivationsView { model: model.model.clone(), images: RefCell::new([None, None]), shown: RefCell::new(None) }
     }
 
     /// Show `analysis` in image slot `slot` (0: the image, 1: the one it is compared with).
@@ -121,15 +102,7 @@ impl ActivationsView {
     /// max, mean, active}], values: Float32Array}]}` where `values` holds the page's maps
     /// one after the other (`height * width` each): the activations [`ActivationsView::paint_grid`]
     /// colours (only with the test hooks on: the page never needs them).
-    pub async fn show(
-        &self,
-        layer: String,
-        norm: String,
-        colormap: String,
-        rank: String,
-        start: usize,
-        count: usize,
-    ) -> Result<JsValue, JsError> {
+    pub async fn show(&self, layer: String, norm: String, colormap: String, rank: String, start: usize, count: usize) -> Result<JsValue, JsError> {
         let id = self.model.graph.layer(&layer).map_err(js_err)?;
         let norm = Normalisation::named(&norm).map_err(js_err)?;
         let rank = RankBy::named(&rank).map_err(js_err)?;
@@ -139,14 +112,7 @@ impl ActivationsView {
             .borrow()
             .iter()
             .enumerate()
-            .filter_map(|(slot, s)| {
-                s.as_ref().map(|s| {
-                    (
-                        (slot, s.clone(), s.layers[id.0].clone()),
-                        s.stats.borrow()[id.0].clone(),
-                    )
-                })
-            })
+            .filter_map(|(slot, s)| s.as_ref().map(|s| ((slot, s.clone(), s.layers[id.0].clone()), s.stats.borrow()[id.0].clone())))
             .unzip();
         if seen.first().is_none_or(|s| s.0 != 0) {
             return Err(JsError::new("no image has been analysed yet"));
@@ -154,24 +120,18 @@ impl ActivationsView {
         let (total, height, width) = map_dims(&seen[0].2);
         // A ranking needs the first image's statistics before the page is known.
         if rank != RankBy::Index && stats[0].is_none() {
-            stats[0] = Some(ChannelStats::from_rows(
-                &read_back(stats_tensor(&seen[0].2)).await?,
-            ));
+            stats[0] = Some(ChannelStats::from_rows(&read_back(stats_tensor(&seen[0].2)).await?));
         }
         let start = start.min(total.saturating_sub(1));
         let channels: Vec<usize> = match &stats[0] {
-            Some(s) if rank != RankBy::Index => {
-                rank.order(s)[start..(start + count.max(1)).min(total)].to_vec()
-            }
+            Some(s) if rank != RankBy::Index => rank.order(s)[start..(start + count.max(1)).min(total)].to_vec(),
             _ => (start..(start + count.max(1)).min(total)).collect(),
         };
         // One read-back per image: the page's maps, with the layer's statistics the first
         // time the layer is shown.
         let mut values = Vec::with_capacity(seen.len());
         for ((_, _, value), stats) in seen.iter().zip(stats.iter_mut()) {
-            let maps = channel_maps(value, &channels)
-                .map_err(js_err)?
-                .reshape([channels.len() * height * width]);
+            let maps = channel_maps(value, &channels).map_err(js_err)?.reshape([channels.len() * height * width]);
             let mut v = match stats {
                 Some(_) => read_back(maps).await?,
                 None => {
@@ -188,8 +148,7 @@ impl ActivationsView {
         for ((_, image, _), s) in seen.iter().zip(&stats) {
             image.stats.borrow_mut()[id.0].clone_from(s);
         }
-        let stats: Vec<Vec<ChannelStats>> =
-            stats.into_iter().map(Option::unwrap_or_default).collect();
+        let stats: Vec<Vec<ChannelStats>> = stats.into_iter().map(Option::unwrap_or_default).collect();
         let refs: Vec<&[ChannelStats]> = stats.iter().map(|s| s.as_slice()).collect();
         let scales = layer_scales(&refs, norm);
         let signed = scales.iter().any(|s| s.signed);
@@ -212,11 +171,7 @@ impl ActivationsView {
             }))?
             .into();
             if test_hooks() {
-                set(
-                    &out,
-                    "values",
-                    &js_sys::Float32Array::from(&values[..]).into(),
-                )?;
+                set(&out, "values", &js_sys::Float32Array::from(&values[..]).into())?;
             }
             images.push(&out);
             kept.push((*slot, values));
@@ -239,13 +194,7 @@ impl ActivationsView {
     /// side: `{width, height, rgba}`. With `opacity` in `[0, 1]` the map is upsampled
     /// bilinearly over the image as the model saw it; a negative `opacity` draws the map alone.
     #[wasm_bindgen(js_name = zoomImage)]
-    pub fn zoom_image(
-        &self,
-        slot: usize,
-        channel: usize,
-        size: usize,
-        opacity: f32,
-    ) -> Result<JsValue, JsError> {
+    pub fn zoom_image(&self, slot: usize, channel: usize, size: usize, opacity: f32) -> Result<JsValue, JsError> {
         picture(&self.with_zoom(slot, channel, size, opacity, |f| f.image())?)
     }
 
@@ -254,41 +203,15 @@ impl ActivationsView {
     /// `gap` apart) on a transparent image: `{width, height, rgba}`, drawn in one go.
     #[wasm_bindgen(js_name = paintGrid)]
     #[allow(clippy::too_many_arguments)]
-    pub fn paint_grid(
-        &self,
-        slot: usize,
-        cols: usize,
-        cell_w: usize,
-        cell_h: usize,
-        gap: usize,
-        label: usize,
-    ) -> Result<JsValue, JsError> {
+    pub fn paint_grid(&self, slot: usize, cols: usize, cell_w: usize, cell_h: usize, gap: usize, label: usize) -> Result<JsValue, JsError> {
         let view = self.shown.borrow();
-        let v = view
-            .as_ref()
-            .ok_or_else(|| JsError::new("no layer is shown"))?;
-        let (_, maps) = v
-            .maps
-            .iter()
-            .find(|m| m.0 == slot)
-            .ok_or_else(|| JsError::new(&format!("no image in slot {slot}")))?;
+        let v = view.as_ref().ok_or_else(|| JsError::new("no layer is shown"))?;
+        let (_, maps) = v.maps.iter().find(|m| m.0 == slot).ok_or_else(|| JsError::new(&format!("no image in slot {slot}")))?;
         let rgba = colorize_maps(maps, v.height * v.width, &v.scales, v.colormap);
-        let tiling = Tiling {
-            cols: cols.max(1),
-            cell_w: cell_w.clamp(1, 4096),
-            cell_h: cell_h.clamp(1, 4096),
-            gap: gap.min(64),
-            label: label.min(256),
-        };
+        let tiling = Tiling { cols: cols.max(1), cell_w: cell_w.clamp(1, 4096), cell_h: cell_h.clamp(1, 4096), gap: gap.min(64), label: label.min(256) };
         let (w, h) = tiling.size(v.channels.len());
         let mut out = Canvas::new(w, h, [0, 0, 0, 0]);
-        tiling.paint(
-            &mut out,
-            (0, 0),
-            &rgba,
-            v.channels.len(),
-            (v.height, v.width),
-        );
+        tiling.paint(&mut out, (0, 0), &rgba, v.channels.len(), (v.height, v.width));
         picture(&out)
     }
 
@@ -297,9 +220,7 @@ impl ActivationsView {
     #[wasm_bindgen(js_name = exportGrid)]
     pub fn export_grid(&self, cols: usize) -> Result<JsValue, JsError> {
         let view = self.shown.borrow();
-        let v = view
-            .as_ref()
-            .ok_or_else(|| JsError::new("no layer is shown"))?;
+        let v = view.as_ref().ok_or_else(|| JsError::new("no layer is shown"))?;
         let figures: Vec<Canvas> = v
             .maps
             .iter()
@@ -324,66 +245,32 @@ impl ActivationsView {
 
     /// One zoomed map with its title and legend, for every image shown, side by side.
     #[wasm_bindgen(js_name = exportZoom)]
-    pub fn export_zoom(
-        &self,
-        channel: usize,
-        size: usize,
-        opacity: f32,
-    ) -> Result<JsValue, JsError> {
-        let slots: Vec<usize> = self
-            .shown
-            .borrow()
-            .as_ref()
-            .map(|v| v.maps.iter().map(|m| m.0).collect())
-            .unwrap_or_default();
-        let figures = slots
-            .into_iter()
-            .map(|slot| self.with_zoom(slot, channel, size, opacity, |f| f.render()))
-            .collect::<Result<Vec<_>, _>>()?;
+    pub fn export_zoom(&self, channel: usize, size: usize, opacity: f32) -> Result<JsValue, JsError> {
+        let slots: Vec<usize> = self.shown.borrow().as_ref().map(|v| v.maps.iter().map(|m| m.0).collect()).unwrap_or_default();
+        let figures = slots.into_iter().map(|slot| self.with_zoom(slot, channel, size, opacity, |f| f.render())).collect::<Result<Vec<_>, _>>()?;
         picture(&side_by_side(&figures))
     }
 }
 
 impl ActivationsView {
     fn image_name(&self, slot: usize) -> String {
-        self.images.borrow()[slot]
-            .as_ref()
-            .map(|s| s.name.clone())
-            .unwrap_or_default()
+        self.images.borrow()[slot].as_ref().map(|s| s.name.clone()).unwrap_or_default()
     }
 
     /// Draw channel `channel` of image `slot` zoomed, with `draw` (the picture alone, or the
     /// exported figure).
-    fn with_zoom(
-        &self,
-        slot: usize,
-        channel: usize,
-        size: usize,
-        opacity: f32,
-        draw: impl FnOnce(&ZoomFigure) -> Canvas,
-    ) -> Result<Canvas, JsError> {
+    fn with_zoom(&self, slot: usize, channel: usize, size: usize, opacity: f32, draw: impl FnOnce(&ZoomFigure) -> Canvas) -> Result<Canvas, JsError> {
         let slot = check_slot(slot)?;
         let view = self.shown.borrow();
-        let v = view
-            .as_ref()
-            .ok_or_else(|| JsError::new("no layer is shown"))?;
+        let v = view.as_ref().ok_or_else(|| JsError::new("no layer is shown"))?;
         let i = v.position(channel)?;
-        let (_, maps) = v
-            .maps
-            .iter()
-            .find(|m| m.0 == slot)
-            .ok_or_else(|| JsError::new(&format!("no image in slot {slot}")))?;
+        let (_, maps) = v.maps.iter().find(|m| m.0 == slot).ok_or_else(|| JsError::new(&format!("no image in slot {slot}")))?;
         let images = self.images.borrow();
-        let image = images[slot]
-            .as_ref()
-            .ok_or_else(|| JsError::new(&format!("no image in slot {slot}")))?;
+        let image = images[slot].as_ref().ok_or_else(|| JsError::new(&format!("no image in slot {slot}")))?;
         let plane = v.height * v.width;
         let overlay = image.overlay(opacity);
         let fig = ZoomFigure {
-            title: format!(
-                "{} {} {} CHANNEL {channel}",
-                image.name, self.model.name, v.layer
-            ),
+            title: format!("{} {} {} CHANNEL {channel}", image.name, self.model.name, v.layer),
             map: &maps[i * plane..(i + 1) * plane],
             height: v.height,
             width: v.width,

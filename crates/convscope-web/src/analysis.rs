@@ -31,34 +31,14 @@ pub(crate) struct Seen {
 }
 
 impl Seen {
-    pub(crate) fn new(
-        model: Rc<Model>,
-        name: String,
-        input: burn::tensor::Tensor<4>,
-        layers: Vec<Value>,
-        rgb: Vec<u8>,
-        logits: Vec<f32>,
-    ) -> Self {
+    pub(crate) fn new(model: Rc<Model>, name: String, input: burn::tensor::Tensor<4>, layers: Vec<Value>, rgb: Vec<u8>, logits: Vec<f32>) -> Self {
         let stats = RefCell::new(vec![None; layers.len()]);
-        Self {
-            model,
-            name,
-            input,
-            layers,
-            rgb,
-            logits,
-            stats,
-        }
+        Self { model, name, input, layers, rgb, logits, stats }
     }
 
     /// The image as an overlay at `opacity` (`None` for a negative one: the map alone).
     pub(crate) fn overlay(&self, opacity: f32) -> Option<Overlay<'_>> {
-        (opacity >= 0.0).then_some(Overlay {
-            rgb: &self.rgb,
-            width: self.model.input.width,
-            height: self.model.input.height,
-            opacity,
-        })
+        (opacity >= 0.0).then_some(Overlay { rgb: &self.rgb, width: self.model.input.width, height: self.model.input.height, opacity })
     }
 }
 
@@ -71,9 +51,7 @@ pub struct Analysis {
 
 impl Analysis {
     pub(crate) fn new(seen: Seen) -> Self {
-        Self {
-            seen: Rc::new(seen),
-        }
+        Self { seen: Rc::new(seen) }
     }
 
     /// The shared pass, for a view to keep.
@@ -99,48 +77,25 @@ impl Analysis {
     /// size.
     #[wasm_bindgen(js_name = modelView)]
     pub fn model_view(&self) -> Vec<u8> {
-        self.seen
-            .rgb
-            .chunks_exact(3)
-            .flat_map(|p| [p[0], p[1], p[2], 255])
-            .collect()
+        self.seen.rgb.chunks_exact(3).flat_map(|p| [p[0], p[1], p[2], 255]).collect()
     }
 
     /// Channel `channel` of `layer` on this image, over the image as the model saw it at
     /// `opacity` (negative: the map alone), `size` pixels on its longer side, on its own
     /// colour scale: `{width, height, rgba, lo, hi}`.
     #[wasm_bindgen(js_name = channelOnImage)]
-    pub async fn channel_on_image(
-        &self,
-        layer: String,
-        channel: usize,
-        size: usize,
-        opacity: f32,
-    ) -> Result<JsValue, JsError> {
+    pub async fn channel_on_image(&self, layer: String, channel: usize, size: usize, opacity: f32) -> Result<JsValue, JsError> {
         let seen = self.seen.clone();
         let id = seen.model.graph.layer(&layer).map_err(js_err)?;
         let value = seen.layers[id.0].clone();
         let (_, h, w) = map_dims(&value);
-        let map = read_back(
-            channel_maps(&value, &[channel])
-                .map_err(js_err)?
-                .reshape([h * w]),
-        )
-        .await?;
+        let map = read_back(channel_maps(&value, &[channel]).map_err(js_err)?.reshape([h * w])).await?;
         let lo = map.iter().copied().fold(f32::INFINITY, f32::min);
         let hi = map.iter().copied().fold(f32::NEG_INFINITY, f32::max);
         let scale = Scale::fit(lo, hi, lo < 0.0);
         let colormap = Colormap::named("auto", lo < 0.0).map_err(js_err)?;
-        let fig = ZoomFigure {
-            title: String::new(),
-            map: &map,
-            height: h,
-            width: w,
-            scale,
-            colormap,
-            size: size.clamp(16, 2048),
-            overlay: seen.overlay(opacity),
-        };
+        let fig =
+            ZoomFigure { title: String::new(), map: &map, height: h, width: w, scale, colormap, size: size.clamp(16, 2048), overlay: seen.overlay(opacity) };
         let pic = picture(&fig.image())?;
         let obj: &js_sys::Object = pic.unchecked_ref();
         set(obj, "lo", &lo.into())?;

@@ -40,15 +40,7 @@ struct Shown {
 /// papers' so a map comes in seconds on a software GPU (the CLI keeps the papers' defaults).
 /// Occlusion's squares do not overlap in the page (49 images at 224 px instead of 169).
 fn page_options() -> Options {
-    Options {
-        batch: 8,
-        samples: 16,
-        steps: 16,
-        max_channels: 64,
-        window: 32,
-        stride: 32,
-        ..Options::default()
-    }
+    Options { batch: 8, samples: 16, steps: 16, max_channels: 64, window: 32, stride: 32, ..Options::default() }
 }
 
 /// How many extra passes through the whole network a method costs in the page, for the menu
@@ -69,20 +61,19 @@ fn passes(id: &str, o: &Options) -> Option<String> {
 #[wasm_bindgen(js_name = attentionMethods)]
 pub fn attention_methods() -> Result<JsValue, JsError> {
     let o = page_options();
-    to_js(&METHODS.iter().map(|m| {
-        let info = m.info();
-        serde_json::json!({"id": info.id, "name": info.name, "paper": info.paper, "resolution": info.resolution, "cost": passes(info.id, &o)})
-    }).collect::<Vec<_>>())
+    to_js(
+        &METHODS
+            .iter()
+            .map(|m| {
+                let info = m.info();
+                serde_json::json!({"id": info.id, "name": info.name, "paper": info.paper, "resolution": info.resolution, "cost": passes(info.id, &o)})
+            })
+            .collect::<Vec<_>>(),
+    )
 }
 
 fn check_pane(pane: usize) -> Result<usize, JsError> {
-    if pane < PANES {
-        Ok(pane)
-    } else {
-        Err(JsError::new(&format!(
-            "pane {pane} does not exist; use 0 or 1"
-        )))
-    }
+    if pane < PANES { Ok(pane) } else { Err(JsError::new(&format!("pane {pane} does not exist; use 0 or 1"))) }
 }
 
 /// The attention view over one model: the analysed image it explains, the maps in its two
@@ -102,12 +93,7 @@ impl AttentionView {
     /// An attention view of `model`, explaining no image yet.
     #[wasm_bindgen(constructor)]
     pub fn new(model: &WebModel) -> AttentionView {
-        AttentionView {
-            model: model.model.clone(),
-            image: RefCell::new(None),
-            panes: RefCell::new([None, None]),
-            random_curves: RefCell::new(None),
-        }
+        AttentionView { model: model.model.clone(), image: RefCell::new(None), panes: RefCell::new([None, None]), random_curves: RefCell::new(None) }
     }
 
     /// Explain `analysis` from now on (both panes are cleared). It must be of this view's model.
@@ -128,34 +114,15 @@ impl AttentionView {
     /// with feature maps), into pane `pane`. Returns `{method: {id, name, paper, resolution},
     /// layer, target, label, height, width, raw: Float32Array, constant, peak: [row, col]}`
     /// (`raw` only with the test hooks on: the page draws [`AttentionView::image`]).
-    pub async fn explain(
-        &self,
-        pane: usize,
-        method: String,
-        class: usize,
-        against: i32,
-        layer: String,
-    ) -> Result<JsValue, JsError> {
+    pub async fn explain(&self, pane: usize, method: String, class: usize, against: i32, layer: String) -> Result<JsValue, JsError> {
         let pane = check_pane(pane)?;
         let m = attention::method(&method).map_err(js_err)?;
         let g = &self.model.graph;
-        let layer = if layer.is_empty() {
-            None
-        } else {
-            Some(g.layer(&layer).map_err(js_err)?)
-        };
-        let target = if against >= 0 {
-            Target::Contrast {
-                class,
-                against: against as usize,
-            }
-        } else {
-            Target::Class { class }
-        };
+        let layer = if layer.is_empty() { None } else { Some(g.layer(&layer).map_err(js_err)?) };
+        let target = if against >= 0 { Target::Contrast { class, against: against as usize } } else { Target::Class { class } };
         let req = {
             let seen = self.seen()?;
-            let req = Explain::new(g, seen.input.clone(), target, layer, page_options())
-                .map_err(js_err)?;
+            let req = Explain::new(g, seen.input.clone(), target, layer, page_options()).map_err(js_err)?;
             // The analysis kept every layer: the CAMs start from it instead of running the network.
             match g.trace_of(req.layer, &seen.layers) {
                 Ok(trace) => req.with_trace(trace),
@@ -174,20 +141,9 @@ impl AttentionView {
         });
         let out: js_sys::Object = to_js(&head)?.into();
         if test_hooks() {
-            set(
-                &out,
-                "raw",
-                &js_sys::Float32Array::from(&map.raw[..]).into(),
-            )?;
+            set(&out, "raw", &js_sys::Float32Array::from(&map.raw[..]).into())?;
         }
-        self.panes.borrow_mut()[pane] = Some(Shown {
-            method: m,
-            target,
-            layer: req.layer,
-            label,
-            map,
-            scores: None,
-        });
+        self.panes.borrow_mut()[pane] = Some(Shown { method: m, target, layer: req.layer, label, map, scores: None });
         Ok(out.into())
     }
 
@@ -200,13 +156,7 @@ impl AttentionView {
     /// Pane `pane`'s map, `size` pixels on its longer side: over the image as the model saw
     /// it with `opacity` in `[0, 1]`, or with a negative `opacity` the raw map at its own
     /// resolution, as blocks. `{width, height, rgba}`.
-    pub fn image(
-        &self,
-        pane: usize,
-        size: usize,
-        opacity: f32,
-        colormap: String,
-    ) -> Result<JsValue, JsError> {
+    pub fn image(&self, pane: usize, size: usize, opacity: f32, colormap: String) -> Result<JsValue, JsError> {
         picture(&self.with_attention_figure(pane, size, opacity, &colormap, |f| f.image())?)
     }
 
@@ -215,65 +165,30 @@ impl AttentionView {
     /// keeping as many pixels. `{ours: {...}, random: {...}}` (see `Faithfulness`).
     pub async fn faithfulness(&self, pane: usize, steps: usize) -> Result<JsValue, JsError> {
         let pane = check_pane(pane)?;
-        let (target, layer, importance) = self.with_pane(pane, |s| {
-            (
-                s.target,
-                s.layer,
-                s.map
-                    .resized(self.model.input.width, self.model.input.height),
-            )
-        })?;
+        let (target, layer, importance) = self.with_pane(pane, |s| (s.target, s.layer, s.map.resized(self.model.input.width, self.model.input.height)))?;
         let input = self.seen()?.input.clone();
-        let req = Explain::new(
-            &self.model.graph,
-            input.clone(),
-            target,
-            Some(layer),
-            page_options(),
-        )
-        .map_err(js_err)?;
+        let req = Explain::new(&self.model.graph, input.clone(), target, Some(layer), page_options()).map_err(js_err)?;
         let steps = steps.clamp(2, 100);
         let keep = default_keep(&importance);
         let (w, h) = (self.model.input.width, self.model.input.height);
         let random = random_map(w, h, req.options.seed);
         let n = 2 * steps + 3;
         // The random map's curves depend on the image and the target only: scored once.
-        let cached = self
-            .random_curves
-            .borrow()
-            .as_ref()
-            .filter(|c| c.0 == target && c.1 == steps)
-            .map(|c| c.2.clone());
+        let cached = self.random_curves.borrow().as_ref().filter(|c| c.0 == target && c.1 == steps).map(|c| c.2.clone());
         let curves = match cached {
             Some(c) => c,
             None => {
                 let [_, c, ih, iw] = input.dims();
-                let probes = probes(&req, &random, steps, keep).map_err(js_err)?.slice([
-                    0..n - 1,
-                    0..c,
-                    0..ih,
-                    0..iw,
-                ]);
-                let p = read_back(
-                    req.scores(Tensor::cat(vec![input, probes], 0), true)
-                        .map_err(js_err)?,
-                )
-                .await?;
+                let probes = probes(&req, &random, steps, keep).map_err(js_err)?.slice([0..n - 1, 0..c, 0..ih, 0..iw]);
+                let p = read_back(req.scores(Tensor::cat(vec![input, probes], 0), true).map_err(js_err)?).await?;
                 *self.random_curves.borrow_mut() = Some((target, steps, p.clone()));
                 p
             }
         };
-        let ours = Tensor::cat(
-            vec![
-                probes(&req, &importance, steps, keep).map_err(js_err)?,
-                kept(&req, &random, keep).map_err(js_err)?,
-            ],
-            0,
-        );
+        let ours = Tensor::cat(vec![probes(&req, &importance, steps, keep).map_err(js_err)?, kept(&req, &random, keep).map_err(js_err)?], 0);
         let p = read_back(req.scores(ours, true).map_err(js_err)?).await?;
         let ours = score(&p[..n], steps, curves[0], keep).map_err(js_err)?;
-        let random =
-            score(&[&curves[1..], &p[n..]].concat(), steps, curves[0], keep).map_err(js_err)?;
+        let random = score(&[&curves[1..], &p[n..]].concat(), steps, curves[0], keep).map_err(js_err)?;
         let out = to_js(&serde_json::json!({"ours": ours, "random": random}))?;
         if let Some(s) = self.panes.borrow_mut()[pane].as_mut() {
             s.scores = Some((ours, random));
@@ -287,22 +202,14 @@ impl AttentionView {
     /// flagged}`.
     pub async fn sanity(&self, pane: usize, points: usize) -> Result<JsValue, JsError> {
         let pane = check_pane(pane)?;
-        let (method, target, layer, base) =
-            self.with_pane(pane, |s| (s.method, s.target, s.layer, s.map.clone()))?;
+        let (method, target, layer, base) = self.with_pane(pane, |s| (s.method, s.target, s.layer, s.map.clone()))?;
         let input = self.seen()?.input.clone();
         let g = &self.model.graph;
         let order = cascade(g);
         let mut steps = Vec::new();
         for n in counts(order.len(), points.clamp(1, 16)) {
             let randomized = randomized_graph(g, &order, n, page_options().seed);
-            let req = Explain::new(
-                &randomized,
-                input.clone(),
-                target,
-                Some(layer),
-                page_options(),
-            )
-            .map_err(js_err)?;
+            let req = Explain::new(&randomized, input.clone(), target, Some(layer), page_options()).map_err(js_err)?;
             let raw = req.run(method).map_err(js_err)?;
             let [h, w] = raw.dims();
             let map = AttentionMap::new(read_back(raw).await?, h, w).map_err(js_err)?;
@@ -314,16 +221,11 @@ impl AttentionView {
     /// The maps shown (one or both panes), each over the image with its title, legend and
     /// scores, side by side: `{width, height, rgba}`.
     pub fn export(&self, size: usize, opacity: f32, colormap: String) -> Result<JsValue, JsError> {
-        let shown: Vec<usize> = (0..PANES)
-            .filter(|&p| self.panes.borrow()[p].is_some())
-            .collect();
+        let shown: Vec<usize> = (0..PANES).filter(|&p| self.panes.borrow()[p].is_some()).collect();
         if shown.is_empty() {
             return Err(JsError::new("no attention map is shown"));
         }
-        let figures = shown
-            .into_iter()
-            .map(|p| self.with_attention_figure(p, size, opacity, &colormap, |f| f.render()))
-            .collect::<Result<Vec<_>, _>>()?;
+        let figures = shown.into_iter().map(|p| self.with_attention_figure(p, size, opacity, &colormap, |f| f.render())).collect::<Result<Vec<_>, _>>()?;
         picture(&side_by_side(&figures))
     }
 }
@@ -331,20 +233,14 @@ impl AttentionView {
 impl AttentionView {
     /// The image explained.
     fn seen(&self) -> Result<Rc<Seen>, JsError> {
-        self.image
-            .borrow()
-            .clone()
-            .ok_or_else(|| JsError::new("no image has been analysed yet"))
+        self.image.borrow().clone().ok_or_else(|| JsError::new("no image has been analysed yet"))
     }
 
     /// `f` of the map shown in pane `pane`.
     fn with_pane<T>(&self, pane: usize, f: impl FnOnce(&Shown) -> T) -> Result<T, JsError> {
         let pane = check_pane(pane)?;
         let panes = self.panes.borrow();
-        panes[pane]
-            .as_ref()
-            .map(f)
-            .ok_or_else(|| JsError::new(&format!("pane {pane} shows no map")))
+        panes[pane].as_ref().map(f).ok_or_else(|| JsError::new(&format!("pane {pane} shows no map")))
     }
 
     fn with_attention_figure(
@@ -355,19 +251,10 @@ impl AttentionView {
         colormap: &str,
         draw: impl FnOnce(&AttentionFigure) -> Canvas,
     ) -> Result<Canvas, JsError> {
-        self.with_pane(pane, |s| {
-            self.attention_figure(s, size, opacity, colormap, draw)
-        })?
+        self.with_pane(pane, |s| self.attention_figure(s, size, opacity, colormap, draw))?
     }
 
-    fn attention_figure(
-        &self,
-        s: &Shown,
-        size: usize,
-        opacity: f32,
-        colormap: &str,
-        draw: impl FnOnce(&AttentionFigure) -> Canvas,
-    ) -> Result<Canvas, JsError> {
+    fn attention_figure(&self, s: &Shown, size: usize, opacity: f32, colormap: &str, draw: impl FnOnce(&AttentionFigure) -> Canvas) -> Result<Canvas, JsError> {
         let seen = self.seen()?;
         let info = s.method.info();
         let mut notes = vec![location(&info, &self.model.graph.info(s.layer).id)];
@@ -375,10 +262,7 @@ impl AttentionView {
             notes.extend(faithfulness_notes(ours, Some(random)));
         }
         let fig = AttentionFigure {
-            title: format!(
-                "{} {} {} {}",
-                seen.name, self.model.name, info.name, s.label
-            ),
+            title: format!("{} {} {} {}", seen.name, self.model.name, info.name, s.label),
             map: &s.map,
             overlay: seen.overlay(opacity),
             colormap: Colormap::named(colormap, false).map_err(js_err)?,

@@ -20,9 +20,7 @@ pub(crate) fn to_js(v: &impl serde::Serialize) -> Result<JsValue, JsError> {
 
 /// Set a property of a plain JS object.
 pub(crate) fn set(obj: &js_sys::Object, key: &str, value: &JsValue) -> Result<(), JsError> {
-    js_sys::Reflect::set(obj, &JsValue::from_str(key), value)
-        .map(|_| ())
-        .map_err(|_| JsError::new("internal: cannot set a property"))
+    js_sys::Reflect::set(obj, &JsValue::from_str(key), value).map(|_| ()).map_err(|_| JsError::new("internal: cannot set a property"))
 }
 
 /// A picture as `{width, height, rgba: Uint8Array}`, ready for `ImageData`.
@@ -30,24 +28,14 @@ pub(crate) fn picture(c: &Canvas) -> Result<JsValue, JsError> {
     let obj = js_sys::Object::new();
     set(&obj, "width", &(c.width as u32).into())?;
     set(&obj, "height", &(c.height as u32).into())?;
-    set(
-        &obj,
-        "rgba",
-        &js_sys::Uint8Array::from(&c.pixels[..]).into(),
-    )?;
+    set(&obj, "rgba", &js_sys::Uint8Array::from(&c.pixels[..]).into())?;
     Ok(obj.into())
 }
 
 /// Read a tensor back to the host (the only way in the browser: asynchronously).
-pub(crate) async fn read_back<const D: usize>(
-    t: burn::tensor::Tensor<D>,
-) -> Result<Vec<f32>, JsError> {
-    let data = t
-        .into_data_async()
-        .await
-        .map_err(|e| js_err(format!("{e:?}")))?;
-    data.try_to_vec::<f32>()
-        .map_err(|e| js_err(format!("{e:?}")))
+pub(crate) async fn read_back<const D: usize>(t: burn::tensor::Tensor<D>) -> Result<Vec<f32>, JsError> {
+    let data = t.into_data_async().await.map_err(|e| js_err(format!("{e:?}")))?;
+    data.try_to_vec::<f32>().map_err(|e| js_err(format!("{e:?}")))
 }
 
 static TEST_HOOKS: AtomicBool = AtomicBool::new(false);
@@ -66,7 +54,5 @@ pub(crate) fn test_hooks() -> bool {
 
 /// The error for a test-only export called without the flag.
 pub(crate) fn test_only(what: &str) -> JsError {
-    JsError::new(&format!(
-        "{what} is for tests: call enableTestHooks() first"
-    ))
+    JsError::new(&format!("{what} is for tests: call enableTestHooks() first"))
 }

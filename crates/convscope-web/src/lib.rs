@@ -51,23 +51,11 @@ impl Engine {
         console_error_panic_hook::set_once();
         logger::init();
         if backend == "cpu" {
-            return Engine {
-                device: Device::flex(),
-                backend: "cpu".into(),
-                note: "CPU chosen".into(),
-            };
+            return Engine { device: Device::flex(), backend: "cpu".into(), note: "CPU chosen".into() };
         }
         match Device::wgpu_options().init_async().await {
-            Ok(device) => Engine {
-                device,
-                backend: "webgpu".into(),
-                note: String::new(),
-            },
-            Err(e) => Engine {
-                device: Device::flex(),
-                backend: "cpu".into(),
-                note: format!("WebGPU unavailable ({e}); running on the CPU"),
-            },
+            Ok(device) => Engine { device, backend: "webgpu".into(), note: String::new() },
+            Err(e) => Engine { device: Device::flex(), backend: "cpu".into(), note: format!("WebGPU unavailable ({e}); running on the CPU") },
         }
     }
 
@@ -95,31 +83,15 @@ impl Engine {
     /// the model takes blue, green, red planes; `labels` is a labels file's text (one class
     /// per line, or JSON), or empty.
     #[wasm_bindgen(js_name = loadOnnx)]
-    pub fn load_onnx(
-        &self,
-        bytes: &[u8],
-        name: String,
-        mean: Vec<f32>,
-        std: Vec<f32>,
-        bgr: bool,
-        labels: String,
-    ) -> Result<WebModel, JsError> {
+    pub fn load_onnx(&self, bytes: &[u8], name: String, mean: Vec<f32>, std: Vec<f32>, bgr: bool, labels: String) -> Result<WebModel, JsError> {
         let three = |v: &[f32], what: &str| -> Result<[f32; 3], JsError> {
             match v {
                 [x] => Ok([*x; 3]),
                 [r, g, b] => Ok([*r, *g, *b]),
-                _ => Err(js_err(format!(
-                    "{what}: give 3 values (R, G, B) or 1, got {}",
-                    v.len()
-                ))),
+                _ => Err(js_err(format!("{what}: give 3 values (R, G, B) or 1, got {}", v.len()))),
             }
         };
-        let pre = onnx::Preprocessing {
-            mean: Some(three(&mean, "mean")?),
-            std: Some(three(&std, "std")?),
-            bgr,
-            labels,
-        };
+        let pre = onnx::Preprocessing { mean: Some(three(&mean, "mean")?), std: Some(three(&std, "std")?), bgr, labels };
         let model = onnx::load(bytes, &name, &pre, &self.device).map_err(js_err)?;
         Ok(WebModel::new(model))
     }

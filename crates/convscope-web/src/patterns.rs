@@ -30,28 +30,16 @@ impl PatternRun {
     /// Lucent does) or `"as-is"` (fed at its own size, cheaper; where the layer allows, else
     /// the model's input).
     #[wasm_bindgen(constructor)]
-    pub fn new(
-        model: &WebModel,
-        layer: String,
-        channels: Vec<u32>,
-        size: usize,
-        seed: u32,
-        fit: String,
-    ) -> Result<PatternRun, JsError> {
+    pub fn new(model: &WebModel, layer: String, channels: Vec<u32>, size: usize, seed: u32, fit: String) -> Result<PatternRun, JsError> {
         let graph = &model.model.graph;
         let id = graph.layer(&layer).map_err(js_err)?;
         if channels.is_empty() || channels.len() > 64 {
-            return Err(JsError::new(&format!(
-                "give 1 to 64 channels, not {}",
-                channels.len()
-            )));
+            return Err(JsError::new(&format!("give 1 to 64 channels, not {}", channels.len())));
         }
         let total = graph.info(id).shape[0];
         let channels: Vec<usize> = channels.into_iter().map(|c| c as usize).collect();
         if let Some(c) = channels.iter().find(|&&c| c >= total) {
-            return Err(JsError::new(&format!(
-                "channel {c} does not exist: {layer} has {total} channels"
-            )));
+            return Err(JsError::new(&format!("channel {c} does not exist: {layer} has {total} channels")));
         }
         let mut options = Options::sized(size);
         options.seed = seed as u64;
@@ -60,35 +48,17 @@ impl PatternRun {
             "as-is" if graph.any_size_up_to(id) => Fit::AsIs,
             "as-is" => Fit::ModelInput,
             other => {
-                return Err(JsError::new(&format!(
-                    "fit is `model` or `as-is`, not `{other}`"
-                )));
+                return Err(JsError::new(&format!("fit is `model` or `as-is`, not `{other}`")));
             }
         };
-        let fit_used = if options.fit == Fit::AsIs {
-            "as-is"
-        } else {
-            "model"
-        };
-        let render = Render::new(
-            graph,
-            &model.model.input,
-            objective::channels(id, &channels),
-            channels.len(),
-            options,
-        )
-        .map_err(js_err)?;
+        let fit_used = if options.fit == Fit::AsIs { "as-is" } else { "model" };
+        let render = Render::new(graph, &model.model.input, objective::channels(id, &channels), channels.len(), options).map_err(js_err)?;
         let info = graph.info(id);
         let info = serde_json::json!({
             "objective": render.objective().describe(graph), "channels": channels, "size": size, "fit": fit_used,
             "rectified": info.rectified(), "layer": info.id,
         });
-        Ok(PatternRun {
-            render,
-            layer: id,
-            channels,
-            info,
-        })
+        Ok(PatternRun { render, layer: id, channels, info })
     }
 
     /// `{objective, channels, size, fit, rectified, layer}`: what runs (`fit` as used).
@@ -114,12 +84,7 @@ impl PatternRun {
         let means = self.render.channel_means(self.layer).map_err(js_err)?;
         let count = means.dims()[1];
         let means = read_back(means).await?;
-        Ok(self
-            .channels
-            .iter()
-            .enumerate()
-            .map(|(i, &k)| means[i * count + k])
-            .collect())
+        Ok(self.channels.iter().enumerate().map(|(i, &k)| means[i * count + k]).collect())
     }
 }
 
@@ -136,21 +101,8 @@ pub fn pattern_gallery(
     cell: usize,
 ) -> Result<JsValue, JsError> {
     if size == 0 || rgba.len() != labels.len() * size * size * 4 {
-        return Err(JsError::new(&format!(
-            "{} bytes are not {} images of {size}x{size}",
-            rgba.len(),
-            labels.len()
-        )));
+        return Err(JsError::new(&format!("{} bytes are not {} images of {size}x{size}", rgba.len(), labels.len())));
     }
-    let grid = PictureGrid {
-        title,
-        rgba: &rgba,
-        height: size,
-        width: size,
-        labels: &labels,
-        notes: &notes,
-        cols: cols.max(1),
-        cell: cell.clamp(16, 1024),
-    };
+    let grid = PictureGrid { title, rgba: &rgba, height: size, width: size, labels: &labels, notes: &notes, cols: cols.max(1), cell: cell.clamp(16, 1024) };
     picture(&grid.render())
 }

@@ -30,10 +30,5 @@ pub fn build(source: HashMap<String, HostTensor>) -> Result<ModelFile, String> {
     b.linear("logits", &x, "fc_layers.2")?;
     let input = InputSpec { channels: 1, height: 28, width: 28, mean: [0.1307 * 255.0; 3], std: [0.3081 * 255.0; 3], bgr: false };
     let labels = (0..10).map(|d| d.to_string()).collect();
-    b.finish(header(
-        "digit-cnn",
-        "Handwritten digit CNN, 10 classes, white digit on black (PyPI digit-recognizer-py 0.1.0, MIT)",
-        input,
-        labels,
-    ))
+    b.finish(header("digit-cnn", "Handwritten digit CNN, 10 classes, white digit on black (PyPI digit-recognizer-py 0.1.0, MIT)", input, labels))
 }

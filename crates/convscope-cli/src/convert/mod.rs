@@ -107,8 +107,7 @@ pub fn run(models: &Path, out: &Path, dtype: StoredDType) -> Result<Vec<(String,
     let mut written = Vec::new();
     let eff = models.join("efficientnet-lite0");
     let source = safetensors::read(&read(&eff.join("efficientnet_lite0_f32.safetensors"))?)?;
-    let labels: Vec<String> =
-        serde_json::from_slice(&read(&eff.join("imagenet_labels.json"))?).map_err(|e| format!("labels: {e}"))?;
+    let labels: Vec<String> = serde_json::from_slice(&read(&eff.join("imagenet_labels.json"))?).map_err(|e| format!("labels: {e}"))?;
     let file = efficientnet::build(source, labels)?;
     written.push(write(&file, out, dtype)?);
     let digit = models.join("digit-cnn");
@@ -127,14 +126,7 @@ fn write(file: &ModelFile, out: &Path, dtype: StoredDType) -> Result<(String, us
 
 fn header(name: &str, description: &str, input: InputSpec, labels: Vec<String>) -> Header {
     let input_shape = [input.channels, input.height, input.width];
-    Header {
-        name: name.into(),
-        description: description.into(),
-        input,
-        labels,
-        graph: GraphSpec { input_shape, nodes: vec![] },
-        tensors: vec![],
-    }
+    Header { name: name.into(), description: description.into(), input, labels, graph: GraphSpec { input_shape, nodes: vec![] }, tensors: vec![] }
 }
 
 #[cfg(test)]

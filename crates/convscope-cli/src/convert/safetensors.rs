@@ -9,8 +9,7 @@ pub fn read(bytes: &[u8]) -> Result<HashMap<String, HostTensor>, String> {
     let len = bytes.get(..8).ok_or("file shorter than its header length")?;
     let len = u64::from_le_bytes(len.try_into().expect("8 bytes")) as usize;
     let header = bytes.get(8..8 + len).ok_or("header runs past the end")?;
-    let header: serde_json::Map<String, serde_json::Value> =
-        serde_json::from_slice(header).map_err(|e| format!("bad header: {e}"))?;
+    let header: serde_json::Map<String, serde_json::Value> = serde_json::from_slice(header).map_err(|e| format!("bad header: {e}"))?;
     let data = &bytes[8 + len..];
     let mut out = HashMap::new();
     for (name, entry) in header {

@@ -171,18 +171,11 @@ fn unpickle(bytes: &[u8]) -> Result<Pv, String> {
                 let value = match (&callable, &args) {
                     (Pv::Global(g), _) if g == "collections.OrderedDict" => Pv::Dict(vec![]),
                     (Pv::Global(g), Pv::Tuple(a)) if g == "torch._utils._rebuild_tensor_v2" => {
-                        let (Some(Pv::Storage { key, dtype }), Some(Pv::Int(offset)), Some(size), Some(stride)) =
-                            (a.first(), a.get(1), a.get(2), a.get(3))
+                        let (Some(Pv::Storage { key, dtype }), Some(Pv::Int(offset)), Some(size), Some(stride)) = (a.first(), a.get(1), a.get(2), a.get(3))
                         else {
                             return Err("unexpected _rebuild_tensor_v2 arguments".into());
                         };
-                        Pv::Tensor {
-                            key: key.clone(),
-                            dtype: dtype.clone(),
-                            offset: *offset as usize,
-                            size: ints(size)?,
-                            stride: ints(stride)?,
-                        }
+                        Pv::Tensor { key: key.clone(), dtype: dtype.clone(), offset: *offset as usize, size: ints(size)?, stride: ints(stride)? }
                     }
                     _ => Pv::Opaque,
                 };
@@ -229,11 +222,7 @@ fn unpickle(bytes: &[u8]) -> Result<Pv, String> {
 /// The state dict of a zip-format PyTorch checkpoint, every tensor as contiguous f32.
 pub fn read_state_dict(bytes: &[u8]) -> Result<HashMap<String, HostTensor>, String> {
     let mut zip = zip::ZipArchive::new(std::io::Cursor::new(bytes)).map_err(|e| format!("not a zip checkpoint: {e}"))?;
-    let pkl_name = zip
-        .file_names()
-        .find(|n| n.ends_with("/data.pkl"))
-        .ok_or("no data.pkl in the archive")?
-        .to_string();
+    let pkl_name = zip.file_names().find(|n| n.ends_with("/data.pkl")).ok_or("no data.pkl in the archive")?.to_string();
     let prefix = pkl_name.trim_end_matches("data.pkl").to_string();
     let mut read = |name: &str| -> Result<Vec<u8>, String> {
         let mut f = zip.by_name(name).map_err(|e| format!("{name}: {e}"))?;

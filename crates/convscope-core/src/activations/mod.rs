@@ -44,9 +44,8 @@ impl Normalisation {
 pub fn layer_scales(images: &[&[ChannelStats]], norm: Normalisation) -> Vec<Scale> {
     let channels = images.iter().map(|s| s.len()).max().unwrap_or(0);
     let signed = images.iter().flat_map(|s| s.iter()).any(|s| s.min < 0.0);
-    let channel_range = |c: usize| {
-        images.iter().filter_map(|s| s.get(c)).fold((f32::INFINITY, f32::NEG_INFINITY), |(lo, hi), s| (lo.min(s.min), hi.max(s.max)))
-    };
+    let channel_range =
+        |c: usize| images.iter().filter_map(|s| s.get(c)).fold((f32::INFINITY, f32::NEG_INFINITY), |(lo, hi), s| (lo.min(s.min), hi.max(s.max)));
     match norm {
         Normalisation::PerChannel => (0..channels)
             .map(|c| {

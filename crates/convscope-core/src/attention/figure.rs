@@ -92,11 +92,7 @@ pub fn faithfulness_notes(f: &Faithfulness, random: Option<&Faithfulness>) -> Ve
     vec![
         format!("deletion auc {} lower is better", vs(f.deletion_auc, random.map(|r| r.deletion_auc))),
         format!("insertion auc {} higher is better", vs(f.insertion_auc, random.map(|r| r.insertion_auc))),
-        format!(
-            "keep top {:.0}%: confidence drop {}",
-            f.kept_fraction * 100.0,
-            vs(f.keep_drop, random.map(|r| r.keep_drop))
-        ),
+        format!("keep top {:.0}%: confidence drop {}", f.kept_fraction * 100.0, vs(f.keep_drop, random.map(|r| r.keep_drop))),
     ]
 }
 

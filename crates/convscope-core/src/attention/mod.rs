@@ -104,10 +104,7 @@ pub static METHODS: &[&dyn Method] = &[
 /// The method with id `id`; the error lists the ids.
 pub fn method(id: &str) -> Result<&'static dyn Method> {
     METHODS.iter().copied().find(|m| m.info().id == id).ok_or_else(|| {
-        Error::BadInput(format!(
-            "unknown attention method `{id}`; methods are: {}",
-            METHODS.iter().map(|m| m.info().id).collect::<Vec<_>>().join(", ")
-        ))
+        Error::BadInput(format!("unknown attention method `{id}`; methods are: {}", METHODS.iter().map(|m| m.info().id).collect::<Vec<_>>().join(", ")))
     })
 }
 
@@ -135,16 +132,13 @@ impl<'a> Explain<'a> {
         target.check(classes)?;
         let layer = match layer {
             Some(l) => l,
-            None => graph
-                .last_spatial_layer()
-                .ok_or_else(|| Error::BadInput("the model has no layer with feature maps before its head; choose a layer".into()))?,
+            None => {
+                graph.last_spatial_layer().ok_or_else(|| Error::BadInput("the model has no layer with feature maps before its head; choose a layer".into()))?
+            }
         };
         let info = graph.info(layer);
         if info.shape.len() != 3 {
-            return Err(Error::BadInput(format!(
-                "layer `{}` has flat features {:?}; attention maps need a layer with feature maps",
-                info.id, info.shape
-            )));
+            return Err(Error::BadInput(format!("layer `{}` has flat features {:?}; attention maps need a layer with feature maps", info.id, info.shape)));
         }
         let dims = input.dims();
         if dims[0] != 1 || dims[1..] != graph.input_shape()[..] {

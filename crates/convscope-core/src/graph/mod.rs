@@ -16,8 +16,7 @@ use burn::tensor::{Device, Tensor};
 use serde::Serialize;
 
 pub use ops::{
-    Activation, ArithOp, Kernel, LayerProps, OpDef, OpSpec, PadMode, Padding2d, Redirect, Reduction, apply_activation, redirected_flat,
-    redirected_spatial,
+    Activation, ArithOp, Kernel, LayerProps, OpDef, OpSpec, PadMode, Padding2d, Redirect, Reduction, apply_activation, redirected_flat, redirected_spatial,
 };
 pub use optimize::{fold_activations, fold_batch_norms};
 pub(crate) use spec::node_shape;
@@ -126,11 +125,7 @@ impl Graph {
         let mut last_use = vec![usize::MAX; spec.nodes.len()];
         let mut input_last_use = usize::MAX;
         for (at, (node, shape)) in spec.nodes.iter().zip(shapes.iter().cloned()).enumerate() {
-            let inputs: Vec<Source> = node
-                .inputs
-                .iter()
-                .map(|i| if i == INPUT { Source::Input } else { Source::Node(index[i.as_str()]) })
-                .collect();
+            let inputs: Vec<Source> = node.inputs.iter().map(|i| if i == INPUT { Source::Input } else { Source::Node(index[i.as_str()]) }).collect();
             for s in &inputs {
                 match s {
                     Source::Input => input_last_use = at,
@@ -172,10 +167,11 @@ impl Graph {
 
     /// Look a layer up by id; the error lists the valid ids.
     pub fn layer(&self, id: &str) -> Result<LayerId> {
-        self.layers.iter().position(|l| l.id == id).map(LayerId).ok_or_else(|| Error::UnknownLayer {
-            id: id.into(),
-            valid: self.layers.iter().map(|l| l.id.clone()).collect(),
-        })
+        self.layers
+            .iter()
+            .position(|l| l.id == id)
+            .map(LayerId)
+            .ok_or_else(|| Error::UnknownLayer { id: id.into(), valid: self.layers.iter().map(|l| l.id.clone()).collect() })
     }
 
     /// Info about a layer.
@@ -201,9 +197,10 @@ impl Graph {
     /// (true when nothing before it flattens feature maps), so an image of another size than
     /// [`Graph::input_shape`] may be fed to [`Graph::activations`].
     pub fn any_size_up_to(&self, layer: LayerId) -> bool {
-        self.nodes[..=layer.0].iter().zip(&self.layers).all(|(n, info)| {
-            !info.props.flattens || n.inputs.iter().all(|s| matches!(s, Source::Node(j) if self.layers[*j].shape.len() == 1))
-        })
+        self.nodes[..=layer.0]
+            .iter()
+            .zip(&self.layers)
+            .all(|(n, info)| !info.props.flattens || n.inputs.iter().all(|s| matches!(s, Source::Node(j) if self.layers[*j].shape.len() == 1)))
     }
 
     fn check_input(&self, input: &Tensor<4>) -> Result<()> {
@@ -359,11 +356,7 @@ impl Graph {
         if self.input_last_use >= end && self.input_last_use != usize::MAX {
             return Err(Error::BadInput(format!("a layer after `{}` reads the input image; run forward_to instead", self.layers[layer.0].id)));
         }
-        let values = all
-            .iter()
-            .enumerate()
-            .map(|(j, v)| (j < end && (j == layer.0 || self.last_use[j] >= end)).then(|| v.clone()))
-            .collect();
+        let values = all.iter().enumerate().map(|(j, v)| (j < end && (j == layer.0 || self.last_use[j] >= end)).then(|| v.clone())).collect();
         Ok(Trace { layer, input: None, values })
     }
 

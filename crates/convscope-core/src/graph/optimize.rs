@@ -49,8 +49,7 @@ pub fn fold_batch_norms(spec: &GraphSpec, tensors: &mut HashMap<String, HostTens
     fold_into_convs(spec, |conv, bn| {
         let OpSpec::BatchNorm(BatchNorm { gamma, beta, mean, var, eps }) = &bn.op else { return None };
         let Conv2d { weight, bias, act: None, .. } = conv else { return None };
-        let (scale, shift) =
-            batch_norm_affine(&tensors[gamma].data, &tensors[beta].data, &tensors[mean].data, &tensors[var].data, *eps);
+        let (scale, shift) = batch_norm_affine(&tensors[gamma].data, &tensors[beta].data, &tensors[mean].data, &tensors[var].data, *eps);
         let w = &tensors[weight];
         let per_out = w.len() / scale.len();
         let new_w = HostTensor { shape: w.shape.clone(), data: w.data.iter().enumerate().map(|(i, x)| x * scale[i / per_out]).collect() };

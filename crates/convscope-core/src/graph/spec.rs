@@ -44,9 +44,7 @@ impl GraphSpec {
         let out = self.layer_shapes(weights)?;
         match out.last() {
             Some(s) if s.len() == 1 => Ok(out),
-            Some(s) => Err(Error::InvalidGraph(format!(
-                "the last node must give flat logits, it gives shape {s:?}"
-            ))),
+            Some(s) => Err(Error::InvalidGraph(format!("the last node must give flat logits, it gives shape {s:?}"))),
             None => Err(Error::InvalidGraph("the graph has no node".into())),
         }
     }
@@ -64,17 +62,9 @@ impl GraphSpec {
             let ins: Vec<&LayerShape> = node
                 .inputs
                 .iter()
-                .map(|i| {
-                    shapes.get(i.as_str()).ok_or_else(|| {
-                        Error::InvalidGraph(format!(
-                            "node `{}` reads `{i}`, which is not an earlier node",
-                            node.id
-                        ))
-                    })
-                })
+                .map(|i| shapes.get(i.as_str()).ok_or_else(|| Error::InvalidGraph(format!("node `{}` reads `{i}`, which is not an earlier node", node.id))))
                 .collect::<Result<_>>()?;
-            let shape = node_shape(node, &ins, weights)
-                .map_err(|m| Error::InvalidGraph(format!("node `{}` ({}): {m}", node.id, node.op.kind())))?;
+            let shape = node_shape(node, &ins, weights).map_err(|m| Error::InvalidGraph(format!("node `{}` ({}): {m}", node.id, node.op.kind())))?;
             shapes.insert(&node.id, shape.clone());
             out.push(shape);
         }
@@ -85,33 +75,21 @@ impl GraphSpec {
     }
 }
 
-pub(crate) fn node_shape(
-    node: &NodeSpec,
-    ins: &[&LayerShape],
-    weights: &HashMap<String, HostTensor>,
-) -> std::result::Result<LayerShape, String> {
+pub(crate) fn node_shape(node: &NodeSpec, ins: &[&LayerShape], weights: &HashMap<String, HostTensor>) -> std::result::Result<LayerShape, String> {
     let shape = node.op.def().shape(ins, weights)?;
     // Values have up to four axes without the batch.
-    if shape.len() <= 4 {
-        Ok(shape)
-    } else {
-        Err(format!("gives a {shape:?} value; convscope's values have at most 4 axes without the batch"))
-    }
+    if shape.len() <= 4 { Ok(shape) } else { Err(format!("gives a {shape:?} value; convscope's values have at most 4 axes without the batch")) }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::graph::ops::{act::Act, flatten::Flatten};
     use crate::graph::Activation;
+    use crate::graph::ops::{act::Act, flatten::Flatten};
 
     #[test]
     fn spec_round_trips_through_json() {
-        let node = NodeSpec {
-            id: "stem".into(),
-            op: OpSpec::Act(Act(Activation::Clip { min: 0.0, max: 6.0 })),
-            inputs: vec![INPUT.into()],
-        };
+        let node = NodeSpec { id: "stem".into(), op: OpSpec::Act(Act(Activation::Clip { min: 0.0, max: 6.0 })), inputs: vec![INPUT.into()] };
         let json = serde_json::to_string(&node).unwrap();
         assert!(json.contains("\"op\":\"act\""), "{json}");
         let back: NodeSpec = serde_json::from_str(&json).unwrap();
@@ -120,10 +98,7 @@ mod tests {
 
     #[test]
     fn wiring_errors_name_the_node() {
-        let spec = GraphSpec {
-            input_shape: [1, 4, 4],
-            nodes: vec![NodeSpec { id: "a".into(), op: OpSpec::Flatten(Flatten {}), inputs: vec!["nope".into()] }],
-        };
+        let spec = GraphSpec { input_shape: [1, 4, 4], nodes: vec![NodeSpec { id: "a".into(), op: OpSpec::Flatten(Flatten {}), inputs: vec!["nope".into()] }] };
         let err = spec.infer_shapes(&HashMap::new()).unwrap_err().to_string();
         assert!(err.contains("`a` reads `nope`"), "{err}");
     }

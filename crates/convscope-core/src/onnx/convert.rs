@@ -19,9 +19,9 @@ use crate::{
     graph::{
         Activation, ArithOp, GraphSpec, INPUT, LayerShape, NodeSpec, OpSpec, PadMode, Padding2d, Reduction, node_shape,
         ops::{
-            act::Act, arith::Arith, avg_pool2d::AvgPool2d, batch_norm::BatchNorm, concat::Concat, constant::Constant as ConstantOp, conv_transpose2d::ConvTranspose2d,
-            conv2d::Conv2d, flatten::Flatten, global_pool::GlobalAvgPool, identity::Identity, linear::Linear, matmul::MatMul, max_pool2d::MaxPool2d, pad::Pad,
-            pool3d::Pool3d, reduce::Reduce, reshape::Reshape, softmax::Softmax, transpose::Transpose,
+            act::Act, arith::Arith, avg_pool2d::AvgPool2d, batch_norm::BatchNorm, concat::Concat, constant::Constant as ConstantOp,
+            conv_transpose2d::ConvTranspose2d, conv2d::Conv2d, flatten::Flatten, global_pool::GlobalAvgPool, identity::Identity, linear::Linear,
+            matmul::MatMul, max_pool2d::MaxPool2d, pad::Pad, pool3d::Pool3d, reduce::Reduce, reshape::Reshape, softmax::Softmax, transpose::Transpose,
         },
     },
     tensor_data::HostTensor,
@@ -299,7 +299,9 @@ impl<'g> Converter<'g> {
         let name = n.input.get(k).filter(|s| !s.is_empty()).ok_or_else(|| err(n, format!("input {k} is missing")))?;
         match self.values.get(name) {
             Some(v) => Ok(v.clone()),
-            None if self.constants.contains_key(name) => Err(err(n, format!("input `{name}` is a constant; convscope needs it to be computed from the image here"))),
+            None if self.constants.contains_key(name) => {
+                Err(err(n, format!("input `{name}` is a constant; convscope needs it to be computed from the image here")))
+            }
             None => Err(err(n, format!("input `{name}` is not computed by an earlier node"))),
         }
     }
@@ -601,7 +603,15 @@ impl<'g> Converter<'g> {
             Some(b) => Some(self.weight(n, format!("{id}.bias"), vec![b.values.len()], b.values)?),
             None => None,
         };
-        let op = OpSpec::ConvTranspose2d(ConvTranspose2d { weight: wname, bias: bname, stride, dilation, groups: groups as usize, begin, size: [size[0] as usize, size[1] as usize] });
+        let op = OpSpec::ConvTranspose2d(ConvTranspose2d {
+            weight: wname,
+            bias: bname,
+            stride,
+            dilation,
+            groups: groups as usize,
+            begin,
+            size: [size[0] as usize, size[1] as usize],
+        });
         self.push(n, id, op, vec![x.id])
     }
 
@@ -667,7 +677,11 @@ impl<'g> Converter<'g> {
             let kind = self.arith_kind(op);
             return self.push(n, id, OpSpec::Arith(Arith { kind, constant: None, constant_first: false }), vec![x.id, y.id]);
         }
-        let (x, c, constant_first) = if ra { (self.plain(n, 0)?, self.required(n, 1, "operand")?.clone(), false) } else { (self.plain(n, 1)?, self.required(n, 0, "operand")?.clone(), true) };
+        let (x, c, constant_first) = if ra {
+            (self.plain(n, 0)?, self.required(n, 1, "operand")?.clone(), false)
+        } else {
+            (self.plain(n, 1)?, self.required(n, 0, "operand")?.clone(), true)
+        };
         let channels = x.shape[0];
         // The constant, aligned right against [N, ...shape], may vary only along channels.
         let full = self.full(&x.shape);
@@ -815,7 +829,14 @@ impl<'g> Converter<'g> {
         let op = if n.op_type == "GlobalMaxPool" {
             OpSpec::MaxPool2d(MaxPool2d { kernel: [h, w], stride: [1, 1], padding: [[0, 0], [0, 0]], dilation: [1, 1], ceil_mode: false })
         } else {
-            OpSpec::AvgPool2d(AvgPool2d { kernel: [h, w], stride: [1, 1], padding: [[0, 0], [0, 0]], count_include_pad: false, ceil_mode: false, dilation: [1, 1] })
+            OpSpec::AvgPool2d(AvgPool2d {
+                kernel: [h, w],
+                stride: [1, 1],
+                padding: [[0, 0], [0, 0]],
+                count_include_pad: false,
+                ceil_mode: false,
+                dilation: [1, 1],
+            })
         };
         self.push(n, id, op, vec![x.id])
     }
@@ -846,7 +867,14 @@ impl<'g> Converter<'g> {
         let [_, h, w] = self.spatial(n, &x)?;
         let id = self.fresh_id(n);
         if int(n, "keepdims", 1) != 0 {
-            let op = OpSpec::AvgPool2d(AvgPool2d { kernel: [h, w], stride: [1, 1], padding: [[0, 0], [0, 0]], count_include_pad: false, ceil_mode: false, dilation: [1, 1] });
+            let op = OpSpec::AvgPool2d(AvgPool2d {
+                kernel: [h, w],
+                stride: [1, 1],
+                padding: [[0, 0], [0, 0]],
+                count_include_pad: false,
+                ceil_mode: false,
+                dilation: [1, 1],
+            });
             self.push(n, id, op, vec![x.id])
         } else {
             self.push(n, id, OpSpec::GlobalAvgPool(GlobalAvgPool {}), vec![x.id])
@@ -1021,7 +1049,9 @@ impl<'g> Converter<'g> {
                             infer = Some(k);
                             out.push(1);
                         }
-                        0 if !allow_zero => out.push(*full.get(k).ok_or_else(|| err(n, format!("shape {}: 0 copies a dimension the input lacks", short(&shape))))?),
+                        0 if !allow_zero => {
+                            out.push(*full.get(k).ok_or_else(|| err(n, format!("shape {}: 0 copies a dimension the input lacks", short(&shape))))?)
+                        }
                         d if d >= 0 => out.push(d as usize),
                         _ => return Err(err(n, format!("shape {} is not a valid target", short(&shape)))),
                     }
@@ -1106,7 +1136,8 @@ impl<'g> Converter<'g> {
         let rank = x.shape.len();
         let full = rank + usize::from(self.batched);
         let perm = ints(n, "perm").unwrap_or_else(|| (0..full as i64).rev().collect());
-        let mut perm: Vec<usize> = perm.iter().map(|&p| if p < 0 { p + full as i64 } else { p }).filter(|&p| (0..full as i64).contains(&p)).map(|p| p as usize).collect();
+        let mut perm: Vec<usize> =
+            perm.iter().map(|&p| if p < 0 { p + full as i64 } else { p }).filter(|&p| (0..full as i64).contains(&p)).map(|p| p as usize).collect();
         let mut sorted = perm.clone();
         sorted.sort_unstable();
         if sorted != (0..full).collect::<Vec<_>>() {
@@ -1147,7 +1178,12 @@ impl<'g> Converter<'g> {
             (self.required(n, 1, "pads")?.ints.clone(), value, axes)
         };
         let axes: Vec<usize> = match axes {
-            Some(a) => a.iter().map(|&v| if v < 0 { v + full as i64 } else { v }).map(|v| usize::try_from(v).ok().filter(|&v| v < full)).collect::<Option<_>>().ok_or_else(|| err(n, format!("axes {} of a value with {full} axes", short(&a))))?,
+            Some(a) => a
+                .iter()
+                .map(|&v| if v < 0 { v + full as i64 } else { v })
+                .map(|v| usize::try_from(v).ok().filter(|&v| v < full))
+                .collect::<Option<_>>()
+                .ok_or_else(|| err(n, format!("axes {} of a value with {full} axes", short(&a))))?,
             None => (0..full).collect(),
         };
         if pads.len() != 2 * axes.len() || pads.iter().any(|&p| p < 0) {
@@ -1186,11 +1222,7 @@ impl<'g> Converter<'g> {
                 _ => return Err(Error::Onnx(format!("the output `{o}` is not computed by a node"))),
             }
         }
-        let out = self
-            .values
-            .get(output)
-            .cloned()
-            .ok_or_else(|| Error::Onnx(format!("the output `{output}` is not computed from the image")))?;
+        let out = self.values.get(output).cloned().ok_or_else(|| Error::Onnx(format!("the output `{output}` is not computed from the image")))?;
         if out.pad.is_some() {
             return Err(Error::Onnx(format!("the output `{output}` is a Pad")));
         }

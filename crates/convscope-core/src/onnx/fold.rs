@@ -28,11 +28,7 @@ fn data(c: &Constant) -> (Vec<f64>, bool) {
 }
 
 fn make(shape: Vec<usize>, v: Vec<f64>, int: bool) -> Constant {
-    Constant {
-        shape,
-        values: v.iter().map(|&x| x as f32).collect(),
-        ints: if int { v.iter().map(|&x| x as i64).collect() } else { vec![] },
-    }
+    Constant { shape, values: v.iter().map(|&x| x as f32).collect(), ints: if int { v.iter().map(|&x| x as i64).collect() } else { vec![] } }
 }
 
 fn strides(shape: &[usize]) -> Vec<usize> {

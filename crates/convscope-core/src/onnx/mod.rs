@@ -14,10 +14,10 @@ mod tensor;
 
 use std::collections::{HashMap, HashSet};
 
-use onnx_protobuf::{Message, ModelProto, type_proto, tensor_shape_proto::dimension};
+use onnx_protobuf::{Message, ModelProto, tensor_shape_proto::dimension, type_proto};
 
-pub use convert::SUPPORTED;
 use convert::Layout;
+pub use convert::SUPPORTED;
 pub use fold::FOLDED;
 pub use tensor::{Constant, constant};
 
@@ -69,10 +69,7 @@ impl Imported {
             description.push_str("; ");
             description.push_str(n);
         }
-        Ok(ModelFile {
-            header: Header { name: name.into(), description, input, labels, graph: self.graph, tensors: vec![] },
-            tensors: self.weights,
-        })
+        Ok(ModelFile { header: Header { name: name.into(), description, input, labels, graph: self.graph, tensors: vec![] }, tensors: self.weights })
     }
 }
 
@@ -94,7 +91,8 @@ pub struct Preprocessing {
 pub fn load(bytes: &[u8], name: &str, pre: &Preprocessing, device: &burn::tensor::Device) -> Result<crate::Model> {
     let imported = import(bytes)?;
     let [c, h, w] = imported.graph.input_shape;
-    let default = if c == 3 { InputSpec::imagenet(3, h, w) } else { InputSpec { channels: c, height: h, width: w, mean: [0.0; 3], std: [255.0; 3], bgr: false } };
+    let default =
+        if c == 3 { InputSpec::imagenet(3, h, w) } else { InputSpec { channels: c, height: h, width: w, mean: [0.0; 3], std: [255.0; 3], bgr: false } };
     let input = InputSpec { mean: pre.mean.unwrap_or(default.mean), std: pre.std.unwrap_or(default.std), bgr: pre.bgr, ..default };
     if input.std[..c].contains(&0.0) || input.std.iter().chain(&input.mean).any(|v| !v.is_finite()) {
         return Err(Error::BadInput("std must be non-zero and every mean and std a number".into()));
@@ -126,8 +124,7 @@ fn import_as(bytes: &[u8], classifier: bool) -> Result<Imported> {
     if bytes.is_empty() {
         return Err(Error::Onnx("the file is empty".into()));
     }
-    let model = ModelProto::parse_from_bytes(bytes)
-        .map_err(|e| Error::Onnx(format!("the file is not a readable ONNX model (truncated or not ONNX: {e})")))?;
+    let model = ModelProto::parse_from_bytes(bytes).map_err(|e| Error::Onnx(format!("the file is not a readable ONNX model (truncated or not ONNX: {e})")))?;
     let opset = model
         .opset_import
         .iter()
@@ -232,14 +229,8 @@ fn image_shape(input: &onnx_protobuf::ValueInfoProto) -> Result<[usize; 3]> {
         [_, Some(c), _, _] if *c != 1 && *c != 3 => {
             Err(Error::Onnx(format!("input `{name}` has {c} channels; convscope takes grey (1) or RGB (3) images, channels first [N, C, H, W]")))
         }
-        [_, _, _, _] => Err(Error::Onnx(format!(
-            "input `{name}` has no fixed height and width ({}); export it with a fixed image size",
-            describe(&dims)
-        ))),
-        _ => Err(Error::Onnx(format!(
-            "input `{name}` has shape {}; convscope takes images as [N, C, H, W]",
-            describe(&dims)
-        ))),
+        [_, _, _, _] => Err(Error::Onnx(format!("input `{name}` has no fixed height and width ({}); export it with a fixed image size", describe(&dims)))),
+        _ => Err(Error::Onnx(format!("input `{name}` has shape {}; convscope takes images as [N, C, H, W]", describe(&dims)))),
     }
 }
 
@@ -271,7 +262,9 @@ fn tensor_shape(input: &onnx_protobuf::ValueInfoProto, images: bool) -> Result<L
             let [c, d, h, w] = [*c as usize, *d as usize, *h as usize, *w as usize];
             Ok(Layout { shape: [c * d, h, w], batched: true, reshaped: Some(vec![c, d, h, w]), integer })
         }
-        [_, Some(c), Some(l)] if images => Ok(Layout { shape: [1, *c as usize, *l as usize], batched: true, reshaped: Some(vec![*c as usize, *l as usize]), integer }),
+        [_, Some(c), Some(l)] if images => {
+            Ok(Layout { shape: [1, *c as usize, *l as usize], batched: true, reshaped: Some(vec![*c as usize, *l as usize]), integer })
+        }
         [Some(a), Some(b), Some(c)] => Ok(Layout { shape: [*a as usize, *b as usize, *c as usize], batched: false, reshaped: None, integer }),
         [Some(a), Some(b)] => Ok(Layout { shape: [1, *a as usize, *b as usize], batched: false, reshaped: Some(vec![*a as usize, *b as usize]), integer }),
         [None, Some(f)] => Ok(Layout { shape: [1, 1, *f as usize], batched: true, reshaped: Some(vec![*f as usize]), integer }),

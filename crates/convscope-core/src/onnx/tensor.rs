@@ -46,13 +46,11 @@ fn type_name(code: i32) -> String {
 pub fn constant(t: &TensorProto) -> Result<Constant> {
     let bad = |msg: String| Error::Onnx(format!("tensor `{}`: {msg}", t.name));
     if t.data_location.enum_value() == Ok(DataLocation::EXTERNAL) || !t.external_data.is_empty() {
-        return Err(bad("its data is stored in a separate file; re-export the model with the weights inside (onnx.save(model, path, save_as_external_data=False))".into()));
+        return Err(bad(
+            "its data is stored in a separate file; re-export the model with the weights inside (onnx.save(model, path, save_as_external_data=False))".into(),
+        ));
     }
-    let shape = t
-        .dims
-        .iter()
-        .map(|&d| usize::try_from(d).map_err(|_| bad(format!("negative dimension {d}"))))
-        .collect::<Result<Vec<usize>>>()?;
+    let shape = t.dims.iter().map(|&d| usize::try_from(d).map_err(|_| bad(format!("negative dimension {d}")))).collect::<Result<Vec<usize>>>()?;
     let n = shape.iter().try_fold(1usize, |a, &d| a.checked_mul(d)).ok_or_else(|| bad(format!("shape {shape:?} is too large")))?;
     let raw = &t.raw_data;
     let from_raw = |width: usize| -> Result<Option<Vec<&[u8]>>> {

@@ -181,10 +181,7 @@ impl Render {
         // BGR model: the image's planes are flipped before).
         let scale: Vec<f32> = (0..c).map(|k| 255.0 / input.std[input.colour_of(k)]).collect();
         let shift: Vec<f32> = (0..c).map(|k| -input.mean[input.colour_of(k)] / input.std[input.colour_of(k)]).collect();
-        let normalise = (
-            Tensor::from_data(TensorData::new(scale, [1, c, 1, 1]), device),
-            Tensor::from_data(TensorData::new(shift, [1, c, 1, 1]), device),
-        );
+        let normalise = (Tensor::from_data(TensorData::new(scale, [1, c, 1, 1]), device), Tensor::from_data(TensorData::new(shift, [1, c, 1, 1]), device));
         Ok(Self {
             redirected: graph.redirected(),
             graph: graph.redirected_at(&objective.unit_layers()),
@@ -327,4 +324,3 @@ pub fn to_rgba(images: &[f32], channels: usize, height: usize, width: usize) -> 
         })
         .collect()
 }
-

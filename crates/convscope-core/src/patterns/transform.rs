@@ -258,7 +258,8 @@ impl Warp {
                 let sy = self.map[1][0] * x + self.map[1][1] * y + self.map[1][2];
                 let (x0, y0) = (sx.floor(), sy.floor());
                 let (fx, fy) = ((sx - x0) as f32, (sy - y0) as f32);
-                let corners = [(y0, x0, (1.0 - fy) * (1.0 - fx)), (y0, x0 + 1.0, (1.0 - fy) * fx), (y0 + 1.0, x0, fy * (1.0 - fx)), (y0 + 1.0, x0 + 1.0, fy * fx)];
+                let corners =
+                    [(y0, x0, (1.0 - fy) * (1.0 - fx)), (y0, x0 + 1.0, (1.0 - fy) * fx), (y0 + 1.0, x0, fy * (1.0 - fx)), (y0 + 1.0, x0 + 1.0, fy * fx)];
                 for (k, (cy, cx, wt)) in corners.into_iter().enumerate() {
                     let inside = cy >= 0.0 && cx >= 0.0 && cy < h as f64 && cx < w as f64;
                     idx[k * n + p] = match (inside, self.fill) {

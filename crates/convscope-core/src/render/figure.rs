@@ -388,7 +388,13 @@ mod tests {
         let rgb = [100u8, 100, 100];
         let s = Scale::fit(0.0, 1.0, false);
         let fig = |opacity| ZoomFigure {
-            title: String::new(), map: &map, height: 1, width: 1, scale: s, colormap: Colormap::Gray, size: 2,
+            title: String::new(),
+            map: &map,
+            height: 1,
+            width: 1,
+            scale: s,
+            colormap: Colormap::Gray,
+            size: 2,
             overlay: Some(Overlay { rgb: &rgb, width: 1, height: 1, opacity }),
         };
         assert_eq!(fig(0.0).image().pixel(0, 0), [100, 100, 100, 255]);
@@ -401,8 +407,16 @@ mod tests {
         let maps: Vec<f32> = (0..3).flat_map(|c| vec![c as f32; 4]).collect();
         let scales = [Scale::fit(0.0, 2.0, false); 3];
         let g = GridFigure {
-            title: "T".into(), maps: &maps, channels: &[0, 1, 2], height: 2, width: 2, scales: &scales,
-            per_channel: false, colormap: Colormap::Gray, cols: 2, cell: 20,
+            title: "T".into(),
+            maps: &maps,
+            channels: &[0, 1, 2],
+            height: 2,
+            width: 2,
+            scales: &scales,
+            per_channel: false,
+            colormap: Colormap::Gray,
+            cols: 2,
+            cell: 20,
         };
         let img = g.render();
         let label_h = Canvas::text_height(TEXT) + 4;

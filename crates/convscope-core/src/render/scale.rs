@@ -50,7 +50,13 @@ impl Scale {
 /// `0`, `3.25`, `-0.0123`, `1.2e4`.
 pub fn short_number(v: f32) -> String {
     if v == 0.0 || !v.is_finite() {
-        return if v.is_nan() { "nan".into() } else if v == 0.0 { "0".into() } else { format!("{v}") };
+        return if v.is_nan() {
+            "nan".into()
+        } else if v == 0.0 {
+            "0".into()
+        } else {
+            format!("{v}")
+        };
     }
     let a = v.abs();
     if !(1e-3..1e4).contains(&a) {

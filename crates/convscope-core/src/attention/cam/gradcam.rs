@@ -15,7 +15,12 @@ pub struct GradCam;
 
 impl Method for GradCam {
     fn info(&self) -> MethodInfo {
-        MethodInfo { id: "gradcam", name: "Grad-CAM", paper: "Selvaraju et al. 2017, Eq. 1-2: w_k = mean G, L = ReLU(sum w_k A_k)", resolution: Resolution::Layer }
+        MethodInfo {
+            id: "gradcam",
+            name: "Grad-CAM",
+            paper: "Selvaraju et al. 2017, Eq. 1-2: w_k = mean G, L = ReLU(sum w_k A_k)",
+            resolution: Resolution::Layer,
+        }
     }
 
     fn explain(&self, x: &Explain<'_>) -> Result<Tensor<2>> {

@@ -17,7 +17,12 @@ pub struct GradCamPlusPlus;
 
 impl Method for GradCamPlusPlus {
     fn info(&self) -> MethodInfo {
-        MethodInfo { id: "gradcam++", name: "Grad-CAM++", paper: "Chattopadhay et al. 2018 (arXiv:1710.11063): w_k = sum alpha ReLU(G), alpha = G^2 / (2G^2 + sum A G^3)", resolution: Resolution::Layer }
+        MethodInfo {
+            id: "gradcam++",
+            name: "Grad-CAM++",
+            paper: "Chattopadhay et al. 2018 (arXiv:1710.11063): w_k = sum alpha ReLU(G), alpha = G^2 / (2G^2 + sum A G^3)",
+            resolution: Resolution::Layer,
+        }
     }
 
     fn explain(&self, x: &Explain<'_>) -> Result<Tensor<2>> {

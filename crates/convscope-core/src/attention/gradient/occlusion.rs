@@ -4,12 +4,7 @@
 //! it (as Captum's `Occlusion`), then ReLU: where hiding the image lowers the score. Pixels
 //! no square covers (when the stride does not divide the image) get 0.
 
-use burn::tensor::{
-    Tensor, TensorData,
-    activation::relu,
-    module::conv_transpose2d,
-    ops::ConvTransposeOptions,
-};
+use burn::tensor::{Tensor, TensorData, activation::relu, module::conv_transpose2d, ops::ConvTransposeOptions};
 
 use crate::{
     Error, Result,
@@ -21,7 +16,12 @@ pub struct Occlusion;
 
 impl Method for Occlusion {
     fn info(&self) -> MethodInfo {
-        MethodInfo { id: "occlusion", name: "Occlusion", paper: "Zeiler & Fergus 2014, Sec. 4.2: score drop under a sliding grey square", resolution: Resolution::Input }
+        MethodInfo {
+            id: "occlusion",
+            name: "Occlusion",
+            paper: "Zeiler & Fergus 2014, Sec. 4.2: score drop under a sliding grey square",
+            resolution: Resolution::Input,
+        }
     }
 
     fn explain(&self, x: &Explain<'_>) -> Result<Tensor<2>> {

@@ -7,7 +7,11 @@ use burn::tensor::{Tensor, activation};
 use serde::{Deserialize, Serialize};
 
 use super::{Kernel, LayerProps, Lowering, OpDef, arity, one};
-use crate::{Result, graph::{LayerShape, Value}, tensor_data::HostTensor};
+use crate::{
+    Result,
+    graph::{LayerShape, Value},
+    tensor_data::HostTensor,
+};
 
 /// Elementwise activation functions.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]

@@ -10,7 +10,11 @@ use burn::tensor::{
 use serde::{Deserialize, Serialize};
 
 use super::{Kernel, Lowering, OpDef, Padding2d, Redirect, is_undilated, one, pad::cut, pad_pairs, undilated, window_shape};
-use crate::{Result, graph::{LayerShape, Value}, tensor_data::HostTensor};
+use crate::{
+    Result,
+    graph::{LayerShape, Value},
+    tensor_data::HostTensor,
+};
 
 /// Average pooling over a 2-D window.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -33,7 +37,13 @@ pub struct AvgPool2d {
 impl AvgPool2d {
     /// The pooling, its output `out` (height and width).
     pub(crate) fn kernel_of(&self, out: [usize; 2]) -> Rc<dyn Kernel> {
-        let options = AvgPoolOptions { kernel_size: self.kernel, stride: self.stride, padding: pad_pairs(&self.padding), count_include_pad: self.count_include_pad, ceil_mode: self.ceil_mode };
+        let options = AvgPoolOptions {
+            kernel_size: self.kernel,
+            stride: self.stride,
+            padding: pad_pairs(&self.padding),
+            count_include_pad: self.count_include_pad,
+            ceil_mode: self.ceil_mode,
+        };
         if self.dilation == [1, 1] { Rc::new(AvgPoolKernel(options)) } else { Rc::new(DilatedAvgPool { options, dilation: self.dilation, out }) }
     }
 }

@@ -6,7 +6,12 @@ use burn::tensor::{Tensor, TensorData};
 use serde::{Deserialize, Serialize};
 
 use super::{Kernel, LayerProps, Lowering, OpDef, Redirect, arity, like, one, weight};
-use crate::{Result, graph::{LayerShape, Value}, rng::Rng, tensor_data::HostTensor};
+use crate::{
+    Result,
+    graph::{LayerShape, Value},
+    rng::Rng,
+    tensor_data::HostTensor,
+};
 
 /// Inference batch normalisation over channels (axis 1).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -6,7 +6,11 @@ use burn::tensor::Tensor;
 use serde::{Deserialize, Serialize};
 
 use super::{Kernel, Lowering, OpDef, Redirect};
-use crate::{Result, graph::{LayerShape, Value}, tensor_data::HostTensor};
+use crate::{
+    Result,
+    graph::{LayerShape, Value},
+    tensor_data::HostTensor,
+};
 
 /// Concatenation along one axis (without the batch; 0 is channels).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -6,7 +6,11 @@ use burn::tensor::Tensor;
 use serde::{Deserialize, Serialize};
 
 use super::{Kernel, Lowering, OpDef, Redirect, arity, one, weight};
-use crate::{Result, graph::{LayerShape, Value}, tensor_data::HostTensor};
+use crate::{
+    Result,
+    graph::{LayerShape, Value},
+    tensor_data::HostTensor,
+};
 
 /// A constant value, the same for every element of the batch (the input is read only for
 /// the batch size).

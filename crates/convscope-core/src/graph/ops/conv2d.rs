@@ -5,8 +5,16 @@ use std::{collections::HashMap, rc::Rc};
 use burn::tensor::{Tensor, module::conv2d, ops::ConvOptions};
 use serde::{Deserialize, Serialize};
 
-use super::{Activation, Kernel, LayerProps, Lowering, OpDef, Padding2d, Redirect, arity, check_bias, like, one, pad_pairs, redirected_spatial, spatial, weight, window_out};
-use crate::{Result, graph::{LayerShape, Value}, rng::Rng, tensor_data::HostTensor};
+use super::{
+    Activation, Kernel, LayerProps, Lowering, OpDef, Padding2d, Redirect, arity, check_bias, like, one, pad_pairs, redirected_spatial, spatial, weight,
+    window_out,
+};
+use crate::{
+    Result,
+    graph::{LayerShape, Value},
+    rng::Rng,
+    tensor_data::HostTensor,
+};
 
 /// 2-D convolution. `weight` is `[out, in / groups, kh, kw]`, `bias` is `[out]`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

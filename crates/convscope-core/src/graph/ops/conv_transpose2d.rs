@@ -6,7 +6,12 @@ use burn::tensor::{Tensor, module::conv_transpose2d, ops::ConvTransposeOptions};
 use serde::{Deserialize, Serialize};
 
 use super::{Kernel, LayerProps, Lowering, OpDef, Redirect, arity, check_bias, like, one, pad::cut, spatial, weight};
-use crate::{Result, graph::{LayerShape, Value}, rng::Rng, tensor_data::HostTensor};
+use crate::{
+    Result,
+    graph::{LayerShape, Value},
+    rng::Rng,
+    tensor_data::HostTensor,
+};
 
 /// 2-D transposed convolution. `weight` is `[in, out / groups, kh, kw]`; the full output
 /// (`(in - 1) * stride + dilation * (k - 1) + 1` a side, zero beyond it) is cut to `size`

@@ -5,7 +5,11 @@ use std::{collections::HashMap, rc::Rc};
 use serde::{Deserialize, Serialize};
 
 use super::{Kernel, LayerProps, Lowering, OpDef, Redirect, arity, one};
-use crate::{Result, graph::{LayerShape, Value}, tensor_data::HostTensor};
+use crate::{
+    Result,
+    graph::{LayerShape, Value},
+    tensor_data::HostTensor,
+};
 
 /// `[C, H, W] -> [C * H * W]`, C outermost.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -6,7 +6,11 @@ use burn::tensor::{Int, Tensor, TensorData};
 use serde::{Deserialize, Serialize};
 
 use super::{Kernel, LayerProps, Lowering, OpDef, Redirect, arity, check_axis, one};
-use crate::{Result, graph::{LayerShape, Value}, tensor_data::HostTensor};
+use crate::{
+    Result,
+    graph::{LayerShape, Value},
+    tensor_data::HostTensor,
+};
 
 /// Elements `indices` of axis `axis` (without the batch), in that order; with `drop` the
 /// axis itself goes (one scalar index, as ONNX's Gather of a 0-D index).
@@ -53,7 +57,12 @@ impl OpDef for Gather {
     fn lower(&self, cx: &mut Lowering<'_>) -> Rc<dyn Kernel> {
         let idx: Vec<i32> = self.indices.iter().map(|&i| i as i32).collect();
         let n = idx.len();
-        Rc::new(GatherKernel { axis: cx.at(self.axis), indices: Tensor::from_data(TensorData::new(idx, [n]), cx.device), shape: cx.shape(), out: cx.out.to_vec() })
+        Rc::new(GatherKernel {
+            axis: cx.at(self.axis),
+            indices: Tensor::from_data(TensorData::new(idx, [n]), cx.device),
+            shape: cx.shape(),
+            out: cx.out.to_vec(),
+        })
     }
 }
 

@@ -5,7 +5,11 @@ use std::{collections::HashMap, rc::Rc};
 use serde::{Deserialize, Serialize};
 
 use super::{Kernel, Lowering, OpDef, Redirect, arity, one, spatial};
-use crate::{Result, graph::{LayerShape, Value}, tensor_data::HostTensor};
+use crate::{
+    Result,
+    graph::{LayerShape, Value},
+    tensor_data::HostTensor,
+};
 
 /// Mean over all spatial positions: `[C, H, W] -> [C]`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -6,7 +6,12 @@ use burn::tensor::Tensor;
 use serde::{Deserialize, Serialize};
 
 use super::{Kernel, LayerProps, Lowering, OpDef, Redirect, arity, check_axis, like, one, weight};
-use crate::{Result, graph::{LayerShape, Value}, rng::Rng, tensor_data::HostTensor};
+use crate::{
+    Result,
+    graph::{LayerShape, Value},
+    rng::Rng,
+    tensor_data::HostTensor,
+};
 
 /// `(x - mean) / sqrt(var + eps) * scale + bias`, the mean and (biased) variance taken over
 /// axes `axis..` (without the batch); `scale` and `bias` have those axes' values.
@@ -54,7 +59,13 @@ impl OpDef for LayerNorm {
             let n = r.dims()[1];
             r.reshape([1, 1, n])
         };
-        Rc::new(LayerNormKernel { scale: row(cx, &self.scale), bias: self.bias.as_ref().map(|b| row(cx, b)), eps: self.eps, from: cx.at(self.axis), shape: cx.shape() })
+        Rc::new(LayerNormKernel {
+            scale: row(cx, &self.scale),
+            bias: self.bias.as_ref().map(|b| row(cx, b)),
+            eps: self.eps,
+            from: cx.at(self.axis),
+            shape: cx.shape(),
+        })
     }
 }
 

@@ -6,7 +6,12 @@ use burn::tensor::{Tensor, TensorData, module::linear};
 use serde::{Deserialize, Serialize};
 
 use super::{Kernel, LayerProps, Lowering, OpDef, Redirect, arity, check_bias, like, one, weight};
-use crate::{Result, graph::{LayerShape, Value}, rng::Rng, tensor_data::HostTensor};
+use crate::{
+    Result,
+    graph::{LayerShape, Value},
+    rng::Rng,
+    tensor_data::HostTensor,
+};
 
 /// Fully connected layer. `weight` is `[out, in]` (PyTorch / ONNX Gemm with transB=1).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

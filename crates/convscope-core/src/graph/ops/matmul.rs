@@ -6,7 +6,11 @@ use burn::tensor::Tensor;
 use serde::{Deserialize, Serialize};
 
 use super::{Kernel, Lowering, OpDef, Redirect, arity, broadcast, one, weight};
-use crate::{Result, graph::{LayerShape, Value}, tensor_data::HostTensor};
+use crate::{
+    Result,
+    graph::{LayerShape, Value},
+    tensor_data::HostTensor,
+};
 
 /// Matrix product of the input's last two axes with a constant `[..., K, N]` (its leading
 /// axes broadcast against the input's).

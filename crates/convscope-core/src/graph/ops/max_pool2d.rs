@@ -6,7 +6,11 @@ use burn::tensor::{module::max_pool2d, ops::MaxPoolOptions};
 use serde::{Deserialize, Serialize};
 
 use super::{Kernel, Lowering, OpDef, Padding2d, Redirect, one, pad_pairs, window_shape};
-use crate::{Result, graph::{LayerShape, Value}, tensor_data::HostTensor};
+use crate::{
+    Result,
+    graph::{LayerShape, Value},
+    tensor_data::HostTensor,
+};
 
 /// Max pooling over a 2-D window.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

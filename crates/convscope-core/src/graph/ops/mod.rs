@@ -338,7 +338,14 @@ pub(crate) fn window_out(size: usize, pad: [usize; 2], k: usize, stride: usize, 
 }
 
 /// The output of a 2-D window op on `[C, H, W]`.
-pub(crate) fn window_shape(ins: &[&LayerShape], kernel: [usize; 2], stride: [usize; 2], padding: &Padding2d, dilation: [usize; 2], ceil: bool) -> std::result::Result<LayerShape, String> {
+pub(crate) fn window_shape(
+    ins: &[&LayerShape],
+    kernel: [usize; 2],
+    stride: [usize; 2],
+    padding: &Padding2d,
+    dilation: [usize; 2],
+    ceil: bool,
+) -> std::result::Result<LayerShape, String> {
     arity(ins, 1)?;
     let [c, h, w] = spatial(ins[0])?;
     let oh = window_out(h, padding[0], kernel[0], stride[0], dilation[0], ceil);

@@ -5,7 +5,11 @@ use std::{collections::HashMap, rc::Rc};
 use serde::{Deserialize, Serialize};
 
 use super::{Kernel, Lowering, OpDef, Redirect, arity, avg_pool2d::AvgPool2d, max_pool2d::MaxPool2d, one, window_out};
-use crate::{Result, graph::{LayerShape, Value}, tensor_data::HostTensor};
+use crate::{
+    Result,
+    graph::{LayerShape, Value},
+    tensor_data::HostTensor,
+};
 
 /// Max or average pooling over a 3-D window of `[C, D, H, W]`, separably (height and
 /// width, then depth: both poolings are separable, padded cells never win or count).
@@ -40,7 +44,10 @@ impl OpDef for Pool3d {
         };
         let mut out = vec![c];
         for (a, size) in [d, h, w].into_iter().enumerate() {
-            out.push(window_out(size, self.padding[a], self.kernel[a], self.stride[a], self.dilation[a], self.ceil_mode).ok_or_else(|| format!("window {:?} does not fit {:?}", self.kernel, ins[0]))?);
+            out.push(
+                window_out(size, self.padding[a], self.kernel[a], self.stride[a], self.dilation[a], self.ceil_mode)
+                    .ok_or_else(|| format!("window {:?} does not fit {:?}", self.kernel, ins[0]))?,
+            );
         }
         Ok(out)
     }
@@ -52,8 +59,13 @@ impl OpDef for Pool3d {
             let pool = |kernel, stride, padding, dilation| MaxPool2d { kernel, stride, padding, dilation, ceil_mode: self.ceil_mode }.kernel_of();
             (pool([k[1], k[2]], [s[1], s[2]], [p[1], p[2]], [d[1], d[2]]), pool([k[0], 1], [s[0], 1], [p[0], [0, 0]], [d[0], 1]))
         } else {
-            let pool = |kernel, stride, padding, dilation, out| AvgPool2d { kernel, stride, padding, dilation, ceil_mode: self.ceil_mode, count_include_pad: self.count_include_pad }.kernel_of(out);
-            (pool([k[1], k[2]], [s[1], s[2]], [p[1], p[2]], [d[1], d[2]], [out[2], out[3]]), pool([k[0], 1], [s[0], 1], [p[0], [0, 0]], [d[0], 1], [out[1], out[2] * out[3]]))
+            let pool = |kernel, stride, padding, dilation, out| {
+                AvgPool2d { kernel, stride, padding, dilation, ceil_mode: self.ceil_mode, count_include_pad: self.count_include_pad }.kernel_of(out)
+            };
+            (
+                pool([k[1], k[2]], [s[1], s[2]], [p[1], p[2]], [d[1], d[2]], [out[2], out[3]]),
+                pool([k[0], 1], [s[0], 1], [p[0], [0, 0]], [d[0], 1], [out[1], out[2] * out[3]]),
+            )
         };
         Rc::new(Pool3dKernel { hw, depth, shape: cx.shape(), out })
     }

@@ -6,7 +6,12 @@ use burn::tensor::Tensor;
 use serde::{Deserialize, Serialize};
 
 use super::{Kernel, LayerProps, Lowering, OpDef, Redirect, arity, broadcast, like, one, weight};
-use crate::{Result, graph::{LayerShape, Value}, rng::Rng, tensor_data::HostTensor};
+use crate::{
+    Result,
+    graph::{LayerShape, Value},
+    rng::Rng,
+    tensor_data::HostTensor,
+};
 
 /// `x` where `x > 0`, else `slope * x`; `slope` broadcasts against the value (numpy's rule,
 /// usually one per channel as `[C, 1, 1]`).

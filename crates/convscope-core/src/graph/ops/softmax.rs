@@ -6,7 +6,11 @@ use burn::tensor::activation;
 use serde::{Deserialize, Serialize};
 
 use super::{Kernel, Lowering, OpDef, Redirect, arity, check_axis, one};
-use crate::{Result, graph::{LayerShape, Value}, tensor_data::HostTensor};
+use crate::{
+    Result,
+    graph::{LayerShape, Value},
+    tensor_data::HostTensor,
+};
 
 /// Softmax along one axis of the value (axes counted without the batch; 0 for features).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -5,7 +5,11 @@ use std::{collections::HashMap, rc::Rc};
 use serde::{Deserialize, Serialize};
 
 use super::{Kernel, Lowering, OpDef, Redirect, arity, one};
-use crate::{Result, graph::{LayerShape, Value}, tensor_data::HostTensor};
+use crate::{
+    Result,
+    graph::{LayerShape, Value},
+    tensor_data::HostTensor,
+};
 
 /// Axes permuted (without the batch): output axis `k` is input axis `perm[k]`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

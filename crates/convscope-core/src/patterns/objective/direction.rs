@@ -43,12 +43,7 @@ impl Goal for Direction {
     fn check(&self, graph: &Graph, batch: usize) -> Result<()> {
         let info = graph.info(self.layer);
         if self.direction.len() != info.shape[0] {
-            return Err(Error::BadInput(format!(
-                "the direction has {} values, layer `{}` has {} channels",
-                self.direction.len(),
-                info.id,
-                info.shape[0]
-            )));
+            return Err(Error::BadInput(format!("the direction has {} values, layer `{}` has {} channels", self.direction.len(), info.id, info.shape[0])));
         }
         if self.direction.iter().all(|v| *v == 0.0) {
             return Err(Error::BadInput("the direction is all zeros".into()));

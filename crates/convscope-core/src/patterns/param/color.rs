@@ -12,9 +12,7 @@ pub const SVD_SQRT: [[f32; 3]; 3] = [[0.26, 0.09, 0.02], [0.27, 0.00, -0.05], [0
 
 /// [`SVD_SQRT`] divided by its largest column norm, so no axis stretches by more than 1.
 pub fn normalized() -> [[f32; 3]; 3] {
-    let norm = (0..3)
-        .map(|c| (0..3).map(|r| SVD_SQRT[r][c].powi(2)).sum::<f32>().sqrt())
-        .fold(0f32, f32::max);
+    let norm = (0..3).map(|c| (0..3).map(|r| SVD_SQRT[r][c].powi(2)).sum::<f32>().sqrt()).fold(0f32, f32::max);
     SVD_SQRT.map(|row| row.map(|v| v / norm))
 }
 
