@@ -4,19 +4,15 @@
 
 use onnx_protobuf::NodeProto;
 
-use super::tensor::Constant;
+use super::{
+    attr::{int, ints},
+    targets,
+    tensor::Constant,
+};
 
 /// The ops folded when every input is a constant (`Shape` reads only the shape of a computed
 /// value).
 pub const FOLDED: &[&str] = &["Cast", "ConstantOfShape", "Gather", "Shape", "Slice"];
-
-fn attr_i(n: &NodeProto, name: &str) -> Option<i64> {
-    n.attribute.iter().find(|a| a.name == name).map(|a| a.i)
-}
-
-fn attr_ints(n: &NodeProto, name: &str) -> Option<Vec<i64>> {
-    n.attribute.iter().find(|a| a.name == name).map(|a| a.ints.clone())
-}
 
 /// Values as f64 with whether they are integers.
 fn data(c: &Constant) -> (Vec<f64>, bool) {
@@ -55,13 +51,13 @@ pub fn fold(n: &NodeProto, ins: &[Option<&Constant>], shape_of: Option<Vec<usize
             let s = shape_of.ok_or("needs a shape")?;
             let r = s.len() as i64;
             let clampi = |v: i64| (if v < 0 { v + r } else { v }).clamp(0, r) as usize;
-            let (a, b) = (clampi(attr_i(n, "start").unwrap_or(0)), clampi(attr_i(n, "end").unwrap_or(r)));
+            let (a, b) = (clampi(int(n, "start", 0)), clampi(int(n, "end", r)));
             let dims: Vec<f64> = s[a..b.max(a)].iter().map(|&d| d as f64).collect();
             Ok(make(vec![dims.len()], dims, true))
         }
         "Cast" => {
             let (v, _) = data(need(0)?);
-            let to = attr_i(n, "to").unwrap_or(1);
+            let to = int(n, "to", 1);
             let int = matches!(to, 2..=7 | 9 | 12 | 13);
             let v = if int { v.iter().map(|x| x.trunc()).collect() } else { v };
             Ok(make(need(0)?.shape.clone(), v, int))
@@ -103,7 +99,7 @@ pub fn fold(n: &NodeProto, ins: &[Option<&Constant>], shape_of: Option<Vec<usize
                     "Add" => u + v,
                     "Sub" => u - v,
                     "Mul" => u * v,
-                    _ if int => (u / v).floor(),
+                    _ if int => targets::div_trunc(u, v),
                     _ => u / v,
                 })
                 .collect();
@@ -115,7 +111,7 @@ pub fn fold(n: &NodeProto, ins: &[Option<&Constant>], shape_of: Option<Vec<usize
             if rank == 0 {
                 return Err("cannot concatenate scalars".into());
             }
-            let ax = axis(attr_i(n, "axis").unwrap_or(0), rank)?;
+            let ax = axis(int(n, "axis", 0), rank)?;
             let int = parts.iter().all(|p| data(p).1 || p.values.is_empty());
             let mut shape = parts[0].shape.clone();
             shape[ax] = parts.iter().map(|p| p.shape.get(ax).copied().unwrap_or(0)).sum();
@@ -134,55 +130,20 @@ pub fn fold(n: &NodeProto, ins: &[Option<&Constant>], shape_of: Option<Vec<usize
         }
         "Reshape" => {
             let (c, target) = (need(0)?, &need(1)?.ints);
-            let total = c.values.len();
-            let mut out: Vec<usize> = vec![];
-            let mut infer = None;
-            for (k, &d) in target.iter().enumerate() {
-                match d {
-                    -1 => {
-                        infer = Some(k);
-                        out.push(1);
-                    }
-                    0 => out.push(*c.shape.get(k).ok_or("0 copies a missing dimension")?),
-                    d if d > 0 => out.push(d as usize),
-                    _ => return Err(format!("bad target {target:?}")),
-                }
-            }
-            let product = |v: &[usize]| v.iter().try_fold(1usize, |a, &d| a.checked_mul(d));
-            if let Some(k) = infer {
-                let rest = product(&out).ok_or("bad target")?;
-                out[k] = total.checked_div(rest).ok_or("bad target")?;
-            }
-            if product(&out) != Some(total) {
-                return Err(format!("cannot reshape {:?} to {target:?}", c.shape));
-            }
-            Ok(Constant { shape: out, ..c.clone() })
+            let shape = targets::reshape(&c.shape, target, int(n, "allowzero", 0) != 0)?;
+            Ok(Constant { shape, ..c.clone() })
         }
         "Squeeze" | "Unsqueeze" => {
             let c = need(0)?;
-            let axes = attr_ints(n, "axes").or_else(|| ins.get(1).copied().flatten().map(|a| a.ints.clone())).unwrap_or_default();
-            let mut shape = c.shape.clone();
-            if n.op_type == "Squeeze" {
-                let ax: Vec<usize> = if axes.is_empty() {
-                    (0..shape.len()).filter(|&k| shape[k] == 1).collect()
-                } else {
-                    axes.iter().map(|&a| axis(a, shape.len())).collect::<Result<_, _>>()?
-                };
-                shape = shape.iter().enumerate().filter(|(k, _)| !ax.contains(k)).map(|(_, d)| *d).collect();
-            } else {
-                let rank = shape.len() + axes.len();
-                let mut ax: Vec<usize> = axes.iter().map(|&a| axis(a, rank)).collect::<Result<_, _>>()?;
-                ax.sort_unstable();
-                for a in ax {
-                    shape.insert(a.min(shape.len()), 1);
-                }
-            }
+            let axes = ints(n, "axes").or_else(|| ins.get(1).copied().flatten().map(|a| a.ints.clone()));
+            let shape =
+                if n.op_type == "Squeeze" { targets::squeeze(&c.shape, axes.as_deref())? } else { targets::unsqueeze(&c.shape, &axes.unwrap_or_default())? };
             Ok(Constant { shape, ..c.clone() })
         }
         "Transpose" => {
             let c = need(0)?;
             let rank = c.shape.len();
-            let perm: Vec<usize> = match attr_ints(n, "perm") {
+            let perm: Vec<usize> = match ints(n, "perm") {
                 Some(p) => p.iter().map(|&a| axis(a, rank)).collect::<Result<_, _>>()?,
                 None => (0..rank).rev().collect(),
             };
@@ -219,31 +180,9 @@ pub fn fold(n: &NodeProto, ins: &[Option<&Constant>], shape_of: Option<Vec<usize
             // Per axis, the source indices kept.
             let mut keep: Vec<Vec<usize>> = c.shape.iter().map(|&d| (0..d).collect()).collect();
             for (j, &ax) in axes.iter().enumerate() {
-                let d = c.shape[ax] as i64;
                 let step = *steps.get(j).unwrap_or(&1);
-                if step == 0 {
-                    return Err("a slice step of 0".into());
-                }
-                let norm = |v: i64| if v < 0 { v + d } else { v };
-                let (mut s, mut e) = (norm(starts[j]), norm(*ends.get(j).ok_or("ends is shorter than starts")?));
-                let mut idx = vec![];
-                if step > 0 {
-                    s = s.clamp(0, d);
-                    e = e.clamp(0, d);
-                    let mut i = s;
-                    while i < e {
-                        idx.push(i as usize);
-                        i = i.saturating_add(step);
-                    }
-                } else {
-                    s = s.clamp(-1, d - 1);
-                    e = e.clamp(-1, d - 1);
-                    let mut i = s;
-                    while i > e {
-                        idx.push(i as usize);
-                        i = i.saturating_add(step);
-                    }
-                }
+                let end = *ends.get(j).ok_or("ends is shorter than starts")?;
+                let idx = targets::slice(c.shape[ax], starts[j], end, step)?;
                 keep[ax] = idx;
             }
             let shape: Vec<usize> = keep.iter().map(Vec::len).collect();
@@ -265,7 +204,7 @@ pub fn fold(n: &NodeProto, ins: &[Option<&Constant>], shape_of: Option<Vec<usize
             if rank == 0 || idx.ints.len() != idx.values.len() {
                 return Err("needs a tensor and integer indices".into());
             }
-            let ax = axis(attr_i(n, "axis").unwrap_or(0), rank)?;
+            let ax = axis(int(n, "axis", 0), rank)?;
             let d = c.shape[ax] as i64;
             let outer: usize = c.shape[..ax].iter().product();
             let inner: usize = c.shape[ax + 1..].iter().product();

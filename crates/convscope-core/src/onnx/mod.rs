@@ -6,10 +6,12 @@
 //! (or its output when the node has no name), so the layers the page lists are the model's
 //! node outputs in graph order. Initializers and `Constant` nodes become weights and
 //! attributes. A file that is not ONNX, a truncated one, or one that uses an op outside
-//! [`SUPPORTED`] is refused with a message that says what and where, before anything runs.
+//! [`supported`] is refused with a message that says what and where, before anything runs.
 
+mod attr;
 mod convert;
 mod fold;
+mod targets;
 mod tensor;
 
 use std::collections::{HashMap, HashSet};
@@ -17,7 +19,7 @@ use std::collections::{HashMap, HashSet};
 use onnx_protobuf::{Message, ModelProto, tensor_shape_proto::dimension, type_proto};
 
 use convert::Layout;
-pub use convert::SUPPORTED;
+pub use convert::supported;
 pub use fold::FOLDED;
 pub use tensor::{Constant, constant};
 
@@ -180,14 +182,9 @@ fn import_as(bytes: &[u8], classifier: bool) -> Result<Imported> {
     };
     // Every node's shape and weight is checked here, once, before anything runs.
     if classifier {
-        let shapes = graph_spec.infer_shapes(&weights)?;
-        // The views show feature maps and feature vectors.
-        if let Some((node, shape)) = graph_spec.nodes.iter().zip(&shapes).find(|(_, s)| s.len() != 1 && s.len() != 3) {
-            return Err(Error::Onnx(format!(
-                "node `{}` gives a {shape:?} value per image; convscope's views take feature maps [C, H, W] and vectors [F]",
-                node.id
-            )));
-        }
+        // Values of other ranks (a channel shuffle's [G, C / G, H, W], a [H, W] plane) are
+        // layers too; the views offer the feature maps [C, H, W] and vectors [F].
+        graph_spec.infer_shapes(&weights)?;
     } else {
         graph_spec.layer_shapes(&weights)?;
     }

@@ -171,6 +171,12 @@ pub(crate) fn pick(a: &Value, batch: Option<usize>) -> Tensor<3> {
 /// Errors shared by the goals: the channel and the batch element must exist.
 pub(crate) fn check_channel(graph: &Graph, layer: LayerId, channel: usize, batch: Option<usize>, images: usize) -> Result<()> {
     let info = graph.info(layer);
+    if info.shape.len() != 3 && info.shape.len() != 1 {
+        return Err(Error::BadInput(format!(
+            "layer `{}` gives a {:?} value, neither feature maps [C, H, W] nor features [F]; choose another layer",
+            info.id, info.shape
+        )));
+    }
     let channels = info.shape[0];
     if channel >= channels {
         return Err(Error::BadInput(format!("layer `{}` has {channels} channels (0..{}); channel {channel} does not exist", info.id, channels - 1)));
