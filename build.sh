@@ -5,6 +5,8 @@
 #   ./build.sh serve    build, then serve dist/ on http://127.0.0.1:8080 (PORT to change)
 #   ./build.sh test     install what is missing, build, and run every test (Rust on the CPU
 #                       and on wgpu, the page in headless Chromium on WebGPU and on the CPU)
+#   ./build.sh zoo      every torchvision CNN, with each exporter and opset, against
+#                       onnxruntime layer by layer (`test` runs a subset covering every op)
 #   ./build.sh bench    build, then print the benchmark figures (native and in the page)
 #
 # Installs what is missing: the wasm target, wasm-bindgen-cli at the version Cargo.lock pins,
@@ -59,11 +61,12 @@ ensure_test_tools() {
 # else is reachable.
 ensure_onnx_refs() {
   local py=$TOOLS/py refs=$CARGO_TARGET_DIR/onnx-refs stamp
-  if [ ! -x "$py/bin/python" ] || ! "$py/bin/python" -c 'import torch, torchvision, onnx, onnxruntime' 2>/dev/null; then
-    log "installing PyTorch, torchvision, onnx and onnxruntime (for the ONNX reference exports)"
+  if [ ! -x "$py/bin/python" ] || ! "$py/bin/python" -c 'import torch, torchvision, onnx, onnxruntime, onnxscript' 2>/dev/null; then
+    log "installing PyTorch, torchvision, onnx, onnxruntime and onnxscript (for the ONNX reference exports)"
     python3 -m venv "$py"
     "$py/bin/pip" install -q --disable-pip-version-check \
-      torch==2.15.0 torchvision==0.29.2 onnx==1.23.2 onnxruntime==1.32.0 numpy==2.4.6
+      torch==2.15.0 torchvision==0.29.2 onnx==1.23.2 onnxruntime==1.32.0 numpy==2.4.6 \
+      onnxscript==0.7.2 onnx_ir==1.1.0
   fi
   stamp=$(sha256sum tests/onnx/export.py | cut -c1-16)
   if [ "$(cat "$refs/stamp" 2>/dev/null)" != "$stamp" ]; then
@@ -83,6 +86,51 @@ ensure_onnx_refs() {
     echo "$stamp" > "$nodes/stamp"
   fi
   export CONVSCOPE_ONNX_NODE_TESTS=$nodes
+}
+
+# torchvision's CNN classifiers (tests/onnx/zoo.py) against onnxruntime, layer by layer.
+# `./build.sh test` exports and compares a subset that uses every ONNX op of the whole zoo
+# and every exporter (TorchScript at opsets 13, 17 and 23, dynamo); `./build.sh zoo` does
+# every model with each exporter and opset (~25 GB of references, about 20 minutes here).
+# Each run writes its rows of the README's table to $CARGO_TARGET_DIR/zoo-<set>/table.md.
+ZOO_SUBSET="googlenet shufflenet_v2_x1_0 mobilenet_v3_small densenet121"
+# $1: subset|all
+zoo_compare() {
+  ensure_onnx_refs
+  local set=$1 py=$TOOLS/py dir stamp variant failed=0
+  for variant in torchscript:17 dynamo:18 torchscript:13 dynamo:28 torchscript:23; do
+    local exporter=${variant%%:*} opset=${variant##*:} models
+    if [ "$set" = subset ]; then
+      case $variant in
+        torchscript:17) models=$ZOO_SUBSET ;;
+        dynamo:18) models="shufflenet_v2_x1_0 efficientnet_b0" ;;
+        torchscript:13 | torchscript:23) models=convnext_tiny ;;
+        *) continue ;;
+      esac
+    else
+      [ "$variant" = torchscript:23 ] && continue
+      models=""
+    fi
+    dir=$CARGO_TARGET_DIR/zoo-$set/$exporter-$opset
+    stamp=$( (sha256sum tests/onnx/zoo.py; echo "$models") | sha256sum | cut -c1-16)
+    if [ "$(cat "$dir/stamp" 2>/dev/null)" != "$stamp" ]; then
+      log "exporting the zoo ($exporter, opset $opset): ${models:-every model}"
+      rm -rf "$dir" && mkdir -p "$dir"
+      # shellcheck disable=SC2086
+      "$py/bin/python" -W ignore tests/onnx/zoo.py "$dir" $models --exporter "$exporter" --opset "$opset" || true
+      echo "$stamp" > "$dir/stamp"
+    fi
+    log "the zoo against onnxruntime, layer by layer ($exporter, opset $opset)"
+    # The full run goes on past a failing model, so that its table has every row.
+    CONVSCOPE_ZOO=$dir CONVSCOPE_ZOO_TABLE=$dir/table.md \
+      cargo test --release -p convscope-core --test onnx_exports torchvision_zoo -- --ignored --nocapture \
+      || { [ "$set" = all ] && failed=1; } || return 1
+    # The full run keeps only the tables: the references take ~6 GB per exporter.
+    if [ "$set" = all ]; then find "$dir" -mindepth 1 -not -name table.md -not -name stamp -delete; fi
+  done
+  cat "$CARGO_TARGET_DIR"/zoo-"$set"/*/table.md > "$CARGO_TARGET_DIR/zoo-$set/table.md.all"
+  log "the zoo's table: $CARGO_TARGET_DIR/zoo-$set/table.md.all"
+  return $failed
 }
 
 build_site() {
@@ -119,6 +167,13 @@ run_tests() {
   if [ -z "${XDG_RUNTIME_DIR:-}" ]; then
     XDG_RUNTIME_DIR=$(mktemp -d); chmod 700 "$XDG_RUNTIME_DIR"; export XDG_RUNTIME_DIR
   fi
+  log "formatting (cargo fmt --check) and lints (clippy -D warnings, native and wasm)"
+  rustup component list --installed | grep -q '^rustfmt' || rustup component add rustfmt
+  rustup component list --installed | grep -q '^clippy' || rustup component add clippy
+  cargo fmt --all --check
+  cargo clippy --workspace --exclude convscope-web --all-targets -- -D warnings
+  ensure_wasm_tools
+  cargo clippy -p convscope-web --target wasm32-unknown-unknown -- -D warnings
   log "Rust tests (CPU and wgpu on lavapipe)"
   cargo test --release --workspace --exclude convscope-web
   ensure_onnx_refs
@@ -126,6 +181,7 @@ run_tests() {
   cargo test --release -p convscope-core --test onnx_exports -- --ignored --nocapture
   log "ONNX backend node tests of the supported ops (CPU and wgpu)"
   cargo test --release -p convscope-core --test onnx_conformance -- --ignored --nocapture
+  zoo_compare subset
   build_site
   log "unit tests of the page's modules (node)"
   node --test tests/unit/
@@ -137,6 +193,7 @@ case "${1:-build}" in
   build) build_site ;;
   serve) build_site; serve ;;
   test) run_tests ;;
+  zoo) ensure_test_tools; zoo_compare all ;;
   bench)
     ensure_test_tools
     build_site
@@ -146,5 +203,5 @@ case "${1:-build}" in
     node tests/e2e/bench.mjs
     node tests/e2e/bench-patterns.mjs
     ;;
-  *) echo "usage: ./build.sh [build|serve|test|bench]" >&2; exit 2 ;;
+  *) echo "usage: ./build.sh [build|serve|test|zoo|bench]" >&2; exit 2 ;;
 esac

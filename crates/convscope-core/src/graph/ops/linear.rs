@@ -51,30 +51,48 @@ impl OpDef for Linear {
 
     fn lower(&self, cx: &mut Lowering<'_>) -> Rc<dyn Kernel> {
         let w = cx.weights.take(&self.weight);
+        let b = self.bias.as_ref().map(|b| cx.weights.take(b).data);
         let (o, i) = (w.shape[0], w.shape[1]);
-        let mut wt = vec![0f32; o * i];
-        for r in 0..o {
-            for c in 0..i {
-                wt[c * o + r] = w.data[r * i + c];
-            }
-        }
-        Rc::new(LinearKernel { weight: Tensor::from_data(TensorData::new(wt, [i, o]), cx.device), bias: self.bias.as_ref().map(|b| cx.upload(b)) })
+        // Outputs in blocks of at most CHUNK values of weight, each its own buffer.
+        let per = (CHUNK / i.max(1)).clamp(1, o);
+        let parts = (0..o)
+            .step_by(per)
+            .map(|r0| {
+                let r1 = (r0 + per).min(o);
+                let n = r1 - r0;
+                let mut wt = vec![0f32; n * i];
+                for r in r0..r1 {
+                    for c in 0..i {
+                        wt[c * n + r - r0] = w.data[r * i + c];
+                    }
+                }
+                let weight = Tensor::from_data(TensorData::new(wt, [i, n]), cx.device);
+                let bias = b.as_ref().map(|b| Tensor::from_data(TensorData::new(b[r0..r1].to_vec(), [n]), cx.device));
+                (weight, bias)
+            })
+            .collect();
+        Rc::new(LinearKernel { parts })
     }
 }
 
-/// Weight `[in, out]`, bias `[out]`.
+/// The most weight values one buffer holds (32 Mi, 128 MiB of f32: WebGPU's default
+/// largest storage binding; AlexNet's and VGG's first classifier layers are larger).
+const CHUNK: usize = 32 << 20;
+
+/// Per block of outputs: weight `[in, outs]`, bias `[outs]`.
 #[derive(Debug, Clone)]
 struct LinearKernel {
-    weight: Tensor<2>,
-    bias: Option<Tensor<1>>,
+    parts: Vec<(Tensor<2>, Option<Tensor<1>>)>,
 }
 
 impl Kernel for LinearKernel {
     fn apply(&self, mut inputs: Vec<Value>, _: Redirect) -> Result<Value> {
-        Ok(Value::Flat(linear(one(&mut inputs)?.flat("linear")?, self.weight.clone(), self.bias.clone())))
+        let x = one(&mut inputs)?.flat("linear")?;
+        let mut outs: Vec<Tensor<2>> = self.parts.iter().map(|(w, b)| linear(x.clone(), w.clone(), b.clone())).collect();
+        Ok(Value::Flat(if outs.len() == 1 { outs.pop().expect("one part") } else { Tensor::cat(outs, 1) }))
     }
 
     fn randomized(&self, rng: &mut Rng) -> Option<Rc<dyn Kernel>> {
-        Some(Rc::new(LinearKernel { weight: like(&self.weight, rng), bias: self.bias.as_ref().map(|b| like(b, rng)) }))
+        Some(Rc::new(LinearKernel { parts: self.parts.iter().map(|(w, b)| (like(w, rng), b.as_ref().map(|b| like(b, rng)))).collect() }))
     }
 }

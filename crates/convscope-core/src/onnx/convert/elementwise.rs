@@ -69,6 +69,10 @@ impl Converter<'_> {
     /// or of a computed value and a per-channel (or single) constant, as an affine map.
     pub(super) fn arithmetic(&mut self, n: &NodeProto) -> Result<()> {
         let op = n.op_type.as_str();
+        if n.input.len() != 2 {
+            // Max and Min take any number of inputs.
+            return Err(err(n, format!("has {} inputs; convscope computes it of two", n.input.len())));
+        }
         let (a, b) = (n.input.first().cloned().unwrap_or_default(), n.input.get(1).cloned().unwrap_or_default());
         let (ra, rb) = (self.values.contains_key(&a), self.values.contains_key(&b));
         if ra && rb {
