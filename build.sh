@@ -93,7 +93,7 @@ ensure_onnx_refs() {
 # and every exporter (TorchScript at opsets 13, 17 and 23, dynamo); `./build.sh zoo` does
 # every model with each exporter and opset (~25 GB of references, about 20 minutes here).
 # Each run writes its rows of the README's table to $CARGO_TARGET_DIR/zoo-<set>/table.md.
-ZOO_SUBSET="googlenet shufflenet_v2_x1_0 mobilenet_v3_small densenet121"
+ZOO_SUBSET="googlenet inception_v3 shufflenet_v2_x1_0 mobilenet_v3_small densenet121"
 # $1: subset|all
 zoo_compare() {
   ensure_onnx_refs
@@ -186,7 +186,7 @@ run_tests() {
   log "unit tests of the page's modules (node)"
   node --test tests/unit/
   log "end-to-end tests in headless Chromium"
-  node --test tests/e2e/
+  CONVSCOPE_ZOO_PAGE=$CARGO_TARGET_DIR/zoo-subset node --test tests/e2e/
 }
 
 case "${1:-build}" in
