@@ -68,7 +68,7 @@ ensure_onnx_refs() {
       torch==2.15.0 torchvision==0.29.2 onnx==1.23.2 onnxruntime==1.32.0 numpy==2.4.6 \
       onnxscript==0.7.2 onnx_ir==1.1.0
   fi
-  stamp=$(sha256sum tests/onnx/export.py | cut -c1-16)
+  stamp=$(cat tests/onnx/export.py tests/onnx/zoo.py | sha256sum | cut -c1-16)
   if [ "$(cat "$refs/stamp" 2>/dev/null)" != "$stamp" ]; then
     log "exporting ResNet-18, MobileNetV2 and a small CNN to ONNX with onnxruntime's outputs"
     rm -rf "$refs" && mkdir -p "$refs"

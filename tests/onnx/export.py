@@ -10,15 +10,13 @@ little-endian float32.
 
 Needs torch, torchvision, onnx, onnxruntime, numpy.
 """
-import json
 import sys
 from pathlib import Path
 
-import numpy as np
-import onnx
-import onnxruntime as ort
 import torch
 import torchvision
+
+from zoo import export  # the one writer of exports and references
 
 
 class Small(torch.nn.Module):
@@ -52,37 +50,6 @@ class Small(torch.nn.Module):
         x = x * s
         x = torch.nn.functional.avg_pool2d(x, 2)
         return self.fc(torch.flatten(x, 1))
-
-
-def export(name, model, size, out):
-    torch.manual_seed(0)
-    model.eval()
-    x = torch.randn(1, 3, size, size, generator=torch.Generator().manual_seed(1))
-    path = out / f"{name}.onnx"
-    torch.onnx.export(model, (x,), str(path), dynamo=False, opset_version=17, input_names=["input"], output_names=["logits"])
-    m = onnx.load(str(path))
-    inferred = onnx.shape_inference.infer_shapes(m)
-    known = {o.name for o in m.graph.output}
-    for vi in inferred.graph.value_info:
-        if vi.name not in known:
-            m.graph.output.append(vi)
-            known.add(vi.name)
-    sess = ort.InferenceSession(m.SerializeToString(), providers=["CPUExecutionProvider"])
-    names = [o.name for o in sess.get_outputs()]
-    values = sess.run(names, {"input": x.numpy()})
-    d = out / name
-    d.mkdir(exist_ok=True)
-    x.numpy().astype("<f4").tofile(d / "input.f32")
-    manifest = []
-    for k, (n, v) in enumerate(zip(names, values)):
-        if v.dtype != np.float32:
-            continue
-        v.astype("<f4").tofile(d / f"{k}.f32")
-        manifest.append({"name": n, "shape": list(v.shape), "file": f"{k}.f32"})
-    (d / "manifest.json").write_text(json.dumps({"input": list(x.shape), "outputs": manifest}))
-    with torch.no_grad():
-        gap = np.abs(model(x).numpy() - values[0]).max()
-    print(f"{name}: {len(m.graph.node)} nodes, {len(names)} outputs recorded, torch vs onnxruntime {gap:.2e}")
 
 
 def main():

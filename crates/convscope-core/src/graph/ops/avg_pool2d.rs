@@ -35,6 +35,11 @@ pub struct AvgPool2d {
 }
 
 impl AvgPool2d {
+    /// The mean over a whole `h` x `w` map, kept as `[C, 1, 1]`.
+    pub fn global(h: usize, w: usize) -> Self {
+        AvgPool2d { kernel: [h, w], stride: [1, 1], padding: [[0, 0], [0, 0]], count_include_pad: false, ceil_mode: false, dilation: [1, 1] }
+    }
+
     /// The pooling, its output `out` (height and width).
     pub(crate) fn kernel_of(&self, out: [usize; 2]) -> Rc<dyn Kernel> {
         let options = AvgPoolOptions {

@@ -84,14 +84,7 @@ impl Converter<'_> {
         let op = if n.op_type == "GlobalMaxPool" {
             OpSpec::MaxPool2d(MaxPool2d { kernel: [h, w], stride: [1, 1], padding: [[0, 0], [0, 0]], dilation: [1, 1], ceil_mode: false })
         } else {
-            OpSpec::AvgPool2d(AvgPool2d {
-                kernel: [h, w],
-                stride: [1, 1],
-                padding: [[0, 0], [0, 0]],
-                count_include_pad: false,
-                ceil_mode: false,
-                dilation: [1, 1],
-            })
+            OpSpec::AvgPool2d(AvgPool2d::global(h, w))
         };
         self.push(n, id, op, vec![x.id])
     }

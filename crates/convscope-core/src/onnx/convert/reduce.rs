@@ -38,14 +38,7 @@ impl Converter<'_> {
         let [_, h, w] = self.spatial(n, &x)?;
         let id = self.fresh_id(n);
         if int(n, "keepdims", 1) != 0 {
-            let op = OpSpec::AvgPool2d(AvgPool2d {
-                kernel: [h, w],
-                stride: [1, 1],
-                padding: [[0, 0], [0, 0]],
-                count_include_pad: false,
-                ceil_mode: false,
-                dilation: [1, 1],
-            });
+            let op = OpSpec::AvgPool2d(AvgPool2d::global(h, w));
             self.push(n, id, op, vec![x.id])
         } else {
             self.push(n, id, OpSpec::GlobalAvgPool(GlobalAvgPool {}), vec![x.id])
