@@ -125,7 +125,7 @@ fn unsupported_ops_are_named_with_their_nodes_and_the_supported_list() {
     let extra = vec![node("LSTM", "rnn", &["f"], "h", vec![]), node("Resize", "up1", &["c"], "u1", vec![]), node("Resize", "up2", &["c"], "u2", vec![])];
     let e = message(onnx::import(&tiny(13, extra).write_to_bytes().unwrap()));
     assert!(e.contains("LSTM (node `rnn`)") && e.contains("Resize (node `up1`, `up2`)"), "{e}");
-    assert!(e.contains("Supported ops: Add, AveragePool") && e.contains("Unsqueeze"), "{e}");
+    assert!(e.contains("Supported ops: Abs, Add, AveragePool") && e.contains("Unsqueeze"), "{e}");
     let mut custom = tiny(13, vec![]);
     custom.graph.as_mut().unwrap().node.push(NodeProto { domain: "com.microsoft".into(), ..node("FusedConv", "fc2", &["x"], "y", vec![]) });
     assert!(message(onnx::import(&custom.write_to_bytes().unwrap())).contains("com.microsoft.FusedConv (node `fc2`)"));
@@ -304,4 +304,79 @@ fn a_1d_convolution_runs_as_a_1_by_k_one() {
     assert_eq!(m.graph.nodes.last().unwrap().id, "conv");
     let (_, v) = run_tensors(&bytes, vec![1.0, 2.0, 3.0, 4.0], [1, 1, 1, 4]);
     assert_eq!(v, [3.0, 5.0, 7.0, 4.0]);
+}
+
+fn int_tensor(name: &str, dims: &[i64], values: &[i64]) -> TensorProto {
+    TensorProto { name: name.into(), dims: dims.to_vec(), data_type: 7, int64_data: values.to_vec(), ..Default::default() }
+}
+
+/// The tiny model with `nodes` between the conv (`c`, `[N, 2, 2, 2]`) and the relu (which
+/// reads `r_in`), and `inits` added; its logits on 1..9.
+fn tiny_with(nodes: Vec<NodeProto>, inits: Vec<TensorProto>, opset: i64) -> Vec<f32> {
+    let mut m = tiny(opset, vec![]);
+    let g = m.graph.as_mut().unwrap();
+    g.node[1].input[0] = "r_in".into();
+    for (k, n) in nodes.into_iter().enumerate() {
+        g.node.insert(1 + k, n);
+    }
+    g.initializer.extend(inits);
+    let imported = onnx::import(&m.write_to_bytes().unwrap()).unwrap_or_else(|e| panic!("{e}"));
+    let device = Device::flex();
+    let graph = Graph::load(&imported.graph, imported.weights, &device).unwrap();
+    let x: Vec<f32> = (1..=9).map(|v| v as f32).collect();
+    to_vec(graph.forward(Tensor::<4>::from_data(TensorData::new(x, [1, 1, 3, 3]), &device), &[]).unwrap().0)
+}
+
+fn close(got: &[f32], want: &[f32]) {
+    assert!(got.len() == want.len() && got.iter().zip(want).all(|(a, b)| (a - b).abs() < 1e-4), "{got:?} vs {want:?}");
+}
+
+#[test]
+fn split_and_concat_swap_the_channels() {
+    // Channel 0 (window sums, mean 20 after the relu) and channel 1 (relu(0.5 - x) = 0)
+    // change places: features [0, 20], logits [0, 20, 0 - 20 + 10].
+    let mut split = node(
+        "Split",
+        "split",
+        &["c", "sizes"],
+        "s0",
+        vec![AttributeProto { name: "axis".into(), i: 1, type_: AttributeType::INT.into(), ..Default::default() }],
+    );
+    split.output.push("s1".into());
+    let nodes = vec![
+        split,
+        node(
+            "Concat",
+            "cat",
+            &["s1", "s0"],
+            "r_in",
+            vec![AttributeProto { name: "axis".into(), i: 1, type_: AttributeType::INT.into(), ..Default::default() }],
+        ),
+    ];
+    close(&tiny_with(nodes, vec![int_tensor("sizes", &[2], &[1, 1])], 13), &[0.0, 20.0, -10.0]);
+}
+
+#[test]
+fn a_gathered_channel_unsqueezed_and_repeated() {
+    // x[:, 0] twice: both channels are the window sums, features [20, 20], logits [20, 20, 10].
+    let nodes = vec![
+        node("Gather", "pick", &["c", "zero"], "g", vec![AttributeProto { name: "axis".into(), i: 1, type_: AttributeType::INT.into(), ..Default::default() }]),
+        node("Unsqueeze", "unsq", &["g", "one"], "u", vec![]),
+        node("Concat", "cat", &["u", "u"], "r_in", vec![AttributeProto { name: "axis".into(), i: 1, type_: AttributeType::INT.into(), ..Default::default() }]),
+    ];
+    close(&tiny_with(nodes, vec![int_tensor("zero", &[], &[0]), int_tensor("one", &[1], &[1])], 13), &[20.0, 20.0, 10.0]);
+}
+
+#[test]
+fn layer_norm_over_the_last_axis_and_a_slice() {
+    // Rows (a, b) of each map become (-1, 1) or (1, -1) (to 1e-6, eps 1e-5): channel 0's rows
+    // rise (12, 16 and 24, 28), channel 1's fall (0.5 - x); after the relu each channel's
+    // mean is 0.5: features [0.5, 0.5], logits [0.5, 0.5, 10].
+    let ln = vec![node("LayerNormalization", "ln", &["c", "gamma", "beta"], "r_in", vec![])];
+    close(&tiny_with(ln, vec![tensor("gamma", &[2], &[1.0, 1.0]), tensor("beta", &[2], &[0.0, 0.0])], 17), &[0.5, 0.5, 10.0]);
+    // The first column of each map (x[..., :1]), then the relu: channel 0 has 12 and 24,
+    // mean 18; channel 1 nothing: features [18, 0], logits [18, 0, 28].
+    let slice = vec![node("Slice", "cut", &["c", "starts", "ends", "axes"], "r_in", vec![])];
+    let inits = vec![int_tensor("starts", &[1], &[0]), int_tensor("ends", &[1], &[1]), int_tensor("axes", &[1], &[-1])];
+    close(&tiny_with(slice, inits, 13), &[18.0, 0.0, 28.0]);
 }
