@@ -1,7 +1,7 @@
 // convscope page: decodes images, calls the wasm engine, draws. No tensor maths here.
 // The page's settings live in the URL's hash (urlstate.js): every control change rewrites it,
 // and opening a link restores that view.
-import { ActivationsView, AttentionView, attentionMethods } from './pkg/convscope_web.js';
+import { ActivationsView, AttentionView, attentionMethods, onnxPresets } from './pkg/convscope_web.js';
 import * as rt from './runtime.js';
 import { setupActivations } from './activations.js';
 import { setupAttention } from './attention.js';
@@ -297,6 +297,7 @@ const onnx = setupOnnx({
     await predict(true);
   },
   enqueue: (job) => enqueue(job),
+  presets: () => onnxPresets(),
 });
 
 const VIEWS = { activations, attention, patterns };

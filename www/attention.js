@@ -139,7 +139,7 @@ export function setupAttention(ctx) {
         $('cam-timing').textContent = `computing ${info.name} (${info.cost})…`;
         await new Promise((ok) => requestAnimationFrame(() => setTimeout(ok, 0)));
       }
-      view.panes[pane] = await m.explain(pane, chosen[pane], cls, against === cls ? -1 : against, layer);
+      view.panes[pane] = await m.explain(pane, chosen[pane], cls, against, layer);
     }
     const ms = performance.now() - t0;
     [0, 1].forEach(drawPane);
@@ -252,7 +252,8 @@ export function setupAttention(ctx) {
       return {
         method: $('method-select').value || 'gradcam',
         class: view.top.length && cls !== view.top[0].index ? cls : null,
-        contrast: against >= 0 && against !== cls ? against : null,
+        // The menus as they are; the engine decides what they mean (Target::asked).
+        contrast: against >= 0 ? against : null,
         camlayer: $('cam-layer-select').value || null,
         method2: $('method2-select').value || null,
         opacity: Number($('cam-opacity').value),

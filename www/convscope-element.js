@@ -93,7 +93,7 @@ const FIGURES = {
         view.setImage(main);
         const top = main.top(1)[0];
         const cls = s.class ?? top.index;
-        const against = s.contrast !== null && s.contrast !== cls ? s.contrast : -1;
+        const against = s.contrast ?? -1;
         const panes = [await view.explain(0, s.method, cls, against, s.camlayer ?? '')];
         if (s.method2) panes.push(await view.explain(1, s.method2, cls, against, s.camlayer ?? ''));
         const pic = view.export(FIGURE_PX, s.raw ? -1 : s.opacity / 100, s.camcmap);
@@ -111,16 +111,17 @@ const FIGURES = {
 
   async patterns(s, eng, model, progress) {
     const layers = model.info().layers.filter((l) => l.shape.length === 3);
-    const layer = s.player ?? rt.defaultPatternLayer(layers).id;
+    const layer = s.player ?? model.info().patternLayer ?? layers[0].id;
     const total = layers.find((l) => l.id === layer).shape[0];
     const channels = s.channels ?? Array.from({ length: Math.min(16, total) }, (_, i) => i);
     let rgba = null;
     let size = s.size;
+    let notes = [];
     const draw = (note) => {
       const cols = Math.ceil(Math.sqrt(channels.length));
       const title = `${model.info().name} ${layer} - ${note}`;
       return canvasOf(
-        patternGallery(rgba, size, channels.map(String), [], title, cols, Math.max(size, channels.length <= 4 ? 256 : 96)),
+        patternGallery(rgba, size, channels.map(String), notes, title, cols, Math.max(size, channels.length <= 4 ? 256 : 96)),
         `filter patterns of ${layer}, channels ${channels.join(', ')}`,
       );
     };
@@ -132,6 +133,7 @@ const FIGURES = {
         progress(p.step / p.steps, `step ${p.step} of ${p.steps}`, draw(`step ${p.step} of ${p.steps}`));
       },
     );
+    notes = done.off.map((off) => (off ? 'OFF' : ''));
     return {
       canvas: draw(`${s.steps} steps, seed ${s.seed}`),
       caption: `Filter patterns: the images that ${layer}'s channel${channels.length > 1 ? 's' : ''} ${channels.join(', ')} respond to most (${s.steps} steps in ${done.seconds.toFixed(0)} s).`,

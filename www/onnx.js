@@ -4,13 +4,6 @@
 
 const $ = (id) => document.getElementById(id);
 
-export const PRESETS = {
-  imagenet: { label: 'ImageNet mean/std (torchvision)', mean: [123.675, 116.28, 103.53], std: [58.395, 57.12, 57.375] },
-  'minus-one-one': { label: 'values in [-1, 1]', mean: [127.5, 127.5, 127.5], std: [127.5, 127.5, 127.5] },
-  'zero-one': { label: 'values in [0, 1]', mean: [0, 0, 0], std: [255, 255, 255] },
-  'zero-255': { label: 'values in [0, 255]', mean: [0, 0, 0], std: [1, 1, 1] },
-};
-
 const storeKey = (name, size) => `convscope.onnx:${name}:${size}`;
 
 function remembered(name, size) {
@@ -29,30 +22,34 @@ function remember(name, size, prefs) {
   }
 }
 
-function presetOf(prefs) {
-  const same = (a, b) => a.every((v, i) => Math.abs(v - b[i]) < 1e-6);
-  const hit = Object.entries(PRESETS).find(([, p]) => same(p.mean, prefs.mean) && same(p.std, prefs.std));
-  return hit ? hit[0] : 'custom';
-}
-
-const numbers = (text, what) => {
-  const v = text.split(',').map((s) => Number(s.trim()));
-  if (!(v.length === 1 || v.length === 3) || v.some((x) => !Number.isFinite(x))) {
-    throw new Error(`${what}: give three numbers (R, G, B) or one, separated by commas; got "${text}"`);
-  }
-  return v.length === 1 ? [v[0], v[0], v[0]] : v;
-};
+// Settings stored by earlier versions hold arrays of numbers; the engine reads text.
+const text = (v) => (Array.isArray(v) ? v.join(', ') : String(v ?? ''));
 
 /** `ctx`: `engine()`, `use(model, name, source)` (makes it the page's model and analyses
- * the image), `enqueue(job)`. Returns `{ open(file), labels(file), active() }`. */
+ * the image), `enqueue(job)`, `presets()` (the engine's named normalisations). Returns
+ * `{ open(file), labels(file), active() }`. */
 export function setupOnnx(ctx) {
   // The imported model: its file's bytes, name and preprocessing.
   let current = null;
+  const menu = $('onnx-preset');
+  // The engine's named normalisations, read once the wasm is loaded (the first model).
+  let presets = null;
+  const known = () => {
+    if (!presets) {
+      presets = ctx.presets();
+      menu.replaceChildren(...presets.map((p) => new Option(p.label, p.id)), new Option('custom', 'custom'));
+    }
+    return presets;
+  };
 
-  function fillForm(prefs) {
-    $('onnx-preset').value = presetOf(prefs);
-    $('onnx-mean').value = prefs.mean.join(', ');
-    $('onnx-std').value = prefs.std.join(', ');
+  // The form shows what the model was loaded with (the engine's defaults included).
+  function fillForm(prefs, info) {
+    const c = info.input.channels;
+    const shown = (v) => v.slice(0, c).join(', ');
+    known();
+    menu.value = info.preset || 'custom';
+    $('onnx-mean').value = shown(info.input.mean);
+    $('onnx-std').value = shown(info.input.std);
     $('onnx-order').value = prefs.bgr ? 'bgr' : 'rgb';
     const n = prefs.labels ? prefs.labels.split('\n').filter((l) => l.trim()).length : 0;
     $('onnx-labels-note').textContent = prefs.labels ? `labels: ${prefs.labelsName || 'file'}` : 'no labels (classes shown by number)';
@@ -62,19 +59,19 @@ export function setupOnnx(ctx) {
   function readForm() {
     return {
       ...current.prefs,
-      mean: numbers($('onnx-mean').value, 'mean'),
-      std: numbers($('onnx-std').value, 'std'),
+      mean: $('onnx-mean').value,
+      std: $('onnx-std').value,
       bgr: $('onnx-order').value === 'bgr',
     };
   }
 
   async function load(prefs) {
     const engine = ctx.engine();
-    const model = engine.loadOnnx(current.bytes, current.name, Float32Array.from(prefs.mean), Float32Array.from(prefs.std), prefs.bgr, prefs.labels || '');
+    const model = engine.loadOnnx(current.bytes, current.name, text(prefs.mean), text(prefs.std), prefs.bgr, prefs.labels || '');
     current.prefs = prefs;
     remember(current.name, current.bytes.length, prefs);
-    fillForm(prefs);
     const info = model.info();
+    fillForm(prefs, info);
     $('onnx-summary').textContent = `${current.name}: ${info.input.channels}×${info.input.height}×${info.input.width} input, ${info.layers.length} layers, ${info.classes} classes${info.labels ? `, ${info.labels} labels` : ''}. ${info.description}.`;
     await ctx.use(model, current.name, { bytes: current.bytes, onnx: () => current && { name: current.name, ...current.prefs } });
   }
@@ -83,7 +80,8 @@ export function setupOnnx(ctx) {
     const name = file.name.replace(/\.onnx$/i, '');
     const bytes = new Uint8Array(await file.arrayBuffer());
     const previous = current;
-    current = { name, bytes, prefs: remembered(name, bytes.length) || { ...PRESETS.imagenet, bgr: false, labels: '' } };
+    // A new model starts on the engine's default for its channels.
+    current = { name, bytes, prefs: remembered(name, bytes.length) || { mean: '', std: '', bgr: false, labels: '' } };
     try {
       await load(current.prefs);
     } catch (e) {
@@ -121,7 +119,7 @@ export function setupOnnx(ctx) {
   });
   $('onnx-labels-clear').addEventListener('click', () => ctx.enqueue(() => load({ ...readForm(), labels: '', labelsName: '' })));
   $('onnx-preset').addEventListener('change', (e) => {
-    const p = PRESETS[e.target.value];
+    const p = known().find((x) => x.id === e.target.value);
     if (!p) return;
     $('onnx-mean').value = p.mean.join(', ');
     $('onnx-std').value = p.std.join(', ');

@@ -12,7 +12,7 @@ async function load({ backend, bytes, onnx }) {
   const engine = await Engine.create(backend);
   if (model) model.free();
   model = onnx
-    ? engine.loadOnnx(bytes, onnx.name, Float32Array.from(onnx.mean), Float32Array.from(onnx.std), onnx.bgr, onnx.labels || '')
+    ? engine.loadOnnx(bytes, onnx.name, String(onnx.mean ?? ''), String(onnx.std ?? ''), onnx.bgr, onnx.labels || '')
     : engine.loadModel(bytes);
   postMessage({ type: 'loaded', backend: engine.backend, note: engine.note });
 }
@@ -44,8 +44,8 @@ async function run({ id, layer, channels, size, steps, seed, fit, drawEveryMs })
         postMessage({ type: 'progress', id, step: done, steps, msPerStep: stepMs / done, rgba }, [rgba.buffer]);
       }
     }
-    const own = Array.from(await pattern.own());
-    postMessage({ type: 'done', id, own, seconds: (performance.now() - t0) / 1000 });
+    const { values, off } = await pattern.own();
+    postMessage({ type: 'done', id, own: values, off, seconds: (performance.now() - t0) / 1000 });
   } finally {
     pattern.free();
     me.pattern = null;

@@ -4,7 +4,7 @@
 // downloads. The engine computes and draws the figures; this file only shows them.
 import { patternGallery } from './pkg/convscope_web.js';
 import { download, imageData, paint } from './draw.js';
-import { defaultPatternLayer, patternsWorker } from './runtime.js';
+import { patternsWorker } from './runtime.js';
 
 const $ = (id) => document.getElementById(id);
 const PAGE = 16; // channels per page: one optimization, one image per channel
@@ -33,9 +33,10 @@ export function setupPatterns(ctx) {
     showPage();
   }
 
+  // The model says where its patterns view starts.
   function defaultLayer() {
     const layers = spatial();
-    return defaultPatternLayer(layers);
+    return layers.find((l) => l.id === ctx.info().patternLayer) || layers[0];
   }
 
   function showPage() {
@@ -131,7 +132,8 @@ export function setupPatterns(ctx) {
       Object.assign(probe.patterns, { state: 'running', step: msg.step, steps: msg.steps, msPerStep: msg.msPerStep });
     } else if (msg.type === 'done') {
       r.own = msg.own;
-      const off = r.rectified ? r.channels.filter((_, i) => msg.own[i] <= 0) : [];
+      // The engine says which channels the patterns left off.
+      const off = r.channels.filter((_, i) => msg.off[i]);
       r.off = off;
       r.channels.forEach((ch, i) => {
         const mark = $('pattern-grid').children[i].querySelector('.off');

@@ -72,10 +72,6 @@ export function bundledModel(eng, name) {
   return models.get(key);
 }
 
-/** The layer whose patterns a view shows first, of a model's feature-map layers: a middle
- * one (textures rather than plain colours, quick to optimize). */
-export const defaultPatternLayer = (layers) => layers.find((l) => l.id === 'blocks.5') || layers[Math.floor(layers.length * 0.4)];
-
 /** Decode an image blob to RGBA with the browser's decoders. */
 export async function decode(blob, name) {
   let bitmap;

@@ -9,9 +9,6 @@ use convscope_core::attention::{self, Explain, METHODS, Options, Target};
 
 use crate::{Args, device, load_image, load_model, read_f32};
 
-/// Methods that run the network many times get fewer timed runs.
-const SLOW: [&str; 4] = ["scorecam", "smoothgrad", "integrated-gradients", "occlusion"];
-
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(f64::total_cmp);
     v[v.len() / 2]
@@ -90,12 +87,14 @@ pub fn run(raw: &[String]) -> Result<(), String> {
                     .collect::<Result<_, _>>()?,
             ));
             for id in &methods {
+                let m = attention::method(id).map_err(|e| e.to_string())?;
+                let [_, _, h, w] = input.dims();
+                let slow = m.cost(&options, [h, w]).slow();
                 // On wgpu (lavapipe here) the methods that run the network dozens of times
                 // take minutes: only when asked for by name.
-                if backend == "wgpu" && a.get("methods").is_none() && SLOW.contains(id) {
+                if backend == "wgpu" && a.get("methods").is_none() && slow {
                     continue;
                 }
-                let m = attention::method(id).map_err(|e| e.to_string())?;
                 let once = || -> Result<f64, String> {
                     let t = Instant::now();
                     let req = Explain::new(&model.graph, input.clone(), target, None, options.clone()).map_err(|e| e.to_string())?;
@@ -103,7 +102,7 @@ pub fn run(raw: &[String]) -> Result<(), String> {
                     Ok(t.elapsed().as_secs_f64() * 1e3)
                 };
                 once()?;
-                let n = if SLOW.contains(id) { 3.min(runs) } else { runs };
+                let n = if slow { 3.min(runs) } else { runs };
                 rows.push((id.to_string(), (0..n).map(|_| once()).collect::<Result<_, _>>()?));
             }
             for (id, times) in rows {

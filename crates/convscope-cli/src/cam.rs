@@ -53,10 +53,7 @@ pub fn run(raw: &[String]) -> Result<(), String> {
     let (logits, _) = model.graph.forward(input.clone(), &[]).map_err(|e| e.to_string())?;
     let top = model.top_k(&read_f32(logits)?, 5);
     let class = a.number::<usize>("class", "a class index")?.unwrap_or(top[0].index);
-    let target = match a.number::<usize>("contrast", "a class index")? {
-        Some(against) => Target::Contrast { class, against },
-        None => Target::Class { class },
-    };
+    let target = Target::asked(class, a.number::<usize>("contrast", "a class index")?);
     let layer = a.get("layer").map(|id| model.graph.layer(id)).transpose().map_err(|e| format!("--layer: {e}"))?;
     let options = Options {
         seed: a.number("seed", "a whole number")?.unwrap_or(0),

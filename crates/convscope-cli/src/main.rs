@@ -29,7 +29,7 @@ usage:
   convscope cam --model M --method ID IMAGE [--layer ID] [--class K [--contrast K2]]
         [--png OUT.png [--opacity A] [--size PX] [--colormap NAME]] [--npy RAW.npy]
         [--faithfulness] [--sanity] [--seed N] [--max-channels N] [--json] [--backend cpu|wgpu] [--fit ...]
-  convscope patterns --model M --layer ID -o DIR [--channels 0..16] [--steps 512] [--size 128]
+  convscope patterns --model M [--layer ID] -o DIR [--channels 0..16] [--steps 512] [--size 128]
         [--seed N] [--lr 0.05] [--param fft|pixel] [--no-decorrelate] [--no-transforms]
         [--fit model|as-is] [--objective channel|neuron] [--start IMAGE] [--redirect-steps 32] [--cell PX] [--npy OUT.npy] [--json] [--backend cpu|wgpu]
   convscope convert --from SHARED_MODELS_DIR --out WEIGHTS_DIR [--dtype f16|f32]
@@ -50,7 +50,8 @@ occlusion (at the input); the target is --class (default the top-1), or --class 
 upsampling); --png the normalised map over the image with its faithfulness scores
 (deletion/insertion areas, the drop when only the highlighted region is kept, against a
 random map); --sanity randomizes the model from the top down and reports the correlation.
-patterns: one optimization for all the channels (one image each) from seeded noise (or
+patterns: --layer defaults to the feature-map layer a third of the way in (blocks.5 of
+efficientnet-lite0); one optimization for all the channels (one image each) from seeded noise (or
 --start IMAGE): Fourier basis with colour decorrelation, Lucid's transforms scaled to --size,
 Adam; the image is resized to the model's input (--fit as-is feeds it at its own size where
 the layer allows). Writes DIR/<channel>.png and DIR/gallery.png (channels their own pattern
@@ -136,36 +137,16 @@ pub fn model_from(a: &Args, device: &Device) -> Result<Model, String> {
         return load_model(name, device);
     }
     let bytes = std::fs::read(name).map_err(|e| format!("cannot read {name}: {e}"))?;
-    let mut pre = onnx::Preprocessing { bgr: a.has("bgr"), ..Default::default() };
-    let mut three_given = None;
-    for (flag, into) in [("mean", &mut pre.mean), ("std", &mut pre.std)] {
-        if let Some(v) = a.get(flag) {
-            let (values, n) = per_channel(v).map_err(|e| format!("--{flag}: {e}"))?;
-            *into = Some(values);
-            if n == 3 {
-                three_given = Some(flag);
-            }
-        }
-    }
-    if let Some(f) = a.get("labels") {
-        pre.labels = std::fs::read_to_string(f).map_err(|e| format!("--labels: cannot read {f}: {e}"))?;
-    }
+    let labels = match a.get("labels") {
+        Some(f) => std::fs::read_to_string(f).map_err(|e| format!("--labels: cannot read {f}: {e}"))?,
+        None => String::new(),
+    };
+    let pre = onnx::Preprocessing::parse(a.get("mean").unwrap_or(""), a.get("std").unwrap_or(""), a.has("bgr"), labels).map_err(|e| match e {
+        convscope_core::Error::BadInput(m) => format!("--{m}"),
+        e => e.to_string(),
+    })?;
     let stem = Path::new(name).file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| name.into());
-    let model = onnx::load(&bytes, &stem, &pre, device).map_err(|e| format!("{name}: {e}"))?;
-    if let Some(flag) = three_given.filter(|_| model.input.channels == 1) {
-        return Err(format!("--{flag}: give 1 comma-separated numbers, got 3 ({name} takes grey images)"));
-    }
-    Ok(model)
-}
-
-/// `R,G,B` (or one number, for every channel) as three values, and how many were given.
-fn per_channel(v: &str) -> Result<([f32; 3], usize), String> {
-    let parts: Vec<f32> = v.split(',').map(|p| p.trim().parse::<f32>().map_err(|_| format!("`{p}` is not a number"))).collect::<Result<_, _>>()?;
-    match parts.as_slice() {
-        [x] => Ok(([*x; 3], 1)),
-        [r, g, b] => Ok(([*r, *g, *b], 3)),
-        _ => Err(format!("give 3 (R,G,B) or 1 comma-separated numbers, got {}", parts.len())),
-    }
+    onnx::load(&bytes, &stem, &pre, device).map_err(|e| format!("{name}: {e}"))
 }
 
 /// Decode an image file (any bit depth, grey or colour, with or without alpha) to RGBA8.

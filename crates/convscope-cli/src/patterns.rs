@@ -41,7 +41,10 @@ pub fn run(raw: &[String]) -> Result<(), String> {
     ])?;
     let device = device(a.get("backend").unwrap_or("cpu"))?;
     let model = model_from(&a, &device)?;
-    let layer = model.graph.layer(a.need("layer")?).map_err(|e| format!("--layer: {e}"))?;
+    let layer = match a.get("layer") {
+        Some(id) => model.graph.layer(id).map_err(|e| format!("--layer: {e}"))?,
+        None => convscope_core::patterns::default_layer(&model.graph).ok_or("--layer: the model has no layer with feature maps")?,
+    };
     let info = model.graph.info(layer).clone();
     let count = info.shape[0];
     let channels = parse_channels(a.get("channels").unwrap_or("0..16"), count).map_err(|e| format!("--channels: {e}"))?;
@@ -94,7 +97,7 @@ pub fn run(raw: &[String]) -> Result<(), String> {
     let pixels = read_f32(render.image())?;
     let rgba = patterns::to_rgba(&pixels, c, size, size);
     let means = read_f32(render.channel_means(layer).map_err(|e| e.to_string())?)?;
-    let own: Vec<f32> = channels.iter().enumerate().map(|(i, &k)| means[i * count + k]).collect();
+    let own = patterns::own(&info, &means, &channels);
     if let Some(path) = a.get("npy") {
         std::fs::write(path, crate::npy::encode_f32(&[n, c, size, size], &pixels)).map_err(|e| format!("cannot write {path}: {e}"))?;
     }
@@ -104,21 +107,17 @@ pub fn run(raw: &[String]) -> Result<(), String> {
         write_png(&canvas, &out.join(format!("{ch}.png")).to_string_lossy())?;
     }
     let labels: Vec<String> = channels.iter().map(|c| c.to_string()).collect();
-    // A rectified layer's channel at 0 on its own pattern never switched on; other layers'
-    // values may be negative and say nothing of the kind.
-    let rectified = info.rectified();
-    let is_off = |v: f32| rectified && v <= 0.0;
-    let notes: Vec<String> = own.iter().map(|v| if is_off(*v) { "OFF".into() } else { String::new() }).collect();
+    let notes: Vec<String> = own.off.iter().map(|&off| if off { "OFF".into() } else { String::new() }).collect();
     let cell: usize = a.number("cell", "a number of pixels")?.unwrap_or(size.max(96));
     let title = format!("{} {} - {} steps, {size} px, seed {}", model.name, info.id, steps, render.options().seed);
     let grid = PictureGrid { title, rgba: &rgba, height: size, width: size, labels: &labels, notes: &notes, cols: (n as f64).sqrt().ceil() as usize, cell };
     let gallery = out.join("gallery.png");
     write_png(&grid.render(), &gallery.to_string_lossy())?;
-    let off: Vec<usize> = channels.iter().zip(&own).filter(|(_, v)| is_off(**v)).map(|(c, _)| *c).collect();
+    let off: Vec<usize> = channels.iter().zip(&own.off).filter(|(_, off)| **off).map(|(c, _)| *c).collect();
     if a.has("json") {
         let j = serde_json::json!({
             "model": model.name, "layer": info.id, "channels": channels, "steps": steps, "size": size,
-            "seconds": secs, "ms_per_step": secs * 1000.0 / steps.max(1) as f64, "own_means": own, "off": off,
+            "seconds": secs, "ms_per_step": secs * 1000.0 / steps.max(1) as f64, "own_means": own.values, "off": off,
             "loss": read_f32(render.loss().expect("stepped"))?[0], "objective": what,
         });
         println!("{j}");

@@ -31,10 +31,56 @@ pub struct InputSpec {
     pub bgr: bool,
 }
 
+/// A named normalisation: how a family of models wants pixel values (mean and std on
+/// 0..255, red, green, blue).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Preset {
+    /// Stable id (links, stored settings).
+    pub id: &'static str,
+    /// What a menu shows.
+    pub label: &'static str,
+    /// Per-channel mean.
+    pub mean: [f32; 3],
+    /// Per-channel divisor.
+    pub std: [f32; 3],
+}
+
+/// The normalisations people's models use, ImageNet's (torchvision's) first.
+pub const PRESETS: &[Preset] = &[
+    Preset { id: "imagenet", label: "ImageNet mean/std (torchvision)", mean: [123.675, 116.28, 103.53], std: [58.395, 57.12, 57.375] },
+    Preset { id: "minus-one-one", label: "values in [-1, 1]", mean: [127.5; 3], std: [127.5; 3] },
+    Preset { id: "zero-one", label: "values in [0, 1]", mean: [0.0; 3], std: [255.0; 3] },
+    Preset { id: "zero-255", label: "values in [0, 255]", mean: [0.0; 3], std: [1.0; 3] },
+];
+
+/// The preset with this mean and std (of the first `channels` values), if any.
+pub fn preset_of(mean: &[f32; 3], std: &[f32; 3], channels: usize) -> Option<&'static Preset> {
+    let n = channels.clamp(1, 3);
+    let same = |a: &[f32; 3], b: &[f32; 3]| a[..n].iter().zip(&b[..n]).all(|(x, y)| (x - y).abs() < 1e-4);
+    PRESETS.iter().find(|p| same(&p.mean, mean) && same(&p.std, std))
+}
+
+/// Per-channel values as a person writes them: `R, G, B`, or one number for every channel;
+/// empty for none (the model's default). Returns the three values and how many were given.
+pub fn per_channel(text: &str, what: &str) -> Result<Option<([f32; 3], usize)>> {
+    if text.trim().is_empty() {
+        return Ok(None);
+    }
+    let parts: Vec<f32> = text
+        .split(',')
+        .map(|p| p.trim().parse::<f32>().ok().filter(|v| v.is_finite()).ok_or_else(|| Error::BadInput(format!("{what}: `{}` is not a number", p.trim()))))
+        .collect::<Result<_>>()?;
+    match parts.as_slice() {
+        [x] => Ok(Some(([*x; 3], 1))),
+        [r, g, b] => Ok(Some(([*r, *g, *b], 3))),
+        _ => Err(Error::BadInput(format!("{what}: give 3 numbers (R, G, B) or 1, separated by commas; got {}", parts.len()))),
+    }
+}
+
 impl InputSpec {
     /// ImageNet mean/std (torchvision's, scaled to 0..255).
     pub fn imagenet(channels: usize, height: usize, width: usize) -> Self {
-        Self { channels, height, width, mean: [123.675, 116.28, 103.53], std: [58.395, 57.12, 57.375], bgr: false }
+        Self { channels, height, width, mean: PRESETS[0].mean, std: PRESETS[0].std, bgr: false }
     }
 
     /// The source colour (0 red, 1 green, 2 blue) of the model's input plane `plane`.
@@ -180,6 +226,18 @@ pub fn normalise(rgb: &[u8], spec: &InputSpec) -> TensorData {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn per_channel_values_and_presets() {
+        assert_eq!(per_channel(" 1, 2 ,3", "mean").unwrap(), Some(([1.0, 2.0, 3.0], 3)));
+        assert_eq!(per_channel("127.5", "mean").unwrap(), Some(([127.5; 3], 1)));
+        assert_eq!(per_channel("  ", "mean").unwrap(), None);
+        assert!(per_channel("1, 2", "std").unwrap_err().to_string().contains("std: give 3 numbers (R, G, B) or 1"));
+        assert!(per_channel("1, x, 3", "mean").unwrap_err().to_string().contains("`x` is not a number"));
+        assert_eq!(preset_of(&[0.0; 3], &[255.0; 3], 3).unwrap().id, "zero-one");
+        assert_eq!(preset_of(&[127.5, 0.0, 0.0], &[127.5, 1.0, 1.0], 1).unwrap().id, "minus-one-one");
+        assert!(preset_of(&[1.0; 3], &[2.0; 3], 3).is_none());
+    }
 
     fn solid(w: usize, h: usize, rgba: [u8; 4]) -> RgbaImage {
         RgbaImage::new(w, h, rgba.repeat(w * h)).unwrap()

@@ -348,3 +348,20 @@ fn eigen_cam_finds_the_dominant_component() {
     let flipped: Vec<bool> = on_p1.iter().map(|b| !b).collect();
     assert!(high == on_p1 || high == flipped, "{:?}", map.values);
 }
+
+#[test]
+fn each_method_says_what_it_runs() {
+    use convscope_core::attention::{Options, method};
+    let page = Options { samples: 16, steps: 16, max_channels: 64, window: 32, stride: 32, ..Options::default() };
+    let cost = |id: &str, o: &Options, size: usize| method(id).unwrap().cost(o, [size, size]);
+    assert_eq!(cost("gradcam", &page, 224).describe(), None);
+    assert!(!cost("saliency", &page, 224).slow());
+    assert_eq!(cost("saliency", &page, 224).describe().as_deref(), Some("1 backward pass"));
+    assert_eq!(cost("smoothgrad", &page, 224).describe().as_deref(), Some("16 backward passes"));
+    assert_eq!(cost("scorecam", &page, 224).describe().as_deref(), Some("65 forward passes"));
+    // 7 x 7 squares of 32 px on 224 px, and the image itself; 9 x 9 on 299 px.
+    assert_eq!(cost("occlusion", &page, 224).forward, 50);
+    assert_eq!(cost("occlusion", &page, 299).forward, 82);
+    let all = Options { max_channels: 0, ..page };
+    assert!(cost("scorecam", &all, 224).slow() && cost("scorecam", &all, 224).per_channel);
+}

@@ -363,3 +363,13 @@ fn deep_layer_patterns_differ_from_channel_to_channel() {
         }
     }
 }
+
+#[test]
+fn the_default_layer_is_a_third_of_the_way_through_the_feature_maps() {
+    let device = burn::tensor::Device::flex();
+    for (model, want) in [("efficientnet-lite0", "blocks.5"), ("digit-cnn", "conv2")] {
+        let m = common::load_model(model, &device);
+        let layer = convscope_core::patterns::default_layer(&m.graph).unwrap();
+        assert_eq!(m.graph.info(layer).id, want, "{model}");
+    }
+}

@@ -43,21 +43,9 @@ fn page_options() -> Options {
     Options { batch: 8, samples: 16, steps: 16, max_channels: 64, window: 32, stride: 32, ..Options::default() }
 }
 
-/// How many extra passes through the whole network a method costs in the page, for the menu
-/// (the CAMs that need a gradient only run from their layer, which the analysis already has).
-fn passes(id: &str, o: &Options) -> Option<String> {
-    match id {
-        "saliency" => Some("1 backward pass".into()),
-        "smoothgrad" => Some(format!("{} backward passes", o.samples)),
-        "integrated-gradients" => Some(format!("{} backward passes", o.steps)),
-        "scorecam" => Some(format!("{} forward passes", o.max_channels + 1)),
-        "occlusion" => Some("50 forward passes".into()),
-        _ => None,
-    }
-}
-
-/// Every method: `[{id, name, paper, resolution, cost}]`, in menu order; `cost` is null for
-/// the quick ones, else what the method runs.
+/// Every method: `[{id, name, paper, resolution, cost, slow}]`, in menu order; `cost` is null
+/// for the quick ones, else what the method runs in the page (at the bundled model's 224 px);
+/// `slow` when it runs the network more than once.
 #[wasm_bindgen(js_name = attentionMethods)]
 pub fn attention_methods() -> Result<JsValue, JsError> {
     let o = page_options();
@@ -66,7 +54,8 @@ pub fn attention_methods() -> Result<JsValue, JsError> {
             .iter()
             .map(|m| {
                 let info = m.info();
-                serde_json::json!({"id": info.id, "name": info.name, "paper": info.paper, "resolution": info.resolution, "cost": passes(info.id, &o)})
+                let cost = m.cost(&o, [224, 224]);
+                serde_json::json!({"id": info.id, "name": info.name, "paper": info.paper, "resolution": info.resolution, "cost": cost.describe(), "slow": cost.slow()})
             })
             .collect::<Vec<_>>(),
     )
@@ -109,8 +98,8 @@ impl AttentionView {
         Ok(())
     }
 
-    /// Explain the image with `method` for class `class` (minus class
-    /// `against` when `against >= 0`), at layer `layer` for the CAMs (empty: the last layer
+    /// Explain the image with `method` for class `class` (minus class `against` when
+    /// `against >= 0` and another class: [`Target::asked`]), at layer `layer` for the CAMs (empty: the last layer
     /// with feature maps), into pane `pane`. Returns `{method: {id, name, paper, resolution},
     /// layer, target, label, height, width, raw: Float32Array, constant, peak: [row, col]}`
     /// (`raw` only with the test hooks on: the page draws [`AttentionView::image`]).
@@ -119,7 +108,7 @@ impl AttentionView {
         let m = attention::method(&method).map_err(js_err)?;
         let g = &self.model.graph;
         let layer = if layer.is_empty() { None } else { Some(g.layer(&layer).map_err(js_err)?) };
-        let target = if against >= 0 { Target::Contrast { class, against: against as usize } } else { Target::Class { class } };
+        let target = Target::asked(class, usize::try_from(against).ok());
         let req = {
             let seen = self.seen()?;
             let req = Explain::new(g, seen.input.clone(), target, layer, page_options()).map_err(js_err)?;

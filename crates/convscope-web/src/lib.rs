@@ -34,6 +34,13 @@ use convscope_core::{Model, onnx};
 use js::js_err;
 use wasm_bindgen::prelude::*;
 
+/// The named normalisations an imported model can take: `[{id, label, mean, std}]`,
+/// ImageNet's first (the form's menu; the model's own is `info().preset`).
+#[wasm_bindgen(js_name = onnxPresets)]
+pub fn onnx_presets() -> Result<JsValue, JsError> {
+    js::to_js(&convscope_core::preprocess::PRESETS)
+}
+
 /// The compute device the page runs on.
 #[wasm_bindgen]
 pub struct Engine {
@@ -78,20 +85,14 @@ impl Engine {
         Ok(WebModel::new(model))
     }
 
-    /// Import an ONNX model (its bytes stay in the page). `mean` and `std` are three values
-    /// each, on pixel values 0..255, red, green, blue (grey models use the first); `bgr` when
-    /// the model takes blue, green, red planes; `labels` is a labels file's text (one class
-    /// per line, or JSON), or empty.
+    /// Import an ONNX model (its bytes stay in the page). `mean` and `std` are as a person
+    /// types them, on pixel values 0..255: `R, G, B`, one number, or empty for the model's
+    /// default (ImageNet's for RGB, 0 and 255 for grey); `bgr` when the model takes blue,
+    /// green, red planes; `labels` is a labels file's text (one class per line, or JSON), or
+    /// empty. The values in effect are in `info().input`, and their preset in `info().preset`.
     #[wasm_bindgen(js_name = loadOnnx)]
-    pub fn load_onnx(&self, bytes: &[u8], name: String, mean: Vec<f32>, std: Vec<f32>, bgr: bool, labels: String) -> Result<WebModel, JsError> {
-        let three = |v: &[f32], what: &str| -> Result<[f32; 3], JsError> {
-            match v {
-                [x] => Ok([*x; 3]),
-                [r, g, b] => Ok([*r, *g, *b]),
-                _ => Err(js_err(format!("{what}: give 3 values (R, G, B) or 1, got {}", v.len()))),
-            }
-        };
-        let pre = onnx::Preprocessing { mean: Some(three(&mean, "mean")?), std: Some(three(&std, "std")?), bgr, labels };
+    pub fn load_onnx(&self, bytes: &[u8], name: String, mean: String, std: String, bgr: bool, labels: String) -> Result<WebModel, JsError> {
+        let pre = onnx::Preprocessing::parse(&mean, &std, bgr, labels).map_err(js_err)?;
         let model = onnx::load(bytes, &name, &pre, &self.device).map_err(js_err)?;
         Ok(WebModel::new(model))
     }

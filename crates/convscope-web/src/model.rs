@@ -37,8 +37,9 @@ impl WebModel {
 
 #[wasm_bindgen]
 impl WebModel {
-    /// `{name, description, input: {channels, height, width, ...}, layers: [{id, kind, shape}],
-    /// classes, labels}` (`labels`: how many classes have names).
+    /// `{name, description, input: {channels, height, width, ...}, layers: [{id, kind, shape,
+    /// rectified, weighted, flattens}], classes, labels, patternLayer}` (`labels`: how many
+    /// classes have names; `patternLayer`: the layer the patterns view starts on).
     pub fn info(&self) -> Result<JsValue, JsError> {
         let m = &self.model;
         to_js(&serde_json::json!({
@@ -48,6 +49,8 @@ impl WebModel {
             "layers": m.graph.layers(),
             "classes": m.graph.info(m.graph.output()).shape[0],
             "labels": m.labels.len(),
+            "patternLayer": convscope_core::patterns::default_layer(&m.graph).map(|l| m.graph.info(l).id.clone()),
+            "preset": convscope_core::preprocess::preset_of(&m.input.mean, &m.input.std, m.input.channels).map(|p| p.id),
         }))
     }
 

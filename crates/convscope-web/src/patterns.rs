@@ -79,12 +79,11 @@ impl PatternRun {
         Ok(patterns::to_rgba(&read_back(image).await?, c, h, h))
     }
 
-    /// How strongly each pattern drives its own channel (the channel's mean on it).
-    pub async fn own(&self) -> Result<Vec<f32>, JsError> {
-        let means = self.render.channel_means(self.layer).map_err(js_err)?;
-        let count = means.dims()[1];
-        let means = read_back(means).await?;
-        Ok(self.channels.iter().enumerate().map(|(i, &k)| means[i * count + k]).collect())
+    /// How strongly each pattern drives its own channel (the channel's mean on it), and
+    /// which channels it leaves off: `{values, off}`.
+    pub async fn own(&self) -> Result<JsValue, JsError> {
+        let means = read_back(self.render.channel_means(self.layer).map_err(js_err)?).await?;
+        to_js(&patterns::own(self.render.graph().info(self.layer), &means, &self.channels))
     }
 }
 

@@ -77,10 +77,45 @@ pub struct MethodInfo {
     pub resolution: Resolution,
 }
 
+/// What a method runs through the whole network beyond the image's own pass (the CAMs that
+/// need a gradient run only from their layer, which an analysis already has).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+pub struct Cost {
+    /// Forward passes.
+    pub forward: usize,
+    /// Backward passes (each with its forward pass).
+    pub backward: usize,
+    /// Plus one forward pass per channel of the layer (Score-CAM without a channel limit).
+    pub per_channel: bool,
+}
+
+impl Cost {
+    /// Runs the network more than once: worth a progress message, and fewer timed runs.
+    pub fn slow(&self) -> bool {
+        self.per_channel || self.forward + self.backward > 1
+    }
+
+    /// For a menu: `None` for a method that costs nothing more, else what it runs.
+    pub fn describe(&self) -> Option<String> {
+        let plural = |n: usize, what: &str| format!("{n} {what} pass{}", if n == 1 { "" } else { "es" });
+        match (self.forward, self.backward, self.per_channel) {
+            (_, _, true) => Some("a forward pass per channel".into()),
+            (0, 0, false) => None,
+            (f, 0, false) => Some(plural(f, "forward")),
+            (_, b, false) => Some(plural(b, "backward")),
+        }
+    }
+}
+
 /// An attention method: a request in, a raw non-negative map out (on the device).
 pub trait Method: Sync {
     /// Registry entry.
     fn info(&self) -> MethodInfo;
+
+    /// What it runs with `options` on an input of `input` (height, width) pixels.
+    fn cost(&self, _options: &Options, _input: [usize; 2]) -> Cost {
+        Cost::default()
+    }
     /// The raw map, `[h, w]` at [`MethodInfo::resolution`], after the method's ReLU or
     /// absolute value and before normalisation.
     fn explain(&self, x: &Explain<'_>) -> Result<Tensor<2>>;

@@ -26,6 +26,16 @@ pub enum Target {
 }
 
 impl Target {
+    /// What a person asked for: `class`, against `against` when given. A contrast with the
+    /// class itself explains the class alone (the page's two menus may name the same class;
+    /// the CLI's `--contrast` too).
+    pub fn asked(class: usize, against: Option<usize>) -> Target {
+        match against {
+            Some(a) if a != class => Target::Contrast { class, against: a },
+            _ => Target::Class { class },
+        }
+    }
+
     /// Check the classes exist among `classes` logits.
     pub fn check(&self, classes: usize) -> Result<()> {
         let bad = |c: usize| Error::BadInput(format!("class {c} does not exist: the model has {classes} classes (0..{})", classes.saturating_sub(1)));

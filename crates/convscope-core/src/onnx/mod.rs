@@ -87,6 +87,18 @@ pub struct Preprocessing {
     pub bgr: bool,
     /// A labels file's text (one class per line, or JSON); empty for none.
     pub labels: String,
+    /// How many numbers the person gave for the mean and the std (0: none), so that three
+    /// for a grey model are refused.
+    pub given: [usize; 2],
+}
+
+impl Preprocessing {
+    /// From mean and std as a person writes them (`R, G, B`, one number, or empty for the
+    /// model's default: see [`crate::preprocess::per_channel`]).
+    pub fn parse(mean: &str, std: &str, bgr: bool, labels: String) -> Result<Self> {
+        let (m, s) = (crate::preprocess::per_channel(mean, "mean")?, crate::preprocess::per_channel(std, "std")?);
+        Ok(Self { mean: m.map(|v| v.0), std: s.map(|v| v.0), bgr, labels, given: [m.map_or(0, |v| v.1), s.map_or(0, |v| v.1)] })
+    }
 }
 
 /// Import an ONNX file as a model named `name` on `device`, with `pre`'s preprocessing.
@@ -95,6 +107,9 @@ pub fn load(bytes: &[u8], name: &str, pre: &Preprocessing, device: &burn::tensor
     let [c, h, w] = imported.graph.input_shape;
     let default =
         if c == 3 { InputSpec::imagenet(3, h, w) } else { InputSpec { channels: c, height: h, width: w, mean: [0.0; 3], std: [255.0; 3], bgr: false } };
+    if let Some(k) = (0..2).find(|&k| c == 1 && pre.given[k] == 3) {
+        return Err(Error::BadInput(format!("{}: give 1 number, got 3 (the model takes grey images)", ["mean", "std"][k])));
+    }
     let input = InputSpec { mean: pre.mean.unwrap_or(default.mean), std: pre.std.unwrap_or(default.std), bgr: pre.bgr, ..default };
     if input.std[..c].contains(&0.0) || input.std.iter().chain(&input.mean).any(|v| !v.is_finite()) {
         return Err(Error::BadInput("std must be non-zero and every mean and std a number".into()));

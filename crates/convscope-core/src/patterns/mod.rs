@@ -13,6 +13,8 @@
 //! The network stays on its plain device; only the parameters are put on the autodiff
 //! device each step, so the weights are constants of the tape.
 
+use serde::Serialize;
+
 pub mod objective;
 pub mod param;
 pub mod transform;
@@ -307,6 +309,11 @@ impl Render {
     pub fn batch(&self) -> usize {
         self.batch
     }
+
+    /// The network being visualised (its layers as the model's).
+    pub fn graph(&self) -> &Graph {
+        &self.graph
+    }
 }
 
 /// Host images (`[batch, C, H, W]` values in [0, 1]) as RGBA8, one image after the other;
@@ -323,4 +330,34 @@ pub fn to_rgba(images: &[f32], channels: usize, height: usize, width: usize) -> 
             })
         })
         .collect()
+}
+
+/// The layer whose patterns a view shows first when none is asked for: the feature-map layer a
+/// third of the way through the network's (textures rather than the first layers' plain
+/// colours, and quick to optimize: only that far is run). `blocks.5` of the bundled
+/// EfficientNet-Lite0, `conv2` of the digit model.
+pub fn default_layer(graph: &crate::graph::Graph) -> Option<crate::LayerId> {
+    let maps: Vec<usize> = (0..graph.layers().len()).filter(|&i| graph.layers()[i].shape.len() == 3).collect();
+    maps.get(maps.len() / 3).map(|&i| crate::LayerId(i))
+}
+
+/// How each pattern drove its own channel: `values[i]` is channel `channels[i]`'s mean on
+/// image `i`, and `off[i]` says it stayed switched off there (a rectified layer at 0: that
+/// channel may never switch on; other layers' values can be negative and say nothing of the
+/// kind).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Own {
+    /// The channel's mean on its own pattern.
+    pub values: Vec<f32>,
+    /// Whether it stayed off.
+    pub off: Vec<bool>,
+}
+
+/// [`Own`] from the read-back channel means of a run (`[images, C]`, as
+/// [`Render::channel_means`] gives them) of `channels` of `layer`.
+pub fn own(info: &crate::graph::LayerInfo, means: &[f32], channels: &[usize]) -> Own {
+    let count = info.shape.first().copied().unwrap_or(1);
+    let values: Vec<f32> = channels.iter().enumerate().map(|(i, &k)| means[i * count + k]).collect();
+    let off = values.iter().map(|&v| info.rectified() && v <= 0.0).collect();
+    Own { values, off }
 }

@@ -16,7 +16,7 @@ use burn::tensor::{
 use super::weighted;
 use crate::{
     Result,
-    attention::{Explain, Method, MethodInfo, Resolution},
+    attention::{Cost, Explain, Method, MethodInfo, Options, Resolution},
 };
 
 /// Score-CAM.
@@ -30,6 +30,11 @@ impl Method for ScoreCam {
             paper: "Wang et al. 2020 (arXiv:1910.01279): w_k = p(X * up(A_k)) - p(0)",
             resolution: Resolution::Layer,
         }
+    }
+
+    fn cost(&self, o: &Options, _: [usize; 2]) -> Cost {
+        // The channels scored, and the blank image.
+        if o.max_channels > 0 { Cost { forward: o.max_channels + 1, ..Cost::default() } } else { Cost { forward: 1, per_channel: true, ..Cost::default() } }
     }
 
     fn explain(&self, x: &Explain<'_>) -> Result<Tensor<2>> {

@@ -9,7 +9,7 @@ use burn::tensor::{Tensor, TensorData};
 
 use crate::{
     Result,
-    attention::{Explain, Method, MethodInfo, Resolution},
+    attention::{Cost, Explain, Method, MethodInfo, Options, Resolution},
 };
 
 /// Integrated Gradients.
@@ -33,6 +33,10 @@ impl Method for IntegratedGradients {
             paper: "Sundararajan et al. 2017, Eq. 1 (midpoint rule, baseline 0): |sum_c IG_c|",
             resolution: Resolution::Input,
         }
+    }
+
+    fn cost(&self, o: &Options, _: [usize; 2]) -> Cost {
+        Cost { backward: o.steps, ..Cost::default() }
     }
 
     fn explain(&self, x: &Explain<'_>) -> Result<Tensor<2>> {

@@ -8,7 +8,7 @@ use burn::tensor::{Tensor, TensorData, activation::relu, module::conv_transpose2
 
 use crate::{
     Error, Result,
-    attention::{Explain, Method, MethodInfo, Resolution},
+    attention::{Cost, Explain, Method, MethodInfo, Options, Resolution},
 };
 
 /// Occlusion.
@@ -24,14 +24,18 @@ impl Method for Occlusion {
         }
     }
 
+    fn cost(&self, o: &Options, [h, w]: [usize; 2]) -> Cost {
+        // Every square, and the image itself.
+        let (_, _, ny, nx) = grid(h, w, o);
+        Cost { forward: ny * nx + 1, ..Cost::default() }
+    }
+
     fn explain(&self, x: &Explain<'_>) -> Result<Tensor<2>> {
         let [_, _, h, w] = x.input.dims();
-        let win = if x.options.window == 0 { (h.min(w) / 7).max(1) } else { x.options.window };
-        let stride = if x.options.stride == 0 { (win / 2).max(1) } else { x.options.stride };
+        let (win, stride, ny, nx) = grid(h, w, &x.options);
         if win > h.min(w) {
             return Err(Error::BadInput(format!("occlusion window {win} is larger than the {h}x{w} input")));
         }
-        let (ny, nx) = ((h - win) / stride + 1, (w - win) / stride + 1);
         let device = x.input.device();
         let full = x.scores(x.input.clone(), false)?;
         let mut drops = Vec::new();
@@ -59,4 +63,13 @@ impl Method for Occlusion {
         let map = Tensor::<2>::zeros([h, w], &device).slice_assign([0..th, 0..tw], mean);
         Ok(relu(map))
     }
+}
+
+/// The squares on an `h` x `w` input: window, stride, and how many fit down and across (none
+/// when the window is larger than the input).
+fn grid(h: usize, w: usize, o: &Options) -> (usize, usize, usize, usize) {
+    let win = if o.window == 0 { (h.min(w) / 7).max(1) } else { o.window };
+    let stride = if o.stride == 0 { (win / 2).max(1) } else { o.stride };
+    let fit = |n: usize| if win > n { 0 } else { (n - win) / stride + 1 };
+    (win, stride, fit(h), fit(w))
 }

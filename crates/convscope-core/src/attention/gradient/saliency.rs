@@ -6,7 +6,7 @@ use burn::tensor::Tensor;
 use super::max_abs_channel;
 use crate::{
     Result,
-    attention::{Explain, Method, MethodInfo, Resolution},
+    attention::{Cost, Explain, Method, MethodInfo, Options, Resolution},
 };
 
 /// Gradient saliency.
@@ -15,6 +15,10 @@ pub struct Saliency;
 impl Method for Saliency {
     fn info(&self) -> MethodInfo {
         MethodInfo { id: "saliency", name: "Gradient saliency", paper: "Simonyan et al. 2014, Sec. 3.1: max_c |dS/dx|", resolution: Resolution::Input }
+    }
+
+    fn cost(&self, _: &Options, _: [usize; 2]) -> Cost {
+        Cost { backward: 1, ..Cost::default() }
     }
 
     fn explain(&self, x: &Explain<'_>) -> Result<Tensor<2>> {

@@ -7,7 +7,7 @@ use burn::tensor::{Tensor, TensorData};
 use super::max_abs_channel;
 use crate::{
     Result,
-    attention::{Explain, Method, MethodInfo, Resolution},
+    attention::{Cost, Explain, Method, MethodInfo, Options, Resolution},
     rng::Rng,
 };
 
@@ -17,6 +17,10 @@ pub struct SmoothGrad;
 impl Method for SmoothGrad {
     fn info(&self) -> MethodInfo {
         MethodInfo { id: "smoothgrad", name: "SmoothGrad", paper: "Smilkov et al. 2017, Eq. 3: mean of gradients under noise", resolution: Resolution::Input }
+    }
+
+    fn cost(&self, o: &Options, _: [usize; 2]) -> Cost {
+        Cost { backward: o.samples, ..Cost::default() }
     }
 
     fn explain(&self, x: &Explain<'_>) -> Result<Tensor<2>> {
