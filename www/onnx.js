@@ -45,7 +45,8 @@ export function setupOnnx(ctx) {
   // The form shows what the model was loaded with (the engine's defaults included).
   function fillForm(prefs, info) {
     const c = info.input.channels;
-    const shown = (v) => v.slice(0, c).join(', ');
+    // The engine's float32 values, as a person wrote them (123.675, not 123.67500305).
+    const shown = (v) => v.slice(0, c).map((x) => Number(x.toPrecision(6))).join(', ');
     known();
     menu.value = info.preset || 'custom';
     $('onnx-mean').value = shown(info.input.mean);

@@ -7,6 +7,8 @@
 //   node tests/e2e/screenshot.mjs OUT.png [query] share       the attention view with its
 //        "Embed…" dialog open
 //   node tests/e2e/screenshot.mjs OUT.png - blog              the sample post, every figure drawn
+//   node tests/e2e/screenshot.mjs OUT.png [query] zoo MODEL.onnx   an ONNX model opened: its
+//        form, and Grad-CAM at the layer found from its graph
 import { serveDist, launchBrowser, openPage } from './harness.mjs';
 
 const [out = 'docs/page.png', query = 'backend=cpu', scenario = 'page'] = process.argv.slice(2);
@@ -43,6 +45,15 @@ try {
     await page.check('#overlay-toggle');
     await page.waitForTimeout(300);
     await page.locator('#activations-panel').screenshot({ path: out });
+  } else if (scenario === 'zoo') {
+    await page.setViewportSize({ width: 1280, height: 1000 });
+    const runs = await page.evaluate(() => window.convscope.runs);
+    await page.setInputFiles('#onnx-input', process.argv[5]);
+    await page.waitForFunction((r) => window.convscope.runs > r || window.convscope.error, runs, { timeout: 600_000 });
+    await page.evaluate(() => window.convscope.explain({ method: 'gradcam', score: false }));
+    await page.waitForTimeout(300);
+    await page.locator('#onnx-form').screenshot({ path: out.replace(/\.png$/, '-form.png') });
+    await page.locator('#attention-panel').screenshot({ path: out });
   } else if (scenario === 'attention') {
     await page.setViewportSize({ width: 1280, height: 1000 });
     await page.evaluate(() => window.convscope.explain({ method: 'gradcam', method2: 'integrated-gradients' }));

@@ -184,3 +184,23 @@ fn elementwise_ops_match_their_formulas() {
         close(&format!("{backend} add/mul/concat/reshape/softmax"), &got, &want);
     }
 }
+
+#[test]
+fn the_grad_cam_layer_is_a_map_of_the_image_not_a_channels_last_value() {
+    // conv [4, 6, 6] -> relu -> transpose to [6, 6, 4] (channels last, as ConvNeXt's layer
+    // norms see their input) -> flatten -> linear. The CAM layer is the relu's map: the
+    // transposed value's last two axes (6 x 4) are no map's height and width.
+    let mut t = HashMap::new();
+    t.insert("w".to_string(), HostTensor::new(vec![4, 1, 3, 3], vec![0.1; 36]).unwrap());
+    t.insert("fc".to_string(), HostTensor::new(vec![2, 144], vec![0.01; 288]).unwrap());
+    let conv = Conv2d { weight: "w".into(), bias: None, stride: [1, 1], padding: [[1, 1], [1, 1]], dilation: [1, 1], groups: 1, act: None };
+    let nodes = vec![
+        NodeSpec { id: "conv".into(), op: OpSpec::Conv2d(conv), inputs: vec![INPUT.into()] },
+        NodeSpec { id: "pad".into(), op: OpSpec::Pad(Pad { pads: vec![[0, 0], [0, 0], [0, 0]], value: 0.0, mode: PadMode::Constant }), inputs: vec!["conv".into()] },
+        NodeSpec { id: "last".into(), op: OpSpec::Transpose(Transpose { perm: vec![1, 2, 0] }), inputs: vec!["pad".into()] },
+        NodeSpec { id: "flat".into(), op: OpSpec::Flatten(Flatten {}), inputs: vec!["last".into()] },
+        NodeSpec { id: "fc".into(), op: OpSpec::Linear(Linear { weight: "fc".into(), bias: None }), inputs: vec!["flat".into()] },
+    ];
+    let graph = Graph::load(&GraphSpec { input_shape: [1, 6, 6], nodes }, t, &Device::flex()).unwrap();
+    assert_eq!(graph.info(graph.last_spatial_layer().unwrap()).id, "pad");
+}

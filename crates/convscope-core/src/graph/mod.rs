@@ -188,9 +188,16 @@ impl Graph {
     /// (the usual Grad-CAM layer), found from the graph, not from names.
     pub fn last_spatial_layer(&self) -> Option<LayerId> {
         // A global pooling kept as [C, 1, 1] (as ONNX models have it, and squeeze-excitation
-        // branches) is not a map to look at.
+        // branches) is not a map to look at; nor is a channels-last value ([H, W, C], as
+        // ConvNeXt's layer norms see theirs): its last two axes are not a height and width
+        // a convolution or pooling gave (or the image's).
         let first_flat = self.layers.iter().position(|l| l.shape.len() == 1)?;
-        self.layers[..first_flat].iter().rposition(|l| l.shape.len() == 3 && l.shape[1] * l.shape[2] > 1).map(LayerId)
+        let mut sizes: Vec<[usize; 2]> = self.layers.iter().filter(|l| l.props.windowed && l.shape.len() == 3).map(|l| [l.shape[1], l.shape[2]]).collect();
+        sizes.push([self.input_shape[1], self.input_shape[2]]);
+        self.layers[..first_flat]
+            .iter()
+            .rposition(|l| l.shape.len() == 3 && l.shape[1] * l.shape[2] > 1 && sizes.contains(&[l.shape[1], l.shape[2]]))
+            .map(LayerId)
     }
 
     /// Whether the layers up to and including `layer` run on an input of any height and width

@@ -9,7 +9,7 @@ use burn::tensor::{
 };
 use serde::{Deserialize, Serialize};
 
-use super::{Kernel, Lowering, OpDef, Padding2d, Redirect, is_undilated, one, pad::cut, pad_pairs, undilated, window_shape};
+use super::{Kernel, LayerProps, Lowering, OpDef, Padding2d, Redirect, is_undilated, one, pad::cut, pad_pairs, undilated, window_shape};
 use crate::{
     Result,
     graph::{LayerShape, Value},
@@ -60,6 +60,10 @@ impl OpDef for AvgPool2d {
 
     fn shape(&self, ins: &[&LayerShape], _: &HashMap<String, HostTensor>) -> std::result::Result<LayerShape, String> {
         window_shape(ins, self.kernel, self.stride, &self.padding, self.dilation, self.ceil_mode)
+    }
+
+    fn props(&self) -> LayerProps {
+        LayerProps { windowed: true, ..LayerProps::default() }
     }
 
     fn lower(&self, cx: &mut Lowering<'_>) -> Rc<dyn Kernel> {

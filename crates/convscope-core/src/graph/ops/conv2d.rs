@@ -71,7 +71,7 @@ impl OpDef for Conv2d {
     }
 
     fn props(&self) -> LayerProps {
-        LayerProps { rectified: self.act.is_some_and(|a| a.rectified()), weighted: true, flattens: false }
+        LayerProps { rectified: self.act.is_some_and(|a| a.rectified()), weighted: true, flattens: false, windowed: true }
     }
 
     fn lower(&self, cx: &mut Lowering<'_>) -> Rc<dyn Kernel> {

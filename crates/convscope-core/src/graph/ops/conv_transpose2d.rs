@@ -59,7 +59,7 @@ impl OpDef for ConvTranspose2d {
     }
 
     fn props(&self) -> LayerProps {
-        LayerProps { weighted: true, ..LayerProps::default() }
+        LayerProps { weighted: true, windowed: true, ..LayerProps::default() }
     }
 
     fn lower(&self, cx: &mut Lowering<'_>) -> Rc<dyn Kernel> {

@@ -5,7 +5,7 @@ use std::{collections::HashMap, rc::Rc};
 use burn::tensor::{module::max_pool2d, ops::MaxPoolOptions};
 use serde::{Deserialize, Serialize};
 
-use super::{Kernel, Lowering, OpDef, Padding2d, Redirect, one, pad_pairs, window_shape};
+use super::{Kernel, LayerProps, Lowering, OpDef, Padding2d, Redirect, one, pad_pairs, window_shape};
 use crate::{
     Result,
     graph::{LayerShape, Value},
@@ -46,6 +46,10 @@ impl OpDef for MaxPool2d {
 
     fn shape(&self, ins: &[&LayerShape], _: &HashMap<String, HostTensor>) -> std::result::Result<LayerShape, String> {
         window_shape(ins, self.kernel, self.stride, &self.padding, self.dilation, self.ceil_mode)
+    }
+
+    fn props(&self) -> LayerProps {
+        LayerProps { windowed: true, ..LayerProps::default() }
     }
 
     fn lower(&self, _: &mut Lowering<'_>) -> Rc<dyn Kernel> {

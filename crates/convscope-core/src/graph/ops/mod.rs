@@ -32,6 +32,9 @@ pub struct LayerProps {
     /// Its output's shape is fixed by its input's total size, not by its layout (flatten,
     /// reshape): layers after it need the model's own input size when it reads feature maps.
     pub flattens: bool,
+    /// A window slides over its input's height and width (convolutions, poolings): its
+    /// output's last two axes are a map's height and width.
+    pub windowed: bool,
 }
 
 /// An op as a model file describes it: the spec side of one registry entry.
