@@ -196,7 +196,11 @@ fn the_grad_cam_layer_is_a_map_of_the_image_not_a_channels_last_value() {
     let conv = Conv2d { weight: "w".into(), bias: None, stride: [1, 1], padding: [[1, 1], [1, 1]], dilation: [1, 1], groups: 1, act: None };
     let nodes = vec![
         NodeSpec { id: "conv".into(), op: OpSpec::Conv2d(conv), inputs: vec![INPUT.into()] },
-        NodeSpec { id: "pad".into(), op: OpSpec::Pad(Pad { pads: vec![[0, 0], [0, 0], [0, 0]], value: 0.0, mode: PadMode::Constant }), inputs: vec!["conv".into()] },
+        NodeSpec {
+            id: "pad".into(),
+            op: OpSpec::Pad(Pad { pads: vec![[0, 0], [0, 0], [0, 0]], value: 0.0, mode: PadMode::Constant }),
+            inputs: vec!["conv".into()],
+        },
         NodeSpec { id: "last".into(), op: OpSpec::Transpose(Transpose { perm: vec![1, 2, 0] }), inputs: vec!["pad".into()] },
         NodeSpec { id: "flat".into(), op: OpSpec::Flatten(Flatten {}), inputs: vec!["last".into()] },
         NodeSpec { id: "fc".into(), op: OpSpec::Linear(Linear { weight: "fc".into(), bias: None }), inputs: vec!["flat".into()] },
