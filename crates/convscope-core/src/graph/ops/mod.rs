@@ -104,21 +104,14 @@ macro_rules! registry {
     };
 }
 
-/// Ops that exist only in older model files, as the general ops that replaced them.
+/// `add` and `mul` of older model files as `arith` of two inputs (the other ops of older
+/// files, `concat`, `softmax`, `mean`, are aliases of the general ops in [`registry!`]).
 fn migrate(mut v: serde_json::Value) -> serde_json::Value {
     if let Some(map) = v.as_object_mut() {
-        let replace = match map.get("op").and_then(|o| o.as_str()) {
-            Some("add") => Some(("arith", Some("add"))),
-            Some("mul") => Some(("arith", Some("mul"))),
-            Some("mean") => Some(("reduce", Some("mean"))),
-            _ => None,
-        };
-        if let Some((op, kind)) = replace {
-            map.insert("op".into(), op.into());
-            if let Some(k) = kind {
-                let key = if op == "arith" { "kind" } else { "func" };
-                map.insert(key.into(), k.into());
-            }
+        let old = map.get("op").and_then(|o| o.as_str()).filter(|o| matches!(*o, "add" | "mul")).map(str::to_string);
+        if let Some(kind) = old {
+            map.insert("op".into(), "arith".into());
+            map.insert("kind".into(), kind.into());
         }
     }
     v
@@ -192,7 +185,7 @@ registry! {
     Transpose(transpose::Transpose),
     Concat(concat::Concat) alias "concat_axis",
     Constant(constant::Constant),
-    Reduce(reduce::Reduce),
+    Reduce(reduce::Reduce) alias "mean",
     MatMul(matmul::MatMul),
     ConvTranspose2d(conv_transpose2d::ConvTranspose2d),
     LayerNorm(layer_norm::LayerNorm),
