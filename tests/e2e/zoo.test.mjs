@@ -73,11 +73,15 @@ for (const { file, size } of MODELS) {
 
     // Filter patterns of the first layer with feature maps: a page of pictures.
     const first = layers.find((l) => l.shape.length === 3);
-    await page.locator('#patterns-panel').scrollIntoViewIfNeeded();
-    await page.selectOption('#pattern-layer', first.id);
-    await page.selectOption('#pattern-steps', '16');
-    await page.selectOption('#pattern-size', '64');
-    await page.click('#pattern-run');
+    // The page's thread can be busy for tens of seconds here: the attention view scores its
+    // map on it while on screen (issue 17), and Inception at 299 px takes that long on a
+    // loaded 2-core machine. Each action waits for it.
+    const busy = { timeout: 300_000 };
+    await page.locator('#patterns-panel').scrollIntoViewIfNeeded(busy);
+    await page.selectOption('#pattern-layer', first.id, busy);
+    await page.selectOption('#pattern-steps', '16', busy);
+    await page.selectOption('#pattern-size', '64', busy);
+    await page.click('#pattern-run', busy);
     await page.waitForFunction(() => ['done', 'error'].includes(window.convscope.patterns.state), null, { timeout: 600_000 });
     const p = await page.evaluate(() => window.convscope.patterns);
     assert.equal(p.state, 'done', p.error);
