@@ -171,11 +171,11 @@ run_tests() {
   rustup component list --installed | grep -q '^rustfmt' || rustup component add rustfmt
   rustup component list --installed | grep -q '^clippy' || rustup component add clippy
   cargo fmt --all --check
-  cargo clippy --workspace --exclude convscope-web --all-targets -- -D warnings
+  cargo clippy --workspace --all-targets -- -D warnings
   ensure_wasm_tools
   cargo clippy -p convscope-web --target wasm32-unknown-unknown -- -D warnings
   log "Rust tests (CPU and wgpu on lavapipe)"
-  cargo test --release --workspace --exclude convscope-web
+  cargo test --release --workspace
   ensure_onnx_refs
   log "ONNX exports against onnxruntime (CPU and wgpu)"
   cargo test --release -p convscope-core --test onnx_exports -- --ignored --nocapture --skip torchvision_zoo

@@ -83,13 +83,14 @@ export function setupAttention(ctx) {
   function drawScores(box, s) {
     if (!s) { box.replaceChildren(); return; }
     const { ours, random } = s;
-    const row = (name, v, base, better, asPct = false) => {
-      const tie = Math.abs(v - base) < 0.005;
-      const good = !tie && (better === 'lower' ? v < base : v > base);
+    // The engine judges each score against the random map's; this only words it.
+    const mark = { better: '✓', worse: '✗', tie: '= no better than random' };
+    const row = (c) => {
       const p = document.createElement('p');
-      p.className = `score ${tie ? 'tie' : good ? 'good' : 'bad'}`;
-      const f = asPct ? pct : (x) => x.toFixed(3);
-      p.textContent = `${name}: ${f(v)} (random map ${f(base)}; ${better} is better) ${tie ? '= no better than random' : good ? '✓' : '✗'}`;
+      p.className = `score ${c.verdict === 'better' ? 'good' : c.verdict === 'worse' ? 'bad' : 'tie'}`;
+      const f = c.percent ? pct : (x) => x.toFixed(3);
+      const name = c.name[0].toUpperCase() + c.name.slice(1);
+      p.textContent = `${name}: ${f(c.ours)} (random map ${f(c.random)}; ${c.lower_is_better ? 'lower' : 'higher'} is better) ${mark[c.verdict]}`;
       return p;
     };
     const curves = document.createElement('canvas');
@@ -112,12 +113,7 @@ export function setupAttention(ctx) {
     plot(random.insertion, '#3b6fd4', true);
     plot(ours.deletion, '#d9534f', false);
     plot(ours.insertion, '#3b6fd4', false);
-    box.replaceChildren(
-      row('Deletion AUC', ours.deletion_auc, random.deletion_auc, 'lower'),
-      row('Insertion AUC', ours.insertion_auc, random.insertion_auc, 'higher'),
-      row(`Keep the top ${pct(ours.kept_fraction)}: confidence drop`, ours.keep_drop, random.keep_drop, 'lower', true),
-      curves,
-    );
+    box.replaceChildren(...s.comparisons.map(row), curves);
   }
 
   // Compute the maps of both panes, draw them, then score them.
@@ -187,9 +183,7 @@ export function setupAttention(ctx) {
       const div = document.createElement('div');
       div.className = `sanity ${rep.flagged ? 'bad' : 'good'}`;
       const h = document.createElement('p');
-      h.textContent = rep.flagged
-        ? `${rep.method}: FLAGGED — the map hardly changes when the model's weights are randomized, so it does not explain this model.`
-        : `${rep.method}: passed — the map changes as the model is randomized (Spearman rank correlation with the trained model's map):`;
+      h.textContent = `${rep.method}: ${rep.summary} (Spearman rank correlation with the trained model's map):`;
       const list = document.createElement('ul');
       list.replaceChildren(...rep.steps.map((s) => Object.assign(document.createElement('li'), {
         textContent: `${s.randomized} layer${s.randomized > 1 ? 's' : ''} randomized (down to ${s.layer}): ρ = ${s.rho.toFixed(2)}${s.constant ? ' (the map became constant)' : ''}`,

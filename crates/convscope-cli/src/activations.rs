@@ -4,7 +4,7 @@
 use convscope_core::{
     Model, Value,
     activations::{ChannelStats, Normalisation, RankBy, channel_maps, layer_scales, map_dims, parse_channels, stats_tensor},
-    preprocess::{Preprocess, normalise},
+    preprocess::Preprocess,
     render::{Canvas, Colormap, GridFigure, Overlay, ZoomFigure, side_by_side},
 };
 
@@ -21,8 +21,7 @@ struct Seen {
 
 fn see(model: &Model, path: &str, layer: convscope_core::LayerId, pre: &Preprocess) -> Result<Seen, String> {
     let image = load_image(path)?;
-    let rgb = pre.resize(&image, &model.input).map_err(|e| e.to_string())?;
-    let input = burn::tensor::Tensor::from_data(normalise(&rgb, &model.input), model.graph.device());
+    let convscope_core::Prepared { input, rgb } = model.prepare(&image, pre).map_err(|e| e.to_string())?;
     let (_, mut acts) = model.graph.forward(input, &[layer]).map_err(|e| e.to_string())?;
     let value = acts.remove(0);
     let stats = ChannelStats::from_rows(&read(stats_tensor(&value))?);

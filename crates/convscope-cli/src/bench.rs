@@ -5,7 +5,10 @@ use std::time::Instant;
 
 use burn::tensor::Tensor;
 
-use convscope_core::attention::{self, Explain, METHODS, Options, Target};
+use convscope_core::{
+    attention::{self, Explain, METHODS, Options, Target},
+    readback::block,
+};
 
 use crate::{Args, device, load_image, load_model, read_f32};
 
@@ -98,7 +101,7 @@ pub fn run(raw: &[String]) -> Result<(), String> {
                 let once = || -> Result<f64, String> {
                     let t = Instant::now();
                     let req = Explain::new(&model.graph, input.clone(), target, None, options.clone()).map_err(|e| e.to_string())?;
-                    req.run_now(m).map_err(|e| e.to_string())?;
+                    block(req.map(m)).map_err(|e| e.to_string())?;
                     Ok(t.elapsed().as_secs_f64() * 1e3)
                 };
                 once()?;

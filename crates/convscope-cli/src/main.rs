@@ -13,7 +13,12 @@ use std::process::ExitCode;
 
 use args::Args;
 use burn::tensor::{Device, Tensor};
-use convscope_core::{Model, RgbaImage, onnx, preprocess::Preprocess, tensor_data::StoredDType};
+use convscope_core::{
+    Model, RgbaImage, onnx,
+    preprocess::Preprocess,
+    readback::{self, block},
+    tensor_data::StoredDType,
+};
 
 const BUNDLED: [&str; 2] = ["efficientnet-lite0", "digit-cnn"];
 
@@ -167,9 +172,9 @@ fn one_image(a: &Args) -> Result<&str, String> {
     }
 }
 
-/// A tensor's values, read back.
+/// A tensor's values, read back (the core's read-back, waited for).
 pub fn read_f32<const D: usize>(t: Tensor<D>) -> Result<Vec<f32>, String> {
-    t.into_data().try_to_vec::<f32>().map_err(|e| format!("{e:?}"))
+    block(readback::read(t)).map_err(|e| e.to_string())
 }
 
 fn predict(raw: &[String]) -> Result<(), String> {
@@ -181,9 +186,8 @@ fn predict(raw: &[String]) -> Result<(), String> {
     let image = load_image(one_image(&a)?)?;
     let k: usize = a.get("top").unwrap_or("5").parse().map_err(|_| "--top needs a whole number".to_string())?;
     let pre = Preprocess::named(a.get("fit").unwrap_or("whole")).map_err(|e| format!("--fit: {e}"))?;
-    let input = pre.to_tensor(&image, &model.input, &device).map_err(|e| e.to_string())?;
-    let (logits, _) = model.graph.forward(input, &[]).map_err(|e| e.to_string())?;
-    let top = model.top_k(&read_f32(logits)?, k);
+    let input = model.prepare(&image, &pre).map_err(|e| e.to_string())?.input;
+    let top = model.top_k(&block(model.logits(input)).map_err(|e| e.to_string())?, k);
     if a.has("json") {
         let out = serde_json::json!({ "model": model.name, "backend": backend, "top": top });
         println!("{out}");

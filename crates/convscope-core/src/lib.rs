@@ -1,9 +1,11 @@
 //! convscope's core: CNN models as graphs of named layers on a burn `Device`, and the
 //! algorithms that look inside them.
 //!
-//! Nothing here does I/O, touches the DOM or awaits: callers hand in bytes and a device, and
-//! get tensors and numbers back. The same code runs on the CPU (`Device::flex()`), natively on
-//! wgpu, and in the browser on WebGPU.
+//! Nothing here does I/O or touches the DOM: callers hand in bytes and a device, and get
+//! tensors and numbers back. The only thing awaited is a read-back ([`readback`]), so the
+//! orchestrators that read back (a prediction, a map, its faithfulness, the sanity check) are
+//! `async`: the page awaits them and the CLI blocks on them. The same code runs on the CPU
+//! (`Device::flex()`), natively on wgpu, and in the browser on WebGPU.
 
 #![warn(missing_docs)]
 
@@ -16,11 +18,12 @@ pub mod model;
 pub mod onnx;
 pub mod patterns;
 pub mod preprocess;
+pub mod readback;
 pub mod render;
 pub mod rng;
 pub mod tensor_data;
 
 pub use error::{Error, Result};
 pub use graph::{Graph, LayerId, LayerInfo, Trace, Value};
-pub use model::{Model, Prediction};
+pub use model::{Model, Prediction, Prepared};
 pub use preprocess::{InputSpec, RgbaImage};

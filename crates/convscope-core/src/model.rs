@@ -7,7 +7,7 @@ use crate::{
     Error, Result,
     format::ModelFile,
     graph::Graph,
-    preprocess::{InputSpec, Preprocess, RgbaImage},
+    preprocess::{InputSpec, Preprocess, RgbaImage, normalise},
 };
 
 /// A loaded image classifier.
@@ -23,6 +23,16 @@ pub struct Model {
     pub labels: Vec<String>,
     /// The network.
     pub graph: Graph,
+}
+
+/// An image made ready for a model ([`Model::prepare`]).
+#[derive(Debug, Clone)]
+pub struct Prepared {
+    /// The normalised input, `[1, C, H, W]`, on the model's device.
+    pub input: Tensor<4>,
+    /// The image as the model sees it: RGB8 at the input size, before normalisation (for
+    /// overlays and "what the model sees").
+    pub rgb: Vec<u8>,
 }
 
 /// One class of a prediction.
@@ -55,7 +65,22 @@ impl Model {
     /// # Shapes
     /// returns `[1, C, H, W]`
     pub fn input_tensor(&self, image: &RgbaImage) -> Result<Tensor<4>> {
-        Preprocess::default().to_tensor(image, &self.input, self.graph.device())
+        Ok(self.prepare(image, &Preprocess::default())?.input)
+    }
+
+    /// An image made ready for this model by `pre`: the normalised input on the model's
+    /// device and the image as the model sees it. The one place the CLI and the page turn
+    /// pixels into an input.
+    pub fn prepare(&self, image: &RgbaImage, pre: &Preprocess) -> Result<Prepared> {
+        let rgb = pre.resize(image, &self.input)?;
+        let input = Tensor::from_data(normalise(&rgb, &self.input), self.graph.device());
+        Ok(Prepared { input, rgb })
+    }
+
+    /// The logits for an input (`[1, C, H, W]`), read back.
+    pub async fn logits(&self, input: Tensor<4>) -> Result<Vec<f32>> {
+        let (logits, _) = self.graph.forward(input, &[])?;
+        crate::readback::read(logits).await
     }
 
     /// Name of class `index` (its number when the model has no labels).

@@ -13,14 +13,20 @@ use convscope_core::{
     Graph, Model,
     attention::{
         self, AttentionMap, Explain, METHODS, Options, Resolution, Target,
-        faithfulness::{STEPS, faithfulness_now, probes, score},
+        faithfulness::{STEPS, Verdict, faithfulness, probes, score},
         integrated_gradients_attributions,
-        sanity::sanity_now,
+        sanity::sanity,
     },
     format::ModelFile,
     graph::{Activation, GraphSpec, INPUT, NodeSpec, OpSpec, Padding2d},
+    readback::block,
     tensor_data::HostTensor,
 };
+
+/// A method's map for a request, read back (the core's orchestrator, blocked on).
+fn now(req: &Explain<'_>, method: &dyn attention::Method) -> AttentionMap {
+    block(req.map(method)).unwrap()
+}
 
 fn node(id: &str, op: OpSpec, inputs: &[&str]) -> NodeSpec {
     NodeSpec { id: id.into(), op, inputs: inputs.iter().map(|s| s.to_string()).collect() }
@@ -67,7 +73,7 @@ fn captum_hand_computed_grad_cam() {
         let g = captum_net(&device);
         let x = image(&g, (0..16).map(|v| v as f32).collect(), &device);
         let req = Explain::new(&g, x, Target::Class { class: 0 }, Some(g.layer("conv1").unwrap()), Options::default()).unwrap();
-        let map = req.run_now(attention::method("gradcam").unwrap()).unwrap();
+        let map = now(&req, attention::method("gradcam").unwrap());
         assert_eq!((map.height, map.width), (2, 2));
         // Captum's test_simple_input_conv: [[11.25, 13.5], [20.25, 22.5]].
         for (got, want) in map.raw.iter().zip([11.25, 13.5, 20.25, 22.5]) {
@@ -118,7 +124,7 @@ fn on_a_gap_linear_head_grad_cam_weights_are_the_linear_weights_over_hw_and_grad
             // CAM (Zhou et al. 2016): sum_k w_ck A_k; Grad-CAM's is that over H*W.
             let cam: Vec<f32> = (0..25).map(|p| (0..4).map(|k| fc[class * 4 + k] * a[k * 25 + p]).sum::<f32>().max(0.0) / 25.0).collect();
             for id in ["gradcam", "hirescam"] {
-                let map = req.run_now(attention::method(id).unwrap()).unwrap();
+                let map = now(&req, attention::method(id).unwrap());
                 for (p, (got, want)) in map.raw.iter().zip(&cam).enumerate() {
                     assert!((got - want).abs() < 1e-5, "{backend} {id} class {class} pixel {p}: {got} vs CAM {want}");
                 }
@@ -166,27 +172,27 @@ fn every_method_gives_a_normalised_map_of_its_resolution_leaves_the_input_alone_
         for m in METHODS {
             let id = m.info().id;
             let req = Explain::new(g, x.clone(), Target::Class { class: 1 }, None, options.clone()).unwrap();
-            let map = req.run_now(*m).unwrap();
+            let map = now(&req, *m);
             let dims = match m.info().resolution {
                 Resolution::Layer => (lh, lw),
                 Resolution::Input => (28, 28),
             };
             check_map(&format!("{id} on {name}"), &map, dims);
             assert_eq!(to_vec(x.clone()), data, "{id} changed its input");
-            assert_eq!(req.run_now(*m).unwrap(), map, "{id} on {name}: same seed, different map");
+            assert_eq!(now(&req, *m), map, "{id} on {name}: same seed, different map");
         }
     }
     // The seed matters where there is randomness: SmoothGrad's noise.
     let x = image(g, (0..784).map(|i| ((i * 37) % 101) as f32 / 50.0 - 1.0).collect(), &device);
     let smooth = |seed| {
         let options = Options { seed, samples: 4, ..Options::default() };
-        Explain::new(g, x.clone(), Target::Class { class: 2 }, None, options).unwrap().run_now(attention::method("smoothgrad").unwrap()).unwrap()
+        now(&Explain::new(g, x.clone(), Target::Class { class: 2 }, None, options).unwrap(), attention::method("smoothgrad").unwrap())
     };
     assert_eq!(smooth(1), smooth(1));
     assert_ne!(smooth(1).raw, smooth(2).raw, "SmoothGrad ignores its seed");
     // A constant image has no gradient structure: saliency of it is still a valid map.
     let flat = image(g, vec![0.0; 784], &device);
-    let map = Explain::new(g, flat, Target::Class { class: 3 }, None, options).unwrap().run_now(attention::method("eigencam").unwrap()).unwrap();
+    let map = now(&Explain::new(g, flat, Target::Class { class: 3 }, None, options).unwrap(), attention::method("eigencam").unwrap());
     check_map("eigencam on zeros", &map, (lh, lw));
 }
 
@@ -238,7 +244,7 @@ fn grad_cam_at_head_matches_the_standard_definition_on_efficientnet() {
         let reference: Vec<f32> = (0..n).map(|p| (0..k).map(|c| w[c] * a[c * n + p]).sum::<f32>().max(0.0)).collect();
         let req = Explain::new(g, x, Target::Class { class: top }, None, Options::default()).unwrap();
         assert_eq!(req.layer, head, "the default layer is head");
-        let map = req.run_now(attention::method("gradcam").unwrap()).unwrap();
+        let map = now(&req, attention::method("gradcam").unwrap());
         let scale = reference.iter().fold(0f32, |m, v| m.max(*v));
         assert!(scale > 0.0);
         for (p, (got, want)) in map.raw.iter().zip(&reference).enumerate() {
@@ -261,7 +267,7 @@ fn the_trace_of_an_earlier_pass_gives_the_same_map() {
     let traced = req.clone().with_trace(g.trace_of(req.layer, &values).unwrap());
     for id in ["gradcam", "layercam"] {
         let m = attention::method(id).unwrap();
-        assert_eq!(req.run_now(m).unwrap(), traced.run_now(m).unwrap(), "{id}");
+        assert_eq!(now(&req, m), now(&traced, m), "{id}");
     }
 }
 
@@ -270,8 +276,9 @@ fn grad_cam_beats_a_random_map_on_deletion_and_insertion() {
     let device = Device::flex();
     let (model, x, top) = efficientnet(&device);
     let req = Explain::new(&model.graph, x, Target::Class { class: top }, None, Options::default()).unwrap();
-    let map = req.run_now(attention::method("gradcam").unwrap()).unwrap();
-    let (ours, baseline) = faithfulness_now(&req, &map, STEPS).unwrap();
+    let map = now(&req, attention::method("gradcam").unwrap());
+    let (scores, kept) = block(faithfulness(&req, &map, STEPS, None)).unwrap();
+    let (ours, baseline) = (scores.ours.clone(), scores.random.clone());
     assert_eq!(ours.kept_fraction, baseline.kept_fraction, "the random map keeps as many pixels");
     eprintln!("grad-cam {ours:?}\nrandom {baseline:?}");
     assert!((ours.deletion[0] - ours.probability).abs() < 1e-4, "deletion starts from the whole image");
@@ -279,6 +286,16 @@ fn grad_cam_beats_a_random_map_on_deletion_and_insertion() {
     assert!(ours.deletion_auc < baseline.deletion_auc, "deletion {} vs random {}", ours.deletion_auc, baseline.deletion_auc);
     assert!(ours.insertion_auc > baseline.insertion_auc, "insertion {} vs random {}", ours.insertion_auc, baseline.insertion_auc);
     assert!(ours.keep_drop < baseline.keep_drop, "keep drop {} vs random {}", ours.keep_drop, baseline.keep_drop);
+    assert!(scores.comparisons.iter().all(|c| c.verdict == Verdict::Better), "{:?}", scores.comparisons);
+    // The random map's curves are kept for the next map of the image: reusing them gives
+    // exactly what scoring from nothing gives, and a baseline for another target is ignored.
+    let plus = now(&req, attention::method("gradcam++").unwrap());
+    let (reused, _) = block(faithfulness(&req, &plus, STEPS, Some(kept.clone()))).unwrap();
+    assert_eq!(reused, block(faithfulness(&req, &plus, STEPS, None)).unwrap().0);
+    let other = Explain::new(&model.graph, req.input.clone(), Target::Class { class: (top + 1) % 1000 }, None, Options::default()).unwrap();
+    let (stale, _) = block(faithfulness(&other, &map, STEPS, Some(kept))).unwrap();
+    assert_eq!(stale, block(faithfulness(&other, &map, STEPS, None)).unwrap().0);
+    assert_ne!(stale.random.deletion, scores.random.deletion, "another target, other curves");
 }
 
 #[test]
@@ -309,7 +326,8 @@ fn randomizing_the_model_decorrelates_grad_cam() {
     let device = Device::flex();
     let (model, x, top) = efficientnet(&device);
     let req = Explain::new(&model.graph, x, Target::Class { class: top }, None, Options::default()).unwrap();
-    let report = sanity_now(&req, attention::method("gradcam").unwrap(), 5).unwrap();
+    let gradcam = attention::method("gradcam").unwrap();
+    let report = block(sanity(&req, gradcam, &now(&req, gradcam), 5)).unwrap();
     eprintln!("{report:?}");
     assert!(!report.flagged, "{report:?}");
     assert!(report.steps.len() >= 4 && report.steps.last().unwrap().randomized == model.graph.weighted_layers().len());
@@ -340,7 +358,7 @@ fn eigen_cam_finds_the_dominant_component() {
     let p1: Vec<f32> = (0..16).map(|i| if i % 4 < 2 { 1.0 } else { -1.0 }).collect();
     let p2: Vec<f32> = (0..16).map(|i| if i / 4 < 2 { 1.0 } else { -1.0 }).collect();
     let x = image(&g, [p1.clone(), p2].concat(), &device);
-    let map = Explain::new(&g, x, Target::Class { class: 0 }, None, Options::default()).unwrap().run_now(attention::method("eigencam").unwrap()).unwrap();
+    let map = now(&Explain::new(&g, x, Target::Class { class: 0 }, None, Options::default()).unwrap(), attention::method("eigencam").unwrap());
     // The projection on the first component is +-P1 (centred); after the sign fix and ReLU the
     // map is high exactly where P1 is +1 or exactly where it is -1.
     let high: Vec<bool> = map.values.iter().map(|&v| v > 0.5).collect();

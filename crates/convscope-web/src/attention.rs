@@ -4,14 +4,13 @@
 
 use std::{cell::RefCell, rc::Rc};
 
-use burn::tensor::Tensor;
 use convscope_core::{
     LayerId, Model,
     attention::{
         self, AttentionMap, Explain, METHODS, Options, Resolution, Target,
-        faithfulness::{Faithfulness, default_keep, kept, probes, random_map, score},
+        faithfulness::{Baseline, Scores, faithfulness},
         figure::{AttentionFigure, faithfulness_notes, location},
-        sanity::{Report, Step, cascade, counts, randomized_graph},
+        sanity::sanity,
     },
     render::{Canvas, Colormap, side_by_side},
 };
@@ -20,7 +19,7 @@ use wasm_bindgen::prelude::*;
 use crate::{
     WebModel,
     analysis::{Analysis, Seen},
-    js::{js_err, picture, read_back, set, test_hooks, to_js},
+    js::{js_err, picture, set, test_hooks, to_js},
 };
 
 /// Panes: two maps side by side.
@@ -33,7 +32,7 @@ struct Shown {
     layer: LayerId,
     label: String,
     map: AttentionMap,
-    scores: Option<(Faithfulness, Faithfulness)>,
+    scores: Option<Scores>,
 }
 
 /// The page's settings for the methods that run the network many times: smaller than the
@@ -72,9 +71,8 @@ pub struct AttentionView {
     model: Rc<Model>,
     image: RefCell<Option<Rc<Seen>>>,
     panes: RefCell<[Option<Shown>; PANES]>,
-    /// The random map's deletion and insertion probabilities for the image:
-    /// `(target, steps, [p(image), deletion..., insertion...])`.
-    random_curves: RefCell<Option<(Target, usize, Vec<f32>)>>,
+    /// The random map's curves on the image, scored once for every map of it.
+    baseline: RefCell<Option<Baseline>>,
 }
 
 #[wasm_bindgen]
@@ -82,7 +80,7 @@ impl AttentionView {
     /// An attention view of `model`, explaining no image yet.
     #[wasm_bindgen(constructor)]
     pub fn new(model: &WebModel) -> AttentionView {
-        AttentionView { model: model.model.clone(), image: RefCell::new(None), panes: RefCell::new([None, None]), random_curves: RefCell::new(None) }
+        AttentionView { model: model.model.clone(), image: RefCell::new(None), panes: RefCell::new([None, None]), baseline: RefCell::new(None) }
     }
 
     /// Explain `analysis` from now on (both panes are cleared). It must be of this view's model.
@@ -94,7 +92,7 @@ impl AttentionView {
         }
         *self.image.borrow_mut() = Some(seen);
         *self.panes.borrow_mut() = [None, None];
-        self.random_curves.borrow_mut().take();
+        self.baseline.borrow_mut().take();
         Ok(())
     }
 
@@ -104,36 +102,22 @@ impl AttentionView {
     /// layer, target, label, height, width, raw: Float32Array, constant, peak: [row, col]}`
     /// (`raw` only with the test hooks on: the page draws [`AttentionView::image`]).
     pub async fn explain(&self, pane: usize, method: String, class: usize, against: i32, layer: String) -> Result<JsValue, JsError> {
-        let pane = check_pane(pane)?;
         let m = attention::method(&method).map_err(js_err)?;
         let g = &self.model.graph;
         let layer = if layer.is_empty() { None } else { Some(g.layer(&layer).map_err(js_err)?) };
-        let target = Target::asked(class, usize::try_from(against).ok());
-        let req = {
-            let seen = self.seen()?;
-            let req = Explain::new(g, seen.input.clone(), target, layer, page_options()).map_err(js_err)?;
-            // The analysis kept every layer: the CAMs start from it instead of running the network.
-            match g.trace_of(req.layer, &seen.layers) {
-                Ok(trace) => req.with_trace(trace),
-                Err(_) => req,
+        self.show(pane, m, Target::asked(class, usize::try_from(against).ok()), layer).await?;
+        self.with_pane(pane, |s| {
+            let info = s.method.info();
+            let head = serde_json::json!({
+                "method": info, "layer": if info.resolution == Resolution::Layer { Some(&g.info(s.layer).id) } else { None },
+                "target": s.target, "label": s.label, "height": s.map.height, "width": s.map.width, "constant": s.map.constant, "peak": s.map.peak(),
+            });
+            let out: js_sys::Object = to_js(&head)?.into();
+            if test_hooks() {
+                set(&out, "raw", &js_sys::Float32Array::from(&s.map.raw[..]).into())?;
             }
-        };
-        let raw = req.run(m).map_err(js_err)?;
-        let [h, w] = raw.dims();
-        let map = AttentionMap::new(read_back(raw).await?, h, w).map_err(js_err)?;
-        let label = target.label(|c| self.model.label(c));
-        let info = m.info();
-        let layer_id = g.info(req.layer).id.clone();
-        let head = serde_json::json!({
-            "method": info, "layer": if info.resolution == Resolution::Layer { Some(&layer_id) } else { None },
-            "target": target, "label": label, "height": h, "width": w, "constant": map.constant, "peak": map.peak(),
-        });
-        let out: js_sys::Object = to_js(&head)?.into();
-        if test_hooks() {
-            set(&out, "raw", &js_sys::Float32Array::from(&map.raw[..]).into())?;
-        }
-        self.panes.borrow_mut()[pane] = Some(Shown { method: m, target, layer: req.layer, label, map, scores: None });
-        Ok(out.into())
+            Ok(out.into())
+        })?
     }
 
     /// Forget pane `pane` (e.g. when the second method is turned off).
@@ -150,61 +134,22 @@ impl AttentionView {
     }
 
     /// How faithful pane `pane`'s map is: deletion and insertion curves over `steps` steps,
-    /// the drop when only its highlighted region is kept, and the same for a random map
-    /// keeping as many pixels. `{ours: {...}, random: {...}}` (see `Faithfulness`).
+    /// the drop when only its highlighted region is kept, the same for a random map keeping
+    /// as many pixels, and each score judged against the random map's. `{ours: {...},
+    /// random: {...}, comparisons: [{name, ours, random, lower_is_better, percent, verdict}]}`
+    /// (see `Scores`).
     pub async fn faithfulness(&self, pane: usize, steps: usize) -> Result<JsValue, JsError> {
-        let pane = check_pane(pane)?;
-        let (target, layer, importance) = self.with_pane(pane, |s| (s.target, s.layer, s.map.resized(self.model.input.width, self.model.input.height)))?;
-        let input = self.seen()?.input.clone();
-        let req = Explain::new(&self.model.graph, input.clone(), target, Some(layer), page_options()).map_err(js_err)?;
-        let steps = steps.clamp(2, 100);
-        let keep = default_keep(&importance);
-        let (w, h) = (self.model.input.width, self.model.input.height);
-        let random = random_map(w, h, req.options.seed);
-        let n = 2 * steps + 3;
-        // The random map's curves depend on the image and the target only: scored once.
-        let cached = self.random_curves.borrow().as_ref().filter(|c| c.0 == target && c.1 == steps).map(|c| c.2.clone());
-        let curves = match cached {
-            Some(c) => c,
-            None => {
-                let [_, c, ih, iw] = input.dims();
-                let probes = probes(&req, &random, steps, keep).map_err(js_err)?.slice([0..n - 1, 0..c, 0..ih, 0..iw]);
-                let p = read_back(req.scores(Tensor::cat(vec![input, probes], 0), true).map_err(js_err)?).await?;
-                *self.random_curves.borrow_mut() = Some((target, steps, p.clone()));
-                p
-            }
-        };
-        let ours = Tensor::cat(vec![probes(&req, &importance, steps, keep).map_err(js_err)?, kept(&req, &random, keep).map_err(js_err)?], 0);
-        let p = read_back(req.scores(ours, true).map_err(js_err)?).await?;
-        let ours = score(&p[..n], steps, curves[0], keep).map_err(js_err)?;
-        let random = score(&[&curves[1..], &p[n..]].concat(), steps, curves[0], keep).map_err(js_err)?;
-        let out = to_js(&serde_json::json!({"ours": ours, "random": random}))?;
-        if let Some(s) = self.panes.borrow_mut()[pane].as_mut() {
-            s.scores = Some((ours, random));
-        }
-        Ok(out)
+        to_js(&self.score(pane, steps).await?)
     }
 
     /// The randomization sanity check for pane `pane`'s method and target: the model's
     /// weights re-drawn from the top down at up to `points` steps, each map's Spearman rank
     /// correlation with the trained model's. `{steps: [{layer, randomized, rho, constant}],
-    /// flagged}`.
+    /// flagged, summary}`.
     pub async fn sanity(&self, pane: usize, points: usize) -> Result<JsValue, JsError> {
-        let pane = check_pane(pane)?;
         let (method, target, layer, base) = self.with_pane(pane, |s| (s.method, s.target, s.layer, s.map.clone()))?;
-        let input = self.seen()?.input.clone();
-        let g = &self.model.graph;
-        let order = cascade(g);
-        let mut steps = Vec::new();
-        for n in counts(order.len(), points.clamp(1, 16)) {
-            let randomized = randomized_graph(g, &order, n, page_options().seed);
-            let req = Explain::new(&randomized, input.clone(), target, Some(layer), page_options()).map_err(js_err)?;
-            let raw = req.run(method).map_err(js_err)?;
-            let [h, w] = raw.dims();
-            let map = AttentionMap::new(read_back(raw).await?, h, w).map_err(js_err)?;
-            steps.push(Step::compare(&base, &map, &g.info(order[n - 1]).id, n));
-        }
-        to_js(&Report::new(steps))
+        let req = Explain::new(&self.model.graph, self.seen()?.input.clone(), target, Some(layer), page_options()).map_err(js_err)?;
+        to_js(&sanity(&req, method, &base, points).await.map_err(js_err)?)
     }
 
     /// The maps shown (one or both panes), each over the image with its title, legend and
@@ -220,6 +165,41 @@ impl AttentionView {
 }
 
 impl AttentionView {
+    /// Compute `method`'s map for `target` (at `layer` for the CAMs, else the last layer with
+    /// feature maps) into pane `pane`.
+    async fn show(&self, pane: usize, method: &'static dyn attention::Method, target: Target, layer: Option<LayerId>) -> Result<(), JsError> {
+        let pane = check_pane(pane)?;
+        let g = &self.model.graph;
+        let req = {
+            let seen = self.seen()?;
+            let req = Explain::new(g, seen.input.clone(), target, layer, page_options()).map_err(js_err)?;
+            // The analysis kept every layer: the CAMs start from it instead of running the network.
+            match g.trace_of(req.layer, &seen.layers) {
+                Ok(trace) => req.with_trace(trace),
+                Err(_) => req,
+            }
+        };
+        let map = req.map(method).await.map_err(js_err)?;
+        let label = target.label(|c| self.model.label(c));
+        self.panes.borrow_mut()[pane] = Some(Shown { method, target, layer: req.layer, label, map, scores: None });
+        Ok(())
+    }
+
+    /// Score pane `pane`'s map, reusing the random map's curves of this image when it can
+    /// (they are dropped with the image).
+    async fn score(&self, pane: usize, steps: usize) -> Result<Scores, JsError> {
+        let (target, layer, map) = self.with_pane(pane, |s| (s.target, s.layer, s.map.clone()))?;
+        let req = Explain::new(&self.model.graph, self.seen()?.input.clone(), target, Some(layer), page_options()).map_err(js_err)?;
+        let baseline = self.baseline.borrow_mut().take();
+        let (scores, baseline) = faithfulness(&req, &map, steps, baseline).await.map_err(js_err)?;
+        *self.baseline.borrow_mut() = Some(baseline);
+        // Only onto the map scored: the pane may show another one by now.
+        if let Some(s) = self.panes.borrow_mut()[pane].as_mut().filter(|s| s.target == target && s.map == map) {
+            s.scores = Some(scores.clone());
+        }
+        Ok(scores)
+    }
+
     /// The image explained.
     fn seen(&self) -> Result<Rc<Seen>, JsError> {
         self.image.borrow().clone().ok_or_else(|| JsError::new("no image has been analysed yet"))
@@ -247,8 +227,8 @@ impl AttentionView {
         let seen = self.seen()?;
         let info = s.method.info();
         let mut notes = vec![location(&info, &self.model.graph.info(s.layer).id)];
-        if let Some((ours, random)) = &s.scores {
-            notes.extend(faithfulness_notes(ours, Some(random)));
+        if let Some(scores) = &s.scores {
+            notes.extend(faithfulness_notes(scores));
         }
         let fig = AttentionFigure {
             title: format!("{} {} {} {}", seen.name, self.model.name, info.name, s.label),
@@ -259,5 +239,47 @@ impl AttentionView {
             notes,
         };
         Ok(draw(&fig))
+    }
+}
+
+#[cfg(all(test, not(target_arch = "wasm32")))]
+mod tests {
+    use convscope_core::{attention::faithfulness::STEPS, readback::block};
+
+    use super::*;
+    use crate::model::tests::{analyse, bundled};
+
+    /// What the core scores from nothing for `view`'s image and pane `pane`'s map.
+    fn fresh(view: &AttentionView, pane: usize) -> Scores {
+        let (target, layer, map) = view.with_pane(pane, |s| (s.target, s.layer, s.map.clone())).unwrap();
+        let req = Explain::new(&view.model.graph, view.seen().unwrap().input.clone(), target, Some(layer), page_options()).unwrap();
+        block(faithfulness(&req, &map, STEPS, None)).unwrap().0
+    }
+
+    /// The page scores every map of one image against the random map's curves computed once;
+    /// the scores are the core's from nothing, and a new image drops the curves with it.
+    #[test]
+    fn scoring_reuses_the_random_curves_of_an_image_and_drops_them_with_it() {
+        let model = bundled();
+        let view = AttentionView::new(&model);
+        view.set_image(&analyse(&model, "chelsea.png")).unwrap();
+        let top = view.seen().unwrap().model.top_k(&view.seen().unwrap().logits, 1)[0].index;
+        let gradcam = attention::method("gradcam").unwrap();
+        block(view.show(0, gradcam, Target::Class { class: top }, None)).unwrap();
+        block(view.show(1, attention::method("layercam").unwrap(), Target::Class { class: top }, None)).unwrap();
+        let first = block(view.score(0, STEPS)).unwrap();
+        assert!(view.baseline.borrow().is_some(), "the random map's curves are kept");
+        assert_eq!(first, fresh(&view, 0));
+        let second = block(view.score(1, STEPS)).unwrap();
+        assert_eq!(second, fresh(&view, 1));
+        assert_eq!(first.random.deletion, second.random.deletion, "one random baseline per image");
+        assert_eq!(view.with_pane(0, |s| s.scores.clone()).unwrap(), Some(first.clone()), "the scores land on the map scored");
+
+        view.set_image(&analyse(&model, "coffee.png")).unwrap();
+        assert!(view.baseline.borrow().is_none(), "a new image drops the old image's curves");
+        block(view.show(0, gradcam, Target::Class { class: top }, None)).unwrap();
+        let other = block(view.score(0, STEPS)).unwrap();
+        assert_eq!(other, fresh(&view, 0));
+        assert_ne!(other.random.deletion, first.random.deletion);
     }
 }

@@ -32,10 +32,9 @@ pub(crate) fn picture(c: &Canvas) -> Result<JsValue, JsError> {
     Ok(obj.into())
 }
 
-/// Read a tensor back to the host (the only way in the browser: asynchronously).
+/// Read a tensor back to the host (the core's read-back, awaited).
 pub(crate) async fn read_back<const D: usize>(t: burn::tensor::Tensor<D>) -> Result<Vec<f32>, JsError> {
-    let data = t.into_data_async().await.map_err(|e| js_err(format!("{e:?}")))?;
-    data.try_to_vec::<f32>().map_err(|e| js_err(format!("{e:?}")))
+    convscope_core::readback::read(t).await.map_err(js_err)
 }
 
 static TEST_HOOKS: AtomicBool = AtomicBool::new(false);

@@ -2,10 +2,7 @@
 
 use std::rc::Rc;
 
-use convscope_core::{
-    LayerId, Model, RgbaImage,
-    preprocess::{Preprocess, normalise},
-};
+use convscope_core::{LayerId, Model, Prepared, RgbaImage, preprocess::Preprocess};
 use wasm_bindgen::prelude::*;
 
 use crate::{
@@ -24,14 +21,10 @@ impl WebModel {
         Self { model: Rc::new(model) }
     }
 
-    /// The normalised input tensor `[1, C, H, W]` and the image as the model sees it (RGB8
-    /// at the input size).
-    fn input(&self, rgba: Vec<u8>, width: usize, height: usize, fit: &str) -> Result<(burn::tensor::Tensor<4>, Vec<u8>), JsError> {
+    /// An RGBA image from the page made ready for the model ([`Model::prepare`]).
+    fn prepare(&self, rgba: Vec<u8>, width: usize, height: usize, fit: &str) -> Result<Prepared, JsError> {
         let image = RgbaImage::new(width, height, rgba).map_err(js_err)?;
-        let pre = Preprocess::named(fit).map_err(js_err)?;
-        let rgb = pre.resize(&image, &self.model.input).map_err(js_err)?;
-        let tensor = burn::tensor::Tensor::from_data(normalise(&rgb, &self.model.input), self.model.graph.device());
-        Ok((tensor, rgb))
+        self.model.prepare(&image, &Preprocess::named(fit).map_err(js_err)?).map_err(js_err)
     }
 }
 
@@ -58,7 +51,7 @@ impl WebModel {
     /// any number of views: an [`Analysis`]. `name` titles its figures; `fit` is `"whole"` or
     /// `"center-crop"` (87.5% centre crop, bicubic: the usual ImageNet evaluation).
     pub async fn analyse(&self, name: String, rgba: Vec<u8>, width: usize, height: usize, fit: String) -> Result<Analysis, JsError> {
-        let (input, rgb) = self.input(rgba, width, height, &fit)?;
+        let Prepared { input, rgb } = self.prepare(rgba, width, height, &fit)?;
         let all: Vec<LayerId> = (0..self.model.graph.layers().len()).map(LayerId).collect();
         let (logits, layers) = self.model.graph.forward(input.clone(), &all).map_err(js_err)?;
         let logits = read_back(logits).await?;
@@ -68,9 +61,8 @@ impl WebModel {
     /// The top `k` classes for an RGBA image, without keeping activations (see
     /// [`WebModel::analyse`] for `fit`): `[{index, label, prob, logit}]`.
     pub async fn predict(&self, rgba: Vec<u8>, width: usize, height: usize, k: usize, fit: String) -> Result<JsValue, JsError> {
-        let (input, _) = self.input(rgba, width, height, &fit)?;
-        let (logits, _) = self.model.graph.forward(input, &[]).map_err(js_err)?;
-        to_js(&self.model.top_k(&read_back(logits).await?, k))
+        let input = self.prepare(rgba, width, height, &fit)?.input;
+        to_js(&self.model.top_k(&self.model.logits(input).await.map_err(js_err)?, k))
     }
 
     /// All logits for an RGBA image (see [`WebModel::analyse`] for `fit`). For tests.
@@ -78,8 +70,59 @@ impl WebModel {
         if !test_hooks() {
             return Err(test_only("logits"));
         }
-        let (input, _) = self.input(rgba, width, height, &fit)?;
-        let (logits, _) = self.model.graph.forward(input, &[]).map_err(js_err)?;
-        read_back(logits).await
+        let input = self.prepare(rgba, width, height, &fit)?.input;
+        self.model.logits(input).await.map_err(js_err)
+    }
+}
+
+#[cfg(all(test, not(target_arch = "wasm32")))]
+pub(crate) mod tests {
+    use burn::tensor::Device;
+    use convscope_core::readback::block;
+
+    use super::*;
+
+    fn repo() -> std::path::PathBuf {
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+    }
+
+    /// The bundled EfficientNet-Lite0 on the CPU, as the page loads it.
+    pub(crate) fn bundled() -> WebModel {
+        let bytes = std::fs::read(repo().join("weights/efficientnet-lite0.csm")).expect("bundled model");
+        WebModel::new(Model::from_bytes(&bytes, &Device::flex()).expect("it loads"))
+    }
+
+    /// A sample's pixels as the page hands them over: RGBA8, width, height.
+    pub(crate) fn pixels(name: &str) -> (Vec<u8>, usize, usize) {
+        let img = image::open(repo().join("www/samples").join(name)).expect("sample").to_rgba8();
+        let (w, h) = img.dimensions();
+        (img.into_raw(), w as usize, h as usize)
+    }
+
+    pub(crate) fn analyse(model: &WebModel, name: &str) -> Analysis {
+        let (rgba, w, h) = pixels(name);
+        block(model.analyse(name.into(), rgba, w, h, "center-crop".into())).expect("analysed")
+    }
+
+    /// The page's pixels (a 451x300 image: width and height cannot be swapped unnoticed)
+    /// reach the model as the CLI's do: the same input, the same logits, the same picture of
+    /// what the model sees.
+    #[test]
+    fn the_page_prepares_an_image_as_the_cli_does() {
+        let model = bundled();
+        let (rgba, w, h) = pixels("chelsea.png");
+        assert_ne!(w, h);
+        let pre = Preprocess::named("center-crop").unwrap();
+        let cli = model.model.prepare(&RgbaImage::new(w, h, rgba.clone()).unwrap(), &pre).unwrap();
+        let want = block(model.model.logits(cli.input)).unwrap();
+        let seen = analyse(&model, "chelsea.png");
+        assert_eq!(seen.seen().logits, want);
+        assert_eq!(seen.model_view(), cli.rgb.chunks_exact(3).flat_map(|p| [p[0], p[1], p[2], 255]).collect::<Vec<_>>());
+        crate::js::enable_test_hooks();
+        assert_eq!(block(model.logits(rgba, w, h, "center-crop".into())).unwrap(), want);
+        // And they are the right ones: the numpy reference's top five for the f16 weights.
+        let reference: serde_json::Value = serde_json::from_slice(&std::fs::read(repo().join("tests/data/reference_top5.json")).unwrap()).unwrap();
+        let top5: Vec<u64> = reference["chelsea.png"]["f16"].as_array().unwrap().iter().map(|e| e[0].as_u64().unwrap()).collect();
+        assert_eq!(model.model.top_k(&want, 5).iter().map(|p| p.index as u64).collect::<Vec<_>>(), top5);
     }
 }

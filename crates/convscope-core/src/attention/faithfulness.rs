@@ -12,17 +12,21 @@
 //! - A **random map** (smooth noise, seeded) scored the same way, keeping the same number of
 //!   pixels, is the baseline any map should beat.
 //!
-//! The probe images are built on the device from masks made on the host; reading the
-//! probabilities back is the caller's (see [`faithfulness_now`] natively).
+//! The probe images are built on the device from masks made on the host; [`faithfulness`]
+//! runs them, reads the probabilities back and judges each score against the random map's
+//! ([`Comparison`]), so that the CLI, the figures and the page say the same.
 
 use burn::tensor::{Tensor, TensorData, module::avg_pool2d, ops::AvgPoolOptions};
 use serde::Serialize;
 
-use super::{AttentionMap, Explain};
-use crate::{Error, Result, rng::Rng};
+use super::{AttentionMap, Explain, Target};
+use crate::{Error, Result, readback::read, rng::Rng};
 
 /// Steps of the deletion and insertion curves unless told otherwise (5% of the pixels each).
 pub const STEPS: usize = 20;
+
+/// Two scores closer than this are a tie ("no better than random").
+pub const TIE: f32 = 0.005;
 
 /// The highlighted region of a normalised map: values at least this.
 pub const HIGHLIGHT: f32 = 0.5;
@@ -151,16 +155,107 @@ pub fn random_map(width: usize, height: usize, seed: u64) -> Vec<f32> {
     AttentionMap::new(grid, 7, 7).expect("7x7").resized(width, height)
 }
 
-/// Native only: probe, run and score `map` for request `x`, and the random map (seeded by
-/// the request) keeping as many pixels, in one batch: `(ours, random)`.
-#[cfg(not(target_arch = "wasm32"))]
-pub fn faithfulness_now(x: &Explain<'_>, map: &AttentionMap, steps: usize) -> Result<(Faithfulness, Faithfulness)> {
-    let [_, _, h, w] = x.input.dims();
+/// The random map's probabilities on one image: the image itself, then its deletion and
+/// insertion curves. They depend on the image, the target, the steps and the seed only, not
+/// on the map scored, so a caller that scores several maps of one image keeps this and
+/// hands it back (the page does; it must drop it when the image changes).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Baseline {
+    target: Target,
+    steps: usize,
+    seed: u64,
+    probabilities: Vec<f32>,
+}
+
+/// Which way a score compares with the random map's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Verdict {
+    /// Better than the random map by more than [`TIE`].
+    Better,
+    /// Worse than the random map by more than [`TIE`].
+    Worse,
+    /// Within [`TIE`] of it: no better than random.
+    Tie,
+}
+
+/// One score of a map beside the random map's, judged.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Comparison {
+    /// What is scored, e.g. `deletion AUC`.
+    pub name: String,
+    /// The map's score.
+    pub ours: f32,
+    /// The random map's.
+    pub random: f32,
+    /// Lower is better (deletion, keep drop); else higher is.
+    pub lower_is_better: bool,
+    /// The score is a fraction best shown as a percentage.
+    pub percent: bool,
+    /// How it compares.
+    pub verdict: Verdict,
+}
+
+impl Comparison {
+    fn new(name: String, ours: f32, random: f32, lower_is_better: bool, percent: bool) -> Self {
+        let verdict = if (ours - random).abs() < TIE {
+            Verdict::Tie
+        } else if (ours < random) == lower_is_better {
+            Verdict::Better
+        } else {
+            Verdict::Worse
+        };
+        Self { name, ours, random, lower_is_better, percent, verdict }
+    }
+}
+
+/// A map's faithfulness and the random map's, with the three comparisons.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Scores {
+    /// The map's curves and scores.
+    pub ours: Faithfulness,
+    /// The random map's, keeping as many pixels.
+    pub random: Faithfulness,
+    /// Deletion AUC, insertion AUC and keep drop, each judged against the random map.
+    pub comparisons: Vec<Comparison>,
+}
+
+impl Scores {
+    /// Judge `ours` against `random`.
+    pub fn new(ours: Faithfulness, random: Faithfulness) -> Self {
+        let comparisons = vec![
+            Comparison::new("deletion AUC".into(), ours.deletion_auc, random.deletion_auc, true, false),
+            Comparison::new("insertion AUC".into(), ours.insertion_auc, random.insertion_auc, false, false),
+            Comparison::new(format!("keep the top {:.0}%: confidence drop", ours.kept_fraction * 100.0), ours.keep_drop, random.keep_drop, true, true),
+        ];
+        Self { ours, random, comparisons }
+    }
+}
+
+/// Score `map` for request `x` against the random map (seeded by the request) keeping as
+/// many pixels, over `steps` steps (2 to 100). `baseline` is the random map's curves from an
+/// earlier call on the same image (ignored unless its target, steps and seed match); the
+/// baseline returned is for the next call.
+pub async fn faithfulness(x: &Explain<'_>, map: &AttentionMap, steps: usize, baseline: Option<Baseline>) -> Result<(Scores, Baseline)> {
+    let steps = steps.clamp(2, 100);
+    let [_, c, h, w] = x.input.dims();
     let importance = map.resized(w, h);
     let keep = default_keep(&importance);
     let random = random_map(w, h, x.options.seed);
-    let batch = Tensor::cat(vec![x.input.clone(), probes(x, &importance, steps, keep)?, probes(x, &random, steps, keep)?], 0);
-    let p = super::read(x.scores(batch, true)?)?;
-    let n = 2 * steps.max(1) + 3;
-    Ok((score(&p[1..1 + n], steps, p[0], keep)?, score(&p[1 + n..], steps, p[0], keep)?))
+    let n = 2 * steps + 3;
+    let fits = |b: &Baseline| b.target == x.target && b.steps == steps && b.seed == x.options.seed;
+    let baseline = match baseline.filter(fits) {
+        Some(b) => b,
+        None => {
+            // The image and the random map's curves (its kept image depends on the map's keep).
+            let curves = probes(x, &random, steps, keep)?.slice([0..n - 1, 0..c, 0..h, 0..w]);
+            let probabilities = read(x.scores(Tensor::cat(vec![x.input.clone(), curves], 0), true)?).await?;
+            Baseline { target: x.target, steps, seed: x.options.seed, probabilities }
+        }
+    };
+    let p = read(x.scores(Tensor::cat(vec![probes(x, &importance, steps, keep)?, kept(x, &random, keep)?], 0), true)?).await?;
+    let whole = baseline.probabilities[0];
+    let ours = score(&p[..n], steps, whole, keep)?;
+    let random = score(&[&baseline.probabilities[1..], &p[n..]].concat(), steps, whole, keep)?;
+    Ok((Scores::new(ours, random), baseline))
 }

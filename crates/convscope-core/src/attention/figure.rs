@@ -1,7 +1,10 @@
 //! Attention maps as pictures: the normalised map over the image as the model saw it (or
 //! alone, at its own resolution), with the method, the target, a legend and the scores.
 
-use super::{AttentionMap, MethodInfo, Resolution, faithfulness::Faithfulness};
+use super::{
+    AttentionMap, MethodInfo, Resolution,
+    faithfulness::{Scores, Verdict},
+};
 use crate::render::{Canvas, Colormap, Overlay, Scale, ZoomFigure, with_notes};
 
 /// What the figure says when a map is constant.
@@ -83,17 +86,19 @@ pub fn location(info: &MethodInfo, layer: &str) -> String {
     }
 }
 
-/// Figure lines for a map's faithfulness, against the random baseline when given.
-pub fn faithfulness_notes(f: &Faithfulness, random: Option<&Faithfulness>) -> Vec<String> {
-    let vs = |ours: f32, theirs: Option<f32>| match theirs {
-        Some(r) => format!("{ours:.3} (random {r:.3})"),
-        None => format!("{ours:.3}"),
-    };
-    vec![
-        format!("deletion auc {} lower is better", vs(f.deletion_auc, random.map(|r| r.deletion_auc))),
-        format!("insertion auc {} higher is better", vs(f.insertion_auc, random.map(|r| r.insertion_auc))),
-        format!("keep top {:.0}%: confidence drop {}", f.kept_fraction * 100.0, vs(f.keep_drop, random.map(|r| r.keep_drop))),
-    ]
+/// Figure and terminal lines for a map's faithfulness against the random map's.
+pub fn faithfulness_notes(s: &Scores) -> Vec<String> {
+    s.comparisons
+        .iter()
+        .map(|c| {
+            let judged = match c.verdict {
+                Verdict::Better => "better than random",
+                Verdict::Worse => "worse than random",
+                Verdict::Tie => "no better than random",
+            };
+            format!("{} {:.3} (random {:.3}; {} is better): {judged}", c.name, c.ours, c.random, if c.lower_is_better { "lower" } else { "higher" })
+        })
+        .collect()
 }
 
 #[cfg(test)]

@@ -8,8 +8,9 @@
 //! a map can be trusted (deletion and insertion curves, the drop when only the map is kept,
 //! against a random map) and [`sanity`] runs the model-parameter randomization test.
 //!
-//! Nothing here reads tensors back except the `*_now` helpers for native callers; the page
-//! reads back asynchronously.
+//! A method computes on the device; [`Explain::map`], [`faithfulness::faithfulness`] and
+//! [`sanity::sanity`] read back, awaiting it (the CLI blocks on them with
+//! [`crate::readback::block`], the page awaits them).
 
 mod cam;
 pub mod faithfulness;
@@ -253,19 +254,12 @@ impl<'a> Explain<'a> {
         method.explain(self)
     }
 
-    /// Native only: run `method` and read the map back.
-    #[cfg(not(target_arch = "wasm32"))]
-    pub fn run_now(&self, method: &dyn Method) -> Result<AttentionMap> {
+    /// The map of `method` for this request, read back to the host.
+    pub async fn map(&self, method: &dyn Method) -> Result<AttentionMap> {
         let raw = self.run(method)?;
         let [h, w] = raw.dims();
-        AttentionMap::new(read(raw)?, h, w)
+        AttentionMap::new(crate::readback::read(raw).await?, h, w)
     }
-}
-
-/// Native only: read a tensor back synchronously.
-#[cfg(not(target_arch = "wasm32"))]
-pub(crate) fn read<const D: usize>(t: Tensor<D>) -> Result<Vec<f32>> {
-    t.into_data().try_to_vec::<f32>().map_err(|e| Error::Readback(format!("{e:?}")))
 }
 
 /// A map on the host: the raw values and the same normalised to `[0, 1]`.

@@ -34,13 +34,20 @@ pub struct Report {
     /// The last step's correlation is still at least [`FLAG_AT`]: the map does not depend on
     /// the weights.
     pub flagged: bool,
+    /// The verdict in words, as the CLI and the page print it.
+    pub summary: &'static str,
 }
 
 impl Report {
     /// Build a report from its steps.
     pub fn new(steps: Vec<Step>) -> Self {
         let flagged = steps.last().is_some_and(|s| s.rho.abs() >= FLAG_AT);
-        Self { steps, flagged }
+        let summary = if flagged {
+            "FLAGGED: the map hardly changes when the model's weights are randomized, so it does not explain this model"
+        } else {
+            "passed: the map changes as the model's weights are randomized"
+        };
+        Self { steps, flagged, summary }
     }
 }
 
@@ -111,16 +118,15 @@ impl Step {
     }
 }
 
-/// Native only: run the cascade for `method` on request `x` at up to `points` steps.
-#[cfg(not(target_arch = "wasm32"))]
-pub fn sanity_now(x: &super::Explain<'_>, method: &dyn super::Method, points: usize) -> crate::Result<Report> {
-    let base = x.run_now(method)?;
+/// Run the cascade for `method` on request `x` at up to `points` steps (1 to 16), each
+/// step's map compared with `base`, the trained model's map for the same request.
+pub async fn sanity(x: &super::Explain<'_>, method: &dyn super::Method, base: &AttentionMap, points: usize) -> crate::Result<Report> {
     let order = cascade(x.graph);
     let mut steps = Vec::new();
-    for n in counts(order.len(), points) {
+    for n in counts(order.len(), points.clamp(1, 16)) {
         let graph = randomized_graph(x.graph, &order, n, x.options.seed);
         let req = super::Explain::new(&graph, x.input.clone(), x.target, Some(x.layer), x.options.clone())?;
-        steps.push(Step::compare(&base, &req.run_now(method)?, &graph.info(order[n - 1]).id, n));
+        steps.push(Step::compare(base, &req.map(method).await?, &graph.info(order[n - 1]).id, n));
     }
     Ok(Report::new(steps))
 }

@@ -1,0 +1,20 @@
+//! Reading tensors back to the host. The browser can only wait for a read-back, so the
+//! orchestrators in this crate (a map, its faithfulness, the sanity check, a prediction)
+//! are `async` and await [`read`]; native callers block on them with [`block`].
+
+use burn::tensor::Tensor;
+
+use crate::{Error, Result};
+
+/// A tensor's values on the host, as `f32`, row-major.
+pub async fn read<const D: usize>(t: Tensor<D>) -> Result<Vec<f32>> {
+    let data = t.into_data_async().await.map_err(|e| Error::Readback(format!("{e:?}")))?;
+    data.try_to_vec::<f32>().map_err(|e| Error::Readback(format!("{e:?}")))
+}
+
+/// Native only: run one of this crate's futures to its end on this thread (the CLI, the
+/// benchmarks, the tests). On wgpu this waits for the device like a synchronous read-back.
+#[cfg(not(target_arch = "wasm32"))]
+pub fn block<F: std::future::Future>(f: F) -> F::Output {
+    burn::tensor::read_sync(f)
+}
