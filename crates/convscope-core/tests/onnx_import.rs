@@ -380,3 +380,25 @@ fn layer_norm_over_the_last_axis_and_a_slice() {
     let inits = vec![int_tensor("starts", &[1], &[0]), int_tensor("ends", &[1], &[1]), int_tensor("axes", &[1], &[-1])];
     close(&tiny_with(slice, inits, 13), &[18.0, 0.0, 28.0]);
 }
+
+#[test]
+fn dynamo_as_strided_folds_the_batch_and_gathers_it_back() {
+    // PyTorch's dynamo exporter writes `as_strided` as Reshape(x, [-1]) (the batch of one
+    // image folded in) and a Gather whose indices have x's shape. In order it is the identity
+    // (the tiny model's logits [20, 0, 30]); indices 4..8 then 0..4 swap the two channels
+    // (features [0, 20], logits [0, 20, -10]).
+    let as_strided = |order: &[i64]| {
+        let nodes = vec![node("Reshape", "flat_all", &["c", "minus_one"], "v", vec![]), node("Gather", "as_strided", &["v", "idx"], "r_in", vec![])];
+        tiny_with(nodes, vec![int_tensor("minus_one", &[1], &[-1]), int_tensor("idx", &[1, 2, 2, 2], order)], 18)
+    };
+    close(&as_strided(&[0, 1, 2, 3, 4, 5, 6, 7]), &[20.0, 0.0, 30.0]);
+    close(&as_strided(&[4, 5, 6, 7, 0, 1, 2, 3]), &[0.0, 20.0, -10.0]);
+    // Read by anything but a Gather, folding the batch in is still refused, at the Reshape.
+    let mut m = tiny(18, vec![]);
+    let g = m.graph.as_mut().unwrap();
+    g.node[1].input[0] = "v".into();
+    g.node.insert(1, node("Reshape", "flat_all", &["c", "minus_one"], "v", vec![]));
+    g.initializer.push(int_tensor("minus_one", &[1], &[-1]));
+    let msg = message(onnx::import(&m.write_to_bytes().unwrap()));
+    assert!(msg.contains("flat_all") && msg.contains("keeping the batch first"), "{msg}");
+}

@@ -161,6 +161,10 @@ pub struct Converter<'g> {
     readers: HashMap<&'g str, usize>,
     /// The ops that read each value name.
     reader_ops: HashMap<&'g str, Vec<&'g str>>,
+    /// Values reshaped to one axis with the batch (of one image) folded in, read only by
+    /// Gather: the image's values, flattened when a Gather reads them (PyTorch's dynamo
+    /// exporter writes `as_strided` so).
+    folded: HashMap<String, Runtime>,
     /// Layer ids of outputs kept besides the first.
     extra: Vec<String>,
     notes: Vec<String>,
@@ -206,6 +210,7 @@ impl<'g> Converter<'g> {
             shapes,
             readers,
             reader_ops,
+            folded: HashMap::new(),
             extra: vec![],
             notes: vec![],
         }
@@ -399,7 +404,7 @@ impl<'g> Converter<'g> {
         };
         self.check_outputs(n, used)?;
         // Ops on constants only (shape arithmetic exporters leave in) are folded on the host.
-        let computed = n.input.iter().find(|i| self.values.contains_key(*i));
+        let computed = n.input.iter().find(|i| self.values.contains_key(*i) || self.folded.contains_key(*i));
         if n.op_type == "Shape" || computed.is_none() {
             let shape_of = computed.map(|i| self.full(&self.values[i].shape));
             let ins: Vec<Option<&Constant>> = n.input.iter().map(|i| self.constants.get(i)).collect();

@@ -73,6 +73,13 @@ impl Converter<'_> {
         }
         .map_err(|m| err(n, m))?;
         if target.iter().try_fold(1usize, |a, &d| a.checked_mul(d)) != Some(total) || (self.batched && target.first() != Some(&1)) {
+            // The batch (of one image) folded into one axis that only Gathers read: kept
+            // for them (see `gather`).
+            let gathered = self.reader_ops.get(n.output[0].as_str()).is_some_and(|ops| ops.iter().all(|&o| o == "Gather"));
+            if self.batched && target == [total] && gathered {
+                self.folded.insert(n.output[0].clone(), x);
+                return Ok(());
+            }
             return Err(err(n, format!("cannot reshape {} to {} keeping the batch first", short(&full), short(&target))));
         }
         let rest = target[first..].to_vec();
@@ -275,6 +282,9 @@ impl Converter<'_> {
 
     /// Elements of one axis picked by constant indices (a 0-D index drops the axis).
     pub(super) fn gather(&mut self, n: &NodeProto) -> Result<()> {
+        if let Some(x) = self.folded.get(&n.input[0]).cloned() {
+            return self.gather_folded(n, x);
+        }
         let x = self.plain(n, 0)?;
         let rank = x.shape.len();
         let axis = self.axis(n, int(n, "axis", 0), rank)?;
@@ -297,5 +307,49 @@ impl Converter<'_> {
         }
         let id = self.fresh_id(n);
         self.push(n, id, OpSpec::Gather(Gather { axis, indices, drop }), vec![x.id])
+    }
+
+    /// A Gather from `x` flattened with its batch of one image (indices `[1, ...]`: the batch
+    /// comes back first): the image's values flattened, picked, and shaped as the indices.
+    /// PyTorch's dynamo exporter writes `as_strided` this way, often as the identity.
+    fn gather_folded(&mut self, n: &NodeProto, x: Runtime) -> Result<()> {
+        let idx = self.required(n, 1, "indices")?.clone();
+        let total: usize = x.shape.iter().product();
+        if int(n, "axis", 0) != 0 || idx.shape.first() != Some(&1) || idx.ints.len() != idx.values.len() {
+            return Err(err(
+                n,
+                format!(
+                    "reads a value with the batch folded in; only integer indices on axis 0 with the batch first are supported, got shape {}",
+                    short(&idx.shape)
+                ),
+            ));
+        }
+        let indices: Vec<usize> = idx
+            .ints
+            .iter()
+            .map(|&i| {
+                usize::try_from(if i < 0 { i + total as i64 } else { i })
+                    .ok()
+                    .filter(|&j| j < total)
+                    .ok_or_else(|| err(n, format!("index {i} is out of range for {total} values")))
+            })
+            .collect::<Result<_>>()?;
+        let rest = idx.shape[1..].to_vec();
+        if rest == x.shape && indices.iter().enumerate().all(|(k, &i)| k == i) {
+            self.alias(n, x);
+            return Ok(());
+        }
+        if rest.is_empty() || rest.len() > 4 {
+            return Err(err(n, format!("gives {} per image; convscope's values have 1 to 4 axes besides the batch", short(&rest))));
+        }
+        let base = self.fresh_id(n);
+        let flat = self.unique(format!("{base}#flat"));
+        self.push_as(n, flat.clone(), OpSpec::Flatten(Flatten {}), vec![x.id], None)?;
+        if rest.len() == 1 {
+            return self.push(n, base, OpSpec::Gather(Gather { axis: 0, indices, drop: false }), vec![flat]);
+        }
+        let picked = self.unique(format!("{base}#picked"));
+        self.push_as(n, picked.clone(), OpSpec::Gather(Gather { axis: 0, indices, drop: false }), vec![flat], None)?;
+        self.push(n, base, OpSpec::Reshape(Reshape { shape: rest }), vec![picked])
     }
 }
