@@ -115,7 +115,7 @@ async function predict(reanalyse = false) {
   await activations.imageChanged(top[0], analysis, reanalyse);
   await attention.imageChanged(top, analysis);
   patterns.imageChanged();
-  setStatus(`Ready — ${state.info.name} on ${probe.backend === 'webgpu' ? 'WebGPU' : 'the CPU'}`, true);
+  setStatus(`Ready — ${state.info.name} on ${probe.backend === 'webgpu' ? 'WebGPU' : 'the CPU'}${state.backend === 'auto' ? ` (${probe.note})` : ''}`, true);
   // Counted once everything for this image is drawn (tests wait on it).
   probe.lastTop = top;
   probe.lastMs = ms;
@@ -379,10 +379,11 @@ async function main() {
   mark('script');
   await rt.loadWasm();
   mark('wasm_ready');
+  const decided = await rt.decide(wanted.backend);
   state.engine = await rt.engine(wanted.backend);
   mark('engine_ready');
   probe.backend = state.engine.backend;
-  probe.note = state.engine.note || (wanted.backend !== 'cpu' && !('gpu' in navigator) ? 'this browser has no WebGPU; running on the CPU' : '');
+  probe.note = state.engine.backend === decided.backend ? decided.note : state.engine.note;
   if (wanted.backend === 'webgpu' && probe.backend !== 'webgpu') showError(probe.note);
   await loadModel(wanted.model);
   mark('model_ready');

@@ -2,7 +2,7 @@
 // one wasm instance, one engine per backend (one GPU device), one loaded copy of each model
 // and sample, one queue of work. Everything is found relative to this file, so the folder can
 // sit under any path of any host. No tensor maths here.
-import init, { Engine, enableTestHooks } from './pkg/convscope_web.js';
+import init, { Engine, chooseBackend, enableTestHooks } from './pkg/convscope_web.js';
 
 const base = new URL('.', import.meta.url);
 /** A site file's address, relative to this module (works from another origin too). */
@@ -12,6 +12,7 @@ export const SAMPLES = ['chelsea.png', 'coffee.png', 'camera.png', 'rocket.jpg',
 export const MODELS = ['efficientnet-lite0', 'digit-cnn'];
 
 let wasm = null;
+const decisions = new Map(); // 'auto' | 'webgpu' | 'cpu' -> Promise<{backend, note}>
 const engines = new Map(); // 'webgpu' | 'cpu' -> Promise<Engine>
 const modelBytes = new Map(); // name -> Promise<Uint8Array>
 const models = new Map(); // `${backend}/${name}` -> Promise<WebModel>
@@ -27,24 +28,27 @@ export function loadWasm() {
   return wasm;
 }
 
-/** The backend a choice gives: 'cpu' forces the CPU; 'auto' and 'webgpu' try WebGPU where the
- * browser has it. */
-export const backendFor = (choice) => (choice !== 'cpu' && typeof navigator !== 'undefined' && 'gpu' in navigator ? 'webgpu' : 'cpu');
+/** Where a backend choice ('auto' | 'webgpu' | 'cpu') runs, and why: `{backend, note}`, the
+ * engine's rule (auto avoids software WebGPU adapters), asked once per choice. */
+export function decide(choice = 'auto') {
+  if (!decisions.has(choice)) decisions.set(choice, loadWasm().then(() => chooseBackend(choice)));
+  return decisions.get(choice);
+}
 
-/** The engine for a backend choice, created once per page. A WebGPU failure gives the CPU
- * engine (its `note` says why). */
-export function engine(choice = 'auto') {
-  const want = backendFor(choice);
-  if (!engines.has(want)) {
-    engines.set(want, loadWasm().then(async () => {
-      const e = await Engine.create(want);
+/** The engine for a backend choice: one per backend a page (a WebGPU failure gives the CPU
+ * engine; its `note` says why). */
+export async function engine(choice = 'auto') {
+  const { backend } = await decide(choice);
+  if (!engines.has(backend)) {
+    engines.set(backend, loadWasm().then(async () => {
+      const e = await Engine.create(backend);
       enginesCreated += 1;
-      // WebGPU refused: later asks for it get this same CPU engine.
-      if (e.backend !== want) engines.set(e.backend, Promise.resolve(e));
+      // WebGPU refused: later asks for the CPU get this same engine.
+      if (e.backend !== backend && !engines.has(e.backend)) engines.set(e.backend, Promise.resolve(e));
       return e;
     }));
   }
-  return engines.get(want);
+  return engines.get(backend);
 }
 
 /** The bytes of a bundled model, fetched once. */

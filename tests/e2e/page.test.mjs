@@ -48,6 +48,22 @@ test('logits agree across WebGPU and the CPU to 1e-3', () => {
   }
 });
 
+test('auto takes the CPU over a software WebGPU adapter, says why, and WebGPU can still be forced', { timeout: 600_000 }, async () => {
+  // Headless Chromium's WebGPU adapter here is a software one (SwiftShader or Mesa's).
+  const { page, consoleErrors } = await openPage(shared.browser.context, shared.server.url);
+  const state = await page.evaluate(() => ({ backend: window.convscope.backend, note: window.convscope.note }));
+  assert.equal(state.backend, 'cpu');
+  assert.match(state.note, /^auto chose the CPU: the (WebGPU adapter is (SwiftShader|llvmpipe|lavapipe)|browser marks its WebGPU adapter as a fallback)/);
+  assert.match(await page.textContent('#status'), /on the CPU \(auto chose the CPU: .*choose WebGPU to use it anyway\)/);
+  const forced = await page.evaluate(async () => {
+    const rt = await import('./runtime.js');
+    return { decided: await rt.decide('webgpu'), backend: (await rt.engine('webgpu')).backend };
+  });
+  assert.deepEqual(forced, { decided: { backend: 'webgpu', note: 'WebGPU was chosen' }, backend: 'webgpu' });
+  assert.deepEqual(consoleErrors, []);
+  await page.close();
+});
+
 test('a file that is not an image gets a clear message and the page keeps working', { timeout: 600_000 }, async () => {
   const { page } = await openPage(shared.browser.context, `${shared.server.url}?backend=cpu`);
   await page.setInputFiles('#file-input', { name: 'notes.png', mimeType: 'image/png', buffer: Buffer.from('this is not a PNG') });

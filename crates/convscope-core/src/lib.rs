@@ -10,6 +10,7 @@
 #![warn(missing_docs)]
 
 pub mod activations;
+pub mod adapter;
 pub mod attention;
 mod error;
 pub mod format;

@@ -30,9 +30,65 @@ pub use model::WebModel;
 pub use patterns::PatternRun;
 
 use burn::tensor::Device;
-use convscope_core::{Model, onnx};
+use convscope_core::{Model, adapter::AdapterInfo, onnx};
 use js::js_err;
-use wasm_bindgen::prelude::*;
+use js_sys::Reflect;
+use wasm_bindgen::{JsCast, prelude::*};
+
+/// What the browser says of its WebGPU adapter (in a page or a worker); `None` when it has
+/// no WebGPU or gives no adapter.
+async fn adapter_info() -> Option<AdapterInfo> {
+    let get = |o: &JsValue, k: &str| Reflect::get(o, &JsValue::from_str(k)).ok().filter(|v| !v.is_undefined() && !v.is_null());
+    let gpu = get(&get(&js_sys::global().into(), "navigator")?, "gpu")?;
+    let request: js_sys::Function = get(&gpu, "requestAdapter")?.dyn_into().ok()?;
+    let promise: js_sys::Promise = request.call0(&gpu).ok()?.dyn_into().ok()?;
+    let adapter = wasm_bindgen_futures::JsFuture::from(promise).await.ok().filter(|a| !a.is_null() && !a.is_undefined())?;
+    let info = get(&adapter, "info");
+    let text = |k: &str| info.as_ref().and_then(|i| get(i, k)?.as_string()).unwrap_or_default();
+    // Newer browsers say it in `info`, older ones on the adapter.
+    let flagged = |o: &JsValue| get(o, "isFallbackAdapter").and_then(|v| v.as_bool()).unwrap_or(false);
+    Some(AdapterInfo {
+        vendor: text("vendor"),
+        architecture: text("architecture"),
+        device: text("device"),
+        description: text("description"),
+        fallback: info.as_ref().is_some_and(flagged) || flagged(&adapter),
+    })
+}
+
+/// Where a backend choice runs and why.
+#[derive(serde::Serialize)]
+struct Choice {
+    /// `"webgpu"` or `"cpu"`.
+    backend: String,
+    /// Why, in words.
+    note: String,
+}
+
+/// The backend choice `choice` gives here: `"cpu"` and `"webgpu"` are taken as they are;
+/// `"auto"` takes WebGPU on a hardware adapter and the CPU where the browser has no WebGPU or
+/// only a software adapter ([`AdapterInfo::software`]: ~20x slower than the CPU backend).
+async fn choose(choice: &str) -> Choice {
+    let (backend, note) = match choice {
+        "cpu" => ("cpu", "the CPU was chosen".to_string()),
+        "webgpu" => ("webgpu", "WebGPU was chosen".to_string()),
+        _ => match adapter_info().await {
+            None => ("cpu", "auto chose the CPU: this browser gives no WebGPU adapter".to_string()),
+            Some(info) => match info.software() {
+                Some(why) => ("cpu", format!("auto chose the CPU: {why}, about 20 times slower here than the CPU backend; choose WebGPU to use it anyway")),
+                None => ("webgpu", format!("auto chose WebGPU on {}", info.describe())),
+            },
+        },
+    };
+    Choice { backend: backend.into(), note }
+}
+
+/// Where backend choice `choice` (`auto`, `webgpu` or `cpu`) runs in this browser, and why:
+/// `{backend: "webgpu" | "cpu", note}`. The page creates that backend's [`Engine`].
+#[wasm_bindgen(js_name = chooseBackend)]
+pub async fn choose_backend(choice: String) -> Result<JsValue, JsError> {
+    js::to_js(&choose(&choice).await)
+}
 
 /// The named normalisations an imported model can take: `[{id, label, mean, std}]`,
 /// ImageNet's first (the form's menu; the model's own is `info().preset`).
@@ -51,18 +107,20 @@ pub struct Engine {
 
 #[wasm_bindgen]
 impl Engine {
-    /// Start on WebGPU when `backend` is `"webgpu"` or `"auto"` and the browser gives an
-    /// adapter, else on the CPU (`"cpu"` forces it). Never fails: a WebGPU failure falls back
-    /// to the CPU and says why in [`Engine::note`].
+    /// Start on `backend`: `"cpu"` or `"webgpu"` (any adapter, software ones too), or
+    /// `"auto"` ([`choose_backend`]). Never fails: a WebGPU failure falls back to the CPU, and
+    /// [`Engine::note`] says why.
     pub async fn create(backend: String) -> Engine {
         console_error_panic_hook::set_once();
         logger::init();
+        let backend = if backend == "auto" { choose("auto").await.backend } else { backend };
+        let cpu = |note: String| Engine { device: Device::flex(), backend: "cpu".into(), note };
         if backend == "cpu" {
-            return Engine { device: Device::flex(), backend: "cpu".into(), note: "CPU chosen".into() };
+            return cpu(String::new());
         }
         match Device::wgpu_options().init_async().await {
             Ok(device) => Engine { device, backend: "webgpu".into(), note: String::new() },
-            Err(e) => Engine { device: Device::flex(), backend: "cpu".into(), note: format!("WebGPU unavailable ({e}); running on the CPU") },
+            Err(e) => cpu(format!("WebGPU unavailable ({e}); running on the CPU")),
         }
     }
 
@@ -72,7 +130,7 @@ impl Engine {
         self.backend.clone()
     }
 
-    /// Why the engine is on the backend it is on (empty when it got what it asked for).
+    /// Why the engine is not on the backend it was asked for (empty when it is).
     #[wasm_bindgen(getter)]
     pub fn note(&self) -> String {
         self.note.clone()
