@@ -377,6 +377,10 @@ async function main() {
   setStatus('Loading the engine…');
   const mark = (name) => { probe.startup[name] = Math.round(performance.now()); };
   mark('script');
+  // The model's weights and the image download while the wasm compiles (both are cached by
+  // the runtime; a failure shows where they are used).
+  rt.bundledBytes(wanted.model).catch(() => {});
+  rt.sample(wanted.image).catch(() => {});
   await rt.loadWasm();
   mark('wasm_ready');
   const decided = await rt.decide(wanted.backend);
