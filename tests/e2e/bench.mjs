@@ -18,7 +18,7 @@ const ATTENTION = [['gradcam', 8], ['layercam', 8], ['hirescam', 4], ['gradcam++
 
 const server = await serveDist();
 const results = {};
-for (const backend of ['cpu', 'webgpu']) {
+for (const backend of (process.env.CONVSCOPE_BENCH_BACKENDS || 'cpu,webgpu').split(',')) {
   const browser = await launchBrowser(); // fresh profile: nothing cached
   try {
     const { page } = await openPage(browser.context, `${server.url}?backend=${backend}`, 600_000);

@@ -54,7 +54,12 @@ export async function serveDist({ root = DIST, cors = false } = {}) {
   };
 }
 
-/** Headless Chromium with a fresh profile and WebGPU on SwiftShader. Returns { context, close }. */
+/** The WebGPU flags: SwiftShader, the software adapter every machine has, unless
+ * CONVSCOPE_CHROMIUM_ARGS names others (bench/gpu.sh: a hardware adapter through Vulkan). */
+const WEBGPU_ARGS = process.env.CONVSCOPE_CHROMIUM_ARGS?.split(' ').filter(Boolean)
+  ?? ['--enable-unsafe-webgpu', '--use-webgpu-adapter=swiftshader', '--use-angle=swiftshader'];
+
+/** Headless Chromium with a fresh profile and WebGPU (see WEBGPU_ARGS). Returns { context, close }. */
 export async function launchBrowser() {
   const profile = await mkdtemp(join(tmpdir(), 'convscope-chromium-'));
   const context = await chromium.launchPersistentContext(profile, {
@@ -63,8 +68,7 @@ export async function launchBrowser() {
     ignoreDefaultArgs: ['--headless'],
     viewport: { width: 1200, height: 760 },
     args: ['--headless=new', '--no-sandbox', '--no-first-run', '--disable-background-networking',
-      '--disable-component-update', '--disable-sync', '--disable-quic',
-      '--enable-unsafe-webgpu', '--use-webgpu-adapter=swiftshader', '--use-angle=swiftshader'],
+      '--disable-component-update', '--disable-sync', '--disable-quic', ...WEBGPU_ARGS],
   });
   return { context, close: async () => { await context.close(); await rm(profile, { recursive: true, force: true }); } };
 }
