@@ -93,9 +93,10 @@ fn run(model: &ModelProto, inputs: &[TensorProto], outputs: &[TensorProto], devi
         Ok(i) => i,
         Err(e) => return Outcome::Refused(first_line(e)),
     };
+    // The importer accepted it: a graph that then does not load is the importer's fault.
     let graph = match Graph::load_any(&imported.graph, imported.weights.clone(), device) {
         Ok(g) => g,
-        Err(e) => return Outcome::Refused(first_line(e)),
+        Err(e) => return Outcome::Wrong(format!("imported, but the graph does not load: {}", first_line(e))),
     };
     let Some(x) = inputs.first() else { return Outcome::Refused("no input".into()) };
     let x = onnx::constant(x).unwrap();
