@@ -402,3 +402,15 @@ fn dynamo_as_strided_folds_the_batch_and_gathers_it_back() {
     let msg = message(onnx::import(&m.write_to_bytes().unwrap()));
     assert!(msg.contains("flat_all") && msg.contains("keeping the batch first"), "{msg}");
 }
+
+#[test]
+fn a_labels_file_must_name_every_class() {
+    // The tiny model has 3 classes: two names are refused with both numbers, three are taken.
+    let bytes = tiny(13, vec![]).write_to_bytes().unwrap();
+    let device = Device::flex();
+    let with = |labels: &str| onnx::load(&bytes, "tiny", &onnx::Preprocessing::parse("0", "1", false, labels.into()).unwrap(), &device);
+    let e = with("cat\ndog\n").map(|_| ()).unwrap_err().to_string();
+    assert!(e.contains("names 2 classes, the model has 3"), "{e}");
+    assert_eq!(with("cat\ndog\nbird\n").unwrap().labels, ["cat", "dog", "bird"]);
+    assert!(with("").unwrap().labels.is_empty());
+}

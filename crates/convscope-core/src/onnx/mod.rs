@@ -115,6 +115,12 @@ pub fn load(bytes: &[u8], name: &str, pre: &Preprocessing, device: &burn::tensor
         return Err(Error::BadInput("std must be non-zero and every mean and std a number".into()));
     }
     let labels = if pre.labels.trim().is_empty() { vec![] } else { crate::model::parse_labels(&pre.labels)? };
+    if !labels.is_empty() {
+        let classes = imported.graph.infer_shapes(&imported.weights)?.last().map_or(0, |s| s[0]);
+        if labels.len() != classes {
+            return Err(Error::BadInput(format!("the labels file names {} classes, the model has {classes}", labels.len())));
+        }
+    }
     crate::Model::from_file(imported.into_file(name, input, labels)?, device)
 }
 
