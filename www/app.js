@@ -342,7 +342,7 @@ const share = setupShare({
 });
 
 function showModelInputs(name) {
-  $('draw-panel').hidden = name !== 'digit-cnn';
+  $('draw-panel').hidden = !(state.info?.drawable && name === state.modelName);
   onnx.shown(state.onnx() !== null && name === state.modelName);
 }
 

@@ -7,7 +7,7 @@ use crate::{
     Error, Result,
     format::ModelFile,
     graph::Graph,
-    preprocess::{InputSpec, Preprocess, RgbaImage, normalise},
+    preprocess::{InputSpec, Preprocess, RgbaImage, as_seen, normalise},
 };
 
 /// A loaded image classifier.
@@ -30,8 +30,8 @@ pub struct Model {
 pub struct Prepared {
     /// The normalised input, `[1, C, H, W]`, on the model's device.
     pub input: Tensor<4>,
-    /// The image as the model sees it: RGB8 at the input size, before normalisation (for
-    /// overlays and "what the model sees").
+    /// The image as the model sees it: RGB8 at the input size, before normalisation, grey
+    /// for a one-channel model (for overlays and "what the model sees").
     pub rgb: Vec<u8>,
 }
 
@@ -69,12 +69,12 @@ impl Model {
     }
 
     /// An image made ready for this model by `pre`: the normalised input on the model's
-    /// device and the image as the model sees it. The one place the CLI and the page turn
-    /// pixels into an input.
+    /// device and the image as the model sees it (grey for a one-channel model). The one
+    /// place the CLI and the page turn pixels into an input.
     pub fn prepare(&self, image: &RgbaImage, pre: &Preprocess) -> Result<Prepared> {
         let rgb = pre.resize(image, &self.input)?;
         let input = Tensor::from_data(normalise(&rgb, &self.input), self.graph.device());
-        Ok(Prepared { input, rgb })
+        Ok(Prepared { input, rgb: as_seen(rgb, self.input.channels) })
     }
 
     /// The logits for an input (`[1, C, H, W]`), read back.

@@ -83,6 +83,11 @@ impl InputSpec {
         Self { channels, height, width, mean: PRESETS[0].mean, std: PRESETS[0].std, bgr: false }
     }
 
+    /// A small one-channel input (a digit, a sketch): the page offers its drawing pad.
+    pub fn drawable(&self) -> bool {
+        self.channels == 1 && self.height.max(self.width) <= 64
+    }
+
     /// The source colour (0 red, 1 green, 2 blue) of the model's input plane `plane`.
     pub fn colour_of(&self, plane: usize) -> usize {
         if self.bgr && self.channels == 3 { 2 - plane } else { plane }
@@ -205,14 +210,27 @@ impl Preprocess {
     }
 }
 
+/// The grey value a one-channel model takes for an RGB pixel (ITU-R BT.601 luma, 0..255).
+pub fn luma(p: &[u8]) -> f32 {
+    0.299 * p[0] as f32 + 0.587 * p[1] as f32 + 0.114 * p[2] as f32
+}
+
+/// RGB8 pixels as a model of `channels` channels sees them: grey (each pixel's luma) for one
+/// channel, unchanged for three.
+pub fn as_seen(rgb: Vec<u8>, channels: usize) -> Vec<u8> {
+    if channels != 1 {
+        return rgb;
+    }
+    rgb.chunks_exact(3).flat_map(|p| [luma(p).round().clamp(0.0, 255.0) as u8; 3]).collect()
+}
+
 /// Normalise RGB8 pixels at the input size into CHW floats.
 pub fn normalise(rgb: &[u8], spec: &InputSpec) -> TensorData {
     let n = spec.height * spec.width;
     let mut out = vec![0f32; spec.channels * n];
     for (i, p) in rgb.chunks_exact(3).enumerate() {
         if spec.channels == 1 {
-            let luma = 0.299 * p[0] as f32 + 0.587 * p[1] as f32 + 0.114 * p[2] as f32;
-            out[i] = (luma - spec.mean[0]) / spec.std[0];
+            out[i] = (luma(p) - spec.mean[0]) / spec.std[0];
         } else {
             for plane in 0..3 {
                 let c = spec.colour_of(plane);
@@ -226,6 +244,17 @@ pub fn normalise(rgb: &[u8], spec: &InputSpec) -> TensorData {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn small_grey_inputs_are_drawable_and_seen_in_grey() {
+        let grey = |h, w| InputSpec { channels: 1, height: h, width: w, mean: [0.0; 3], std: [255.0; 3], bgr: false };
+        assert!(grey(28, 28).drawable() && grey(64, 48).drawable());
+        assert!(!grey(112, 112).drawable() && !InputSpec::imagenet(3, 28, 28).drawable());
+        // Pure red, green and blue as a grey model takes them; colour models see them as they are.
+        let rgb = vec![255, 0, 0, 0, 255, 0, 0, 0, 255];
+        assert_eq!(as_seen(rgb.clone(), 1), [76, 76, 76, 150, 150, 150, 29, 29, 29]);
+        assert_eq!(as_seen(rgb.clone(), 3), rgb);
+    }
 
     #[test]
     fn per_channel_values_and_presets() {

@@ -92,3 +92,19 @@ fn layers_follow_the_checkpoint() {
     assert_eq!(shapes[5], vec![128, 3, 3]);
     assert_eq!(shapes[8], vec![256]);
 }
+
+/// What the digit model sees of a colour photo is grey, and that grey is what it computes on.
+#[test]
+fn a_one_channel_model_sees_a_colour_image_in_grey() {
+    let model = common::load_model("digit-cnn", &burn::tensor::Device::flex());
+    let seen = model.prepare(&common::sample("coffee.png"), &convscope_core::preprocess::Preprocess::default()).unwrap();
+    assert_eq!(seen.rgb.len(), 28 * 28 * 3);
+    assert!(seen.rgb.chunks_exact(3).all(|p| p[0] == p[1] && p[1] == p[2]), "grey pixels");
+    assert!(seen.rgb.chunks_exact(3).any(|p| p[0] > 40) && seen.rgb.chunks_exact(3).any(|p| p[0] < 200), "not a blank picture");
+    // The input is the normalised luma: within rounding of the grey shown.
+    let input = common::to_vec(seen.input);
+    let spec = &model.input;
+    for (x, p) in input.iter().zip(seen.rgb.chunks_exact(3)) {
+        assert!((x * spec.std[0] + spec.mean[0] - p[0] as f32).abs() <= 0.5 + 1e-3, "{x} vs {}", p[0]);
+    }
+}

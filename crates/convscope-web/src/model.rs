@@ -31,8 +31,9 @@ impl WebModel {
 #[wasm_bindgen]
 impl WebModel {
     /// `{name, description, input: {channels, height, width, ...}, layers: [{id, kind, shape,
-    /// rectified, weighted, flattens}], classes, labels, patternLayer}` (`labels`: how many
-    /// classes have names; `patternLayer`: the layer the patterns view starts on).
+    /// rectified, weighted, flattens}], classes, labels, patternLayer, preset, drawable}`
+    /// (`labels`: how many classes have names; `patternLayer`: the layer the patterns view
+    /// starts on; `drawable`: a small one-channel input, offered the drawing pad).
     pub fn info(&self) -> Result<JsValue, JsError> {
         let m = &self.model;
         to_js(&serde_json::json!({
@@ -44,6 +45,7 @@ impl WebModel {
             "labels": m.labels.len(),
             "patternLayer": convscope_core::patterns::default_layer(&m.graph).map(|l| m.graph.info(l).id.clone()),
             "preset": convscope_core::preprocess::preset_of(&m.input.mean, &m.input.std, m.input.channels).map(|p| p.id),
+            "drawable": m.input.drawable(),
         }))
     }
 
