@@ -6,8 +6,6 @@ import { download, drawRamp, paint, pct } from './draw.js';
 
 const $ = (id) => document.getElementById(id);
 const SIZE = 448; // pixels on the longer side of a drawn map
-const STEPS = 10; // faithfulness curve steps in the page (10% of the pixels each)
-const SANITY_POINTS = 5;
 
 /** Wire the view to the page. `ctx` gives `info()`, `enqueue(job)` and `probe`. Returns the
  * hooks the page calls when the model or the image changes, and the view's link settings. */
@@ -158,7 +156,7 @@ export function setupAttention(ctx) {
     const t1 = performance.now();
     for (const pane of [0, 1]) {
       if (!view.panes[pane]) continue;
-      view.panes[pane].scores = await view.handle.faithfulness(pane, STEPS);
+      view.panes[pane].scores = await view.handle.faithfulness(pane);
       drawPane(pane);
     }
     const scoreMs = performance.now() - t1;
@@ -177,7 +175,7 @@ export function setupAttention(ctx) {
       const r = view.panes[pane];
       if (!r) continue;
       box.textContent = `Randomizing the model's weights from the top down for ${r.method.name}…`;
-      reports.push({ pane, method: r.method.name, ...(await view.handle.sanity(pane, SANITY_POINTS)) });
+      reports.push({ pane, method: r.method.name, ...(await view.handle.sanity(pane)) });
     }
     box.replaceChildren(...reports.map((rep) => {
       const div = document.createElement('div');

@@ -42,6 +42,12 @@ fn page_options() -> Options {
     Options { batch: 8, samples: 16, steps: 16, max_channels: 64, window: 32, stride: 32, ..Options::default() }
 }
 
+/// The page's faithfulness curves: 10 steps (10% of the pixels each; the CLI takes 20).
+const PAGE_STEPS: usize = 10;
+
+/// The page's sanity check: up to 5 steps of the randomization cascade (the CLI takes 6).
+const PAGE_POINTS: usize = 5;
+
 /// Every method: `[{id, name, paper, resolution, cost, slow}]`, in menu order; `cost` is null
 /// for the quick ones, else what the method runs in the page (at the bundled model's 224 px);
 /// `slow` when it runs the network more than once.
@@ -133,23 +139,23 @@ impl AttentionView {
         picture(&self.with_attention_figure(pane, size, opacity, &colormap, |f| f.image())?)
     }
 
-    /// How faithful pane `pane`'s map is: deletion and insertion curves over `steps` steps,
+    /// How faithful pane `pane`'s map is: deletion and insertion curves over the page's steps,
     /// the drop when only its highlighted region is kept, the same for a random map keeping
     /// as many pixels, and each score judged against the random map's. `{ours: {...},
     /// random: {...}, comparisons: [{name, ours, random, lower_is_better, percent, verdict}]}`
     /// (see `Scores`).
-    pub async fn faithfulness(&self, pane: usize, steps: usize) -> Result<JsValue, JsError> {
-        to_js(&self.score(pane, steps).await?)
+    pub async fn faithfulness(&self, pane: usize) -> Result<JsValue, JsError> {
+        to_js(&self.score(pane, PAGE_STEPS).await?)
     }
 
     /// The randomization sanity check for pane `pane`'s method and target: the model's
-    /// weights re-drawn from the top down at up to `points` steps, each map's Spearman rank
+    /// weights re-drawn from the top down at up to the page's number of steps, each map's Spearman rank
     /// correlation with the trained model's. `{steps: [{layer, randomized, rho, constant}],
     /// flagged, summary}`.
-    pub async fn sanity(&self, pane: usize, points: usize) -> Result<JsValue, JsError> {
+    pub async fn sanity(&self, pane: usize) -> Result<JsValue, JsError> {
         let (method, target, layer, base) = self.with_pane(pane, |s| (s.method, s.target, s.layer, s.map.clone()))?;
         let req = Explain::new(&self.model.graph, self.seen()?.input.clone(), target, Some(layer), page_options()).map_err(js_err)?;
-        to_js(&sanity(&req, method, &base, points).await.map_err(js_err)?)
+        to_js(&sanity(&req, method, &base, PAGE_POINTS).await.map_err(js_err)?)
     }
 
     /// The maps shown (one or both panes), each over the image with its title, legend and
@@ -170,8 +176,8 @@ impl AttentionView {
     async fn show(&self, pane: usize, method: &'static dyn attention::Method, target: Target, layer: Option<LayerId>) -> Result<(), JsError> {
         let pane = check_pane(pane)?;
         let g = &self.model.graph;
+        let seen = self.seen()?;
         let req = {
-            let seen = self.seen()?;
             let req = Explain::new(g, seen.input.clone(), target, layer, page_options()).map_err(js_err)?;
             // The analysis kept every layer: the CAMs start from it instead of running the network.
             match g.trace_of(req.layer, &seen.layers) {
@@ -180,6 +186,9 @@ impl AttentionView {
             }
         };
         let map = req.map(method).await.map_err(js_err)?;
+        if !self.still(&seen) {
+            return Err(JsError::new("the image changed while its map was computed"));
+        }
         let label = target.label(|c| self.model.label(c));
         self.panes.borrow_mut()[pane] = Some(Shown { method, target, layer: req.layer, label, map, scores: None });
         Ok(())
@@ -189,15 +198,25 @@ impl AttentionView {
     /// (they are dropped with the image).
     async fn score(&self, pane: usize, steps: usize) -> Result<Scores, JsError> {
         let (target, layer, map) = self.with_pane(pane, |s| (s.target, s.layer, s.map.clone()))?;
-        let req = Explain::new(&self.model.graph, self.seen()?.input.clone(), target, Some(layer), page_options()).map_err(js_err)?;
+        let seen = self.seen()?;
+        let req = Explain::new(&self.model.graph, seen.input.clone(), target, Some(layer), page_options()).map_err(js_err)?;
         let baseline = self.baseline.borrow_mut().take();
         let (scores, baseline) = faithfulness(&req, &map, steps, baseline).await.map_err(js_err)?;
+        // The curves and the scores belong to the image scored: kept only if it is still shown.
+        if !self.still(&seen) {
+            return Err(JsError::new("the image changed while its map was scored"));
+        }
         *self.baseline.borrow_mut() = Some(baseline);
         // Only onto the map scored: the pane may show another one by now.
         if let Some(s) = self.panes.borrow_mut()[pane].as_mut().filter(|s| s.target == target && s.map == map) {
             s.scores = Some(scores.clone());
         }
         Ok(scores)
+    }
+
+    /// `seen` is still the image explained (a `setImage` may have come during an await).
+    fn still(&self, seen: &Rc<Seen>) -> bool {
+        self.image.borrow().as_ref().is_some_and(|now| Rc::ptr_eq(now, seen))
     }
 
     /// The image explained.
@@ -244,7 +263,7 @@ impl AttentionView {
 
 #[cfg(all(test, not(target_arch = "wasm32")))]
 mod tests {
-    use convscope_core::{attention::faithfulness::STEPS, readback::block};
+    use convscope_core::readback::block;
 
     use super::*;
     use crate::model::tests::{analyse, bundled};
@@ -253,7 +272,7 @@ mod tests {
     fn fresh(view: &AttentionView, pane: usize) -> Scores {
         let (target, layer, map) = view.with_pane(pane, |s| (s.target, s.layer, s.map.clone())).unwrap();
         let req = Explain::new(&view.model.graph, view.seen().unwrap().input.clone(), target, Some(layer), page_options()).unwrap();
-        block(faithfulness(&req, &map, STEPS, None)).unwrap().0
+        block(faithfulness(&req, &map, PAGE_STEPS, None)).unwrap().0
     }
 
     /// The page scores every map of one image against the random map's curves computed once;
@@ -267,10 +286,10 @@ mod tests {
         let gradcam = attention::method("gradcam").unwrap();
         block(view.show(0, gradcam, Target::Class { class: top }, None)).unwrap();
         block(view.show(1, attention::method("layercam").unwrap(), Target::Class { class: top }, None)).unwrap();
-        let first = block(view.score(0, STEPS)).unwrap();
+        let first = block(view.score(0, PAGE_STEPS)).unwrap();
         assert!(view.baseline.borrow().is_some(), "the random map's curves are kept");
         assert_eq!(first, fresh(&view, 0));
-        let second = block(view.score(1, STEPS)).unwrap();
+        let second = block(view.score(1, PAGE_STEPS)).unwrap();
         assert_eq!(second, fresh(&view, 1));
         assert_eq!(first.random.deletion, second.random.deletion, "one random baseline per image");
         assert_eq!(view.with_pane(0, |s| s.scores.clone()).unwrap(), Some(first.clone()), "the scores land on the map scored");
@@ -278,7 +297,7 @@ mod tests {
         view.set_image(&analyse(&model, "coffee.png")).unwrap();
         assert!(view.baseline.borrow().is_none(), "a new image drops the old image's curves");
         block(view.show(0, gradcam, Target::Class { class: top }, None)).unwrap();
-        let other = block(view.score(0, STEPS)).unwrap();
+        let other = block(view.score(0, PAGE_STEPS)).unwrap();
         assert_eq!(other, fresh(&view, 0));
         assert_ne!(other.random.deletion, first.random.deletion);
     }
