@@ -13,7 +13,7 @@ use convscope_core::{
     Graph, Model,
     attention::{
         self, AttentionMap, Explain, METHODS, Options, Resolution, Target,
-        faithfulness::{STEPS, Verdict, faithfulness, probes, score},
+        faithfulness::{Baseline, STEPS, Verdict, faithfulness, probes, score},
         integrated_gradients_attributions,
         sanity::sanity,
     },
@@ -292,6 +292,11 @@ fn grad_cam_beats_a_random_map_on_deletion_and_insertion() {
     let plus = now(&req, attention::method("gradcam++").unwrap());
     let (reused, _) = block(faithfulness(&req, &plus, STEPS, Some(kept.clone()))).unwrap();
     assert_eq!(reused, block(faithfulness(&req, &plus, STEPS, None)).unwrap().0);
+    // And they are reused, not recomputed: curves handed in are the random map's curves.
+    let made_up = Baseline::new(req.target, STEPS, req.options.seed, vec![0.5; 2 * STEPS + 3]).unwrap();
+    let (scored, _) = block(faithfulness(&req, &plus, STEPS, Some(made_up))).unwrap();
+    assert!(scored.random.deletion.iter().chain(&scored.random.insertion).all(|&p| p == 0.5), "{:?}", scored.random);
+    assert_eq!(scored.ours.probability, 0.5, "the image's probability comes with them");
     let other = Explain::new(&model.graph, req.input.clone(), Target::Class { class: (top + 1) % 1000 }, None, Options::default()).unwrap();
     let (stale, _) = block(faithfulness(&other, &map, STEPS, Some(kept))).unwrap();
     assert_eq!(stale, block(faithfulness(&other, &map, STEPS, None)).unwrap().0);

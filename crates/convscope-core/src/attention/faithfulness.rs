@@ -167,6 +167,18 @@ pub struct Baseline {
     probabilities: Vec<f32>,
 }
 
+impl Baseline {
+    /// A baseline from the random map's probabilities on an image for `target` over `steps`
+    /// steps with `seed`: the image's, then `steps + 1` deletion and `steps + 1` insertion
+    /// values (e.g. kept from an earlier session of the same image).
+    pub fn new(target: Target, steps: usize, seed: u64, probabilities: Vec<f32>) -> Result<Self> {
+        if probabilities.len() != 2 * steps + 3 {
+            return Err(Error::BadInput(format!("{} probabilities for {steps} steps; expected {}", probabilities.len(), 2 * steps + 3)));
+        }
+        Ok(Self { target, steps, seed, probabilities })
+    }
+}
+
 /// Which way a score compares with the random map's.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
