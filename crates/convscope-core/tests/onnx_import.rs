@@ -401,6 +401,16 @@ fn dynamo_as_strided_folds_the_batch_and_gathers_it_back() {
     g.initializer.push(int_tensor("minus_one", &[1], &[-1]));
     let msg = message(onnx::import(&m.write_to_bytes().unwrap()));
     assert!(msg.contains("flat_all") && msg.contains("keeping the batch first"), "{msg}");
+    // So is one that is also an output of the graph, though a Gather reads it.
+    let mut m = tiny(18, vec![]);
+    let g = m.graph.as_mut().unwrap();
+    g.node[1].input[0] = "r_in".into();
+    g.node.insert(1, node("Reshape", "flat_all", &["c", "minus_one"], "v", vec![]));
+    g.node.insert(2, node("Gather", "as_strided", &["v", "idx"], "r_in", vec![]));
+    g.initializer.extend([int_tensor("minus_one", &[1], &[-1]), int_tensor("idx", &[1, 2, 2, 2], &[0, 1, 2, 3, 4, 5, 6, 7])]);
+    g.output.push(value("v", &[Some(8)]));
+    let msg = message(onnx::import(&m.write_to_bytes().unwrap()));
+    assert!(msg.contains("flat_all") && msg.contains("keeping the batch first"), "{msg}");
 }
 
 #[test]

@@ -406,7 +406,7 @@ impl<'g> Converter<'g> {
         // Ops on constants only (shape arithmetic exporters leave in) are folded on the host.
         let computed = n.input.iter().find(|i| self.values.contains_key(*i) || self.folded.contains_key(*i));
         if n.op_type == "Shape" || computed.is_none() {
-            let shape_of = computed.map(|i| self.full(&self.values[i].shape));
+            let shape_of = computed.and_then(|i| self.values.get(i)).map(|v| self.full(&v.shape));
             let ins: Vec<Option<&Constant>> = n.input.iter().map(|i| self.constants.get(i)).collect();
             if n.op_type != "Shape" && n.input.iter().zip(&ins).any(|(name, c)| !name.is_empty() && c.is_none()) {
                 return Err(err(n, "reads a value defined nowhere before it"));

@@ -75,7 +75,9 @@ impl Converter<'_> {
         if target.iter().try_fold(1usize, |a, &d| a.checked_mul(d)) != Some(total) || (self.batched && target.first() != Some(&1)) {
             // The batch (of one image) folded into one axis that only Gathers read: kept
             // for them (see `gather`).
-            let gathered = self.reader_ops.get(n.output[0].as_str()).is_some_and(|ops| ops.iter().all(|&o| o == "Gather"));
+            // Every reader a Gather (`readers` also counts the graph's outputs, `reader_ops` not).
+            let out = n.output[0].as_str();
+            let gathered = self.reader_ops.get(out).is_some_and(|ops| ops.iter().all(|&o| o == "Gather") && self.readers.get(out) == Some(&ops.len()));
             if self.batched && target == [total] && gathered {
                 self.folded.insert(n.output[0].clone(), x);
                 return Ok(());
