@@ -41,7 +41,10 @@ async fn adapter_info() -> Option<AdapterInfo> {
     let get = |o: &JsValue, k: &str| Reflect::get(o, &JsValue::from_str(k)).ok().filter(|v| !v.is_undefined() && !v.is_null());
     let gpu = get(&get(&js_sys::global().into(), "navigator")?, "gpu")?;
     let request: js_sys::Function = get(&gpu, "requestAdapter")?.dyn_into().ok()?;
-    let promise: js_sys::Promise = request.call0(&gpu).ok()?.dyn_into().ok()?;
+    // The adapter burn's wgpu start-up asks for (high performance), so the one judged is the one used.
+    let options = js_sys::Object::new();
+    Reflect::set(&options, &JsValue::from_str("powerPreference"), &JsValue::from_str("high-performance")).ok()?;
+    let promise: js_sys::Promise = request.call1(&gpu, &options).ok()?.dyn_into().ok()?;
     let adapter = wasm_bindgen_futures::JsFuture::from(promise).await.ok().filter(|a| !a.is_null() && !a.is_undefined())?;
     let info = get(&adapter, "info");
     let text = |k: &str| info.as_ref().and_then(|i| get(i, k)?.as_string()).unwrap_or_default();
