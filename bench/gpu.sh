@@ -5,7 +5,8 @@
 #   bench/gpu.sh                   build with ./build.sh's tools (network needed), then run
 #                                  the native benchmark and, where Chromium is installed, the
 #                                  page benchmark on the hardware adapter
-#   bench/gpu.sh --prebuilt DIR    a machine that reaches no network (the device tool's): use
+#   bench/gpu.sh --prebuilt DIR    (DIR relative to the repository's root)
+#                                  a machine that reaches no network (the device tool's): use
 #                                  DIR/convscope or DIR/convscope.gz (a release build made
 #                                  elsewhere, x86-64) and DIR/*.deb (Vulkan's loader, unpacked
 #                                  where the machine has none); the page is skipped there
@@ -45,10 +46,11 @@ if [ "${1:-}" = "--prebuilt" ]; then prebuilt=$(cd "$2" && pwd); fi
 if [ -n "$prebuilt" ]; then
   bin=$prebuilt/convscope
   [ -x "$bin" ] || { gunzip -c "$prebuilt/convscope.gz" > /tmp/convscope && chmod +x /tmp/convscope && bin=/tmp/convscope; }
-  if ! ldconfig -p | grep -q libvulkan && compgen -G "$prebuilt/*.deb" > /dev/null; then
+  # (grep without -q: under pipefail an early exit would fail ldconfig with SIGPIPE.)
+  if ! /sbin/ldconfig -p | grep libvulkan > /dev/null && compgen -G "$prebuilt/*.deb" > /dev/null; then
     log "unpacking Vulkan's loader"
     for f in "$prebuilt"/*.deb; do dpkg -x "$f" /; done
-    ldconfig
+    /sbin/ldconfig
   fi
 else
   ./build.sh build
@@ -62,12 +64,15 @@ done
 export CONVSCOPE_WEIGHTS=$PWD/weights
 nvidia-smi --query-gpu=name,driver_version,clocks.sm --format=csv,noheader 2>/dev/null | tee "$out/gpu.txt" || echo "no nvidia-smi" | tee "$out/gpu.txt"
 
-log "convscope, native wgpu: forward, Grad-CAM (and forward+backward), patterns"
+log "PyTorch on the same GPU (first: its figures come back even if wgpu finds no adapter)"
+torch_device=$(python3 -c 'import torch; print("cuda" if torch.cuda.is_available() else "cpu")')
+python3 bench/peer_torch.py "$torch_device" "$runs" | tee "$out/torch.json"
+
+log "convscope, native wgpu: the adapter, forward, Grad-CAM (and forward+backward), patterns"
+# Which adapter wgpu takes: a software one (no NVIDIA Vulkan driver mounted) is not a GPU figure.
+command -v vulkaninfo > /dev/null && vulkaninfo --summary 2>/dev/null | grep -E "deviceName|driverName" | tee "$out/adapter.txt" || true
 "$bin" bench --backend wgpu --runs "$runs" --attention --methods gradcam --image www/samples/chelsea.png --json | tee "$out/convscope-forward.json"
 "$bin" bench --backend wgpu --patterns --steps "$steps" --json | tee "$out/convscope-patterns.json"
-
-log "PyTorch on the same GPU"
-python3 bench/peer_torch.py "$(python3 -c 'import torch; print("cuda" if torch.cuda.is_available() else "cpu")')" "$runs" | tee "$out/torch.json"
 
 python3 - "$out" <<'PY'
 import json, sys
@@ -91,7 +96,7 @@ for name, ours, theirs in rows:
 json.dump({"gpu": gpu, "peer": peer, "convscope": {"forward": fwd, "patterns": pat}, "rows": rows}, open(f"{out}/gpu-bench.json", "w"), indent=1)
 PY
 
-if [ -z "$prebuilt" ] && command -v chromium > /dev/null; then
+if [ -z "$prebuilt" ] && [ -x "${CHROMIUM:-/usr/bin/chromium}" ]; then
   log "the page on the hardware adapter (headless Chromium, Vulkan)"
   CONVSCOPE_CHROMIUM_ARGS="--enable-unsafe-webgpu --enable-features=Vulkan --use-angle=vulkan --ignore-gpu-blocklist" \
     CONVSCOPE_BENCH_BACKENDS=webgpu node tests/e2e/bench.mjs | tee "$out/page.txt"

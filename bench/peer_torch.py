@@ -1,7 +1,10 @@
 """PyTorch beside `convscope bench` on the same machine and device: EfficientNet-Lite0 at 224 px,
 batch 1 (forward; forward and backward to the input; Grad-CAM at the last conv), and a
-patterns step as Lucent takes it (16 images of 128 px resized to 224, the mean of one channel
-each at blocks.5, backward to the pixels, Adam). Random weights: the figures are times only.
+patterns step in Lucent's setting (16 images of 128 px: Fourier parameters with 1/f scaling,
+colour decorrelation, sigmoid, a random pad/jitter/scale/rotate as one resampling, resized to
+224, the mean of one channel each at blocks.5, backward to the parameters, Adam). Random
+weights: the figures are times only. The batch norms are folded into the convolutions, as
+convscope folds them at load, and TF32 is off: both sides compute in float32.
 
     python3 bench/peer_torch.py [cuda|cpu] [runs]   -> one JSON object on stdout
 """
@@ -17,9 +20,14 @@ device = sys.argv[1] if len(sys.argv) > 1 else ("cuda" if torch.cuda.is_availabl
 runs = int(sys.argv[2]) if len(sys.argv) > 2 else 50
 
 
+torch.backends.cudnn.allow_tf32 = False
+torch.backends.cuda.matmul.allow_tf32 = False
+
+
 def conv_bn(cin, cout, k, stride=1, groups=1, act=True):
-    layers = [nn.Conv2d(cin, cout, k, stride, k // 2, groups=groups, bias=False), nn.BatchNorm2d(cout)]
-    return nn.Sequential(*layers, nn.ReLU6()) if act else nn.Sequential(*layers)
+    """A convolution with its batch norm folded in (a bias), and ReLU6."""
+    conv = nn.Conv2d(cin, cout, k, stride, k // 2, groups=groups, bias=True)
+    return nn.Sequential(conv, nn.ReLU6()) if act else conv
 
 
 class Block(nn.Module):
@@ -111,18 +119,35 @@ def grad_cam():
     torch.relu((w * feats).sum(1)).cpu()
 
 
-pixels = torch.rand(16, 3, 128, 128, device=device, requires_grad=True)
-adam = torch.optim.Adam([pixels], lr=0.05)
+SIZE = 128
+fy = torch.fft.fftfreq(SIZE)[:, None]
+fx = torch.fft.rfftfreq(SIZE)[None, :]
+spectrum_scale = (1.0 / torch.sqrt(fx * fx + fy * fy).clamp(min=1.0 / SIZE)).to(device)
+spectrum = (0.01 * torch.randn(16, 3, SIZE, SIZE // 2 + 1, 2, device=device)).requires_grad_(True)
+# Lucid's ImageNet colour correlation (its square root), normalised by its largest column norm.
+colour = torch.tensor([[0.26, 0.09, 0.02], [0.27, 0.00, -0.05], [0.27, -0.09, 0.03]])
+colour = (colour / colour.norm(dim=0).max()).to(device)
+adam = torch.optim.Adam([spectrum], lr=0.05)
 
 
 def pattern_step():
     adam.zero_grad()
-    img = nn.functional.interpolate(torch.sigmoid(pixels), size=224, mode="bilinear", align_corners=False)
+    planes = torch.fft.irfft2(torch.view_as_complex(spectrum) * spectrum_scale, s=(SIZE, SIZE), norm="ortho")
+    img = torch.sigmoid(torch.einsum("bchw,dc->bdhw", planes, colour))
+    # Pad 12, jitter, scale 0.9-1.1, rotate +-10 degrees: one affine resampling per image.
+    img = nn.functional.pad(img, (12, 12, 12, 12), value=0.5)
+    angle = (torch.rand(16, device=device) - 0.5) * (20 * 3.14159 / 180)
+    scale = 0.9 + 0.2 * torch.rand(16, device=device)
+    shift = (torch.rand(16, 2, device=device) - 0.5) * (16 / img.shape[-1])
+    theta = torch.stack([torch.stack([scale * torch.cos(angle), -scale * torch.sin(angle), shift[:, 0]], 1),
+                         torch.stack([scale * torch.sin(angle), scale * torch.cos(angle), shift[:, 1]], 1)], 1)
+    img = nn.functional.grid_sample(img, nn.functional.affine_grid(theta, list(img.shape), align_corners=False), align_corners=False)
+    img = nn.functional.interpolate(img, size=224, mode="bilinear", align_corners=False)
     act = model.features(img, upto=5)
     loss = -act[torch.arange(16), torch.arange(16)].mean()
     loss.backward()
     adam.step()
-    pixels.detach()[0, 0, 0, 0].item()
+    spectrum.detach()[0, 0, 0, 0, 0].item()
 
 
 out = {
