@@ -230,7 +230,8 @@ function setupInputs() {
   });
 }
 
-// A drawing pad for the digit model: white strokes on black, predicted on every stroke.
+// A drawing pad for small one-channel models (the digit CNN): white strokes on black,
+// predicted on every stroke.
 function setupDrawing() {
   const canvas = $('draw-canvas');
   const ctx = canvas.getContext('2d', { willReadFrequently: true });
