@@ -108,7 +108,6 @@ zoo_compare() {
         *) continue ;;
       esac
     else
-      [ "$variant" = torchscript:23 ] && continue
       models=""
     fi
     dir=$CARGO_TARGET_DIR/zoo-$set/$exporter-$opset
