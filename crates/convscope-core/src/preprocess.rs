@@ -6,7 +6,7 @@
 //! composited over white; RGB is turned into grey (ITU-R 601 luma) for one-channel models.
 //! Values in 0..255 are then normalised per channel as `(x - mean) / std`.
 
-use burn::tensor::{Device, Tensor, TensorData};
+use burn::tensor::TensorData;
 use image::{ImageBuffer, Rgb, imageops::FilterType};
 use serde::{Deserialize, Serialize};
 
@@ -199,15 +199,6 @@ impl Preprocess {
         };
         Ok(resized.into_raw())
     }
-
-    /// The normalised input tensor.
-    ///
-    /// # Shapes
-    /// returns `[1, channels, height, width]`
-    pub fn to_tensor(&self, image: &RgbaImage, spec: &InputSpec, device: &Device) -> Result<Tensor<4>> {
-        let rgb = self.resize(image, spec)?;
-        Ok(Tensor::from_data(normalise(&rgb, spec), device))
-    }
 }
 
 /// The grey value a one-channel model takes for an RGB pixel (ITU-R BT.601 luma, 0..255).
@@ -272,18 +263,22 @@ mod tests {
         RgbaImage::new(w, h, rgba.repeat(w * h)).unwrap()
     }
 
+    /// The input planes `Model::prepare` uploads for `image` (whole, bilinear).
+    fn planes(image: &RgbaImage, spec: &InputSpec) -> Vec<f32> {
+        normalise(&Preprocess::default().resize(image, spec).unwrap(), spec).try_to_vec::<f32>().unwrap()
+    }
+
     #[test]
     fn whole_image_is_resized_and_normalised() {
         let spec = InputSpec { channels: 3, height: 4, width: 4, mean: [100.0, 0.0, 0.0], std: [2.0, 1.0, 10.0], bgr: false };
-        let data = Preprocess::default().to_tensor(&solid(9, 5, [120, 3, 50, 255]), &spec, &Device::flex());
-        let v = data.unwrap().into_data().try_to_vec::<f32>().unwrap();
+        let v = planes(&solid(9, 5, [120, 3, 50, 255]), &spec);
         assert_eq!(v.len(), 48);
         assert!(v[..16].iter().all(|&x| (x - 10.0).abs() < 1e-6));
         assert!(v[16..32].iter().all(|&x| (x - 3.0).abs() < 1e-6));
         assert!(v[32..].iter().all(|&x| (x - 5.0).abs() < 1e-6));
         // Blue, green, red: the planes swap, each normalised with its colour's mean and std.
         let bgr = InputSpec { bgr: true, ..spec };
-        let v = Preprocess::default().to_tensor(&solid(9, 5, [120, 3, 50, 255]), &bgr, &Device::flex()).unwrap().into_data().try_to_vec::<f32>().unwrap();
+        let v = planes(&solid(9, 5, [120, 3, 50, 255]), &bgr);
         assert!(v[..16].iter().all(|&x| (x - 5.0).abs() < 1e-6) && v[32..].iter().all(|&x| (x - 10.0).abs() < 1e-6));
     }
 

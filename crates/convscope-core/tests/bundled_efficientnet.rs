@@ -10,7 +10,7 @@ const IMAGES: [&str; 4] = ["chelsea.png", "coffee.png", "camera.png", "rocket.jp
 /// The reference's preprocessing: centre crop of 87.5%, bicubic, 224x224.
 fn reference_logits(model: &convscope_core::Model, image: &str) -> Vec<f32> {
     let pre = Preprocess { fit: Fit::CenterCrop(0.875), filter: Filter::Bicubic };
-    let input = pre.to_tensor(&sample(image), &model.input, model.graph.device()).unwrap();
+    let input = model.prepare(&sample(image), &pre).unwrap().input;
     let (logits, _) = model.graph.forward(input, &[]).unwrap();
     to_vec(logits)
 }
