@@ -19,6 +19,10 @@ fn median(mut v: Vec<f64>) -> f64 {
 
 /// Time `runs` warm forward passes (after warm-up) on each backend asked for.
 pub fn run(raw: &[String]) -> Result<(), String> {
+    // burn's own ops instead of convscope's kernels, to compare both on one machine in one run.
+    if std::env::var("CONVSCOPE_KERNELS").as_deref() == Ok("burn") {
+        convscope_core::kernels::enable(false);
+    }
     let a = Args::parse(raw, &["json", "attention", "patterns"])?;
     a.only(&["runs", "backend", "image", "json", "attention", "methods", "max-channels", "patterns", "steps"])?;
     if a.has("patterns") {

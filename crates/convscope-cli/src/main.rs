@@ -45,6 +45,7 @@ exported from PyTorch or Keras, with [--mean R,G,B] [--std R,G,B] (applied to pi
 0..255, in R,G,B order; ImageNet's 123.675,116.28,103.53 and 58.395,57.12,57.375 by default for
 RGB, 0 and 255 for grey), [--bgr] (the model takes blue, green, red planes) and [--labels FILE] (one class per line, or a JSON list or index-to-name object).
 Bundled models are read from $CONVSCOPE_WEIGHTS, else from the repository's weights/.
+bench: CONVSCOPE_KERNELS=burn runs burn's own CPU ops instead of convscope's kernels.
 activations: --npy writes the layer (float32, [C, H, W]; the chosen channels in rank order
 when --channels or --rank is given); --png draws the chosen channels as a labelled grid with
 the colour legend, beside --compare's maps on the same scale, or one map large with --zoom.

@@ -15,6 +15,7 @@ pub mod attention;
 mod error;
 pub mod format;
 pub mod graph;
+pub mod kernels;
 pub mod model;
 pub mod onnx;
 pub mod patterns;

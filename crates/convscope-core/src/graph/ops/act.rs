@@ -10,6 +10,7 @@ use super::{Kernel, LayerProps, Lowering, OpDef, arity, one};
 use crate::{
     Result,
     graph::{LayerShape, Value},
+    kernels::{self, Clamp},
     tensor_data::HostTensor,
 };
 
@@ -122,6 +123,16 @@ impl Activation {
         }
     }
 
+    /// The bounds, for the activations that are a clamp (ReLU, ReLU6, clip).
+    pub fn clamp(&self) -> Option<Clamp> {
+        match *self {
+            Activation::Relu => Some(Clamp { min: 0.0, max: f32::INFINITY }),
+            Activation::Relu6 => Some(Clamp { min: 0.0, max: 6.0 }),
+            Activation::Clip { min, max } => Some(Clamp { min, max }),
+            _ => None,
+        }
+    }
+
     /// Its values have their floor at 0 (ReLU, ReLU6, a clip from 0): a unit at 0 is off.
     pub fn rectified(&self) -> bool {
         match self {
@@ -166,6 +177,8 @@ impl Kernel for Act {
 /// Apply an activation to a tensor of any rank.
 pub fn apply_activation<const D: usize>(x: Tensor<D>, act: Activation) -> Tensor<D> {
     match act {
+        // convscope's own kernel where it runs: one pass, and one backward pass.
+        Activation::Relu | Activation::Relu6 | Activation::Clip { .. } if kernels::runs_on(&x) => kernels::clamp(x, act.clamp().expect("a clamp")),
         Activation::Relu => activation::relu(x),
         Activation::Relu6 => x.clamp(0.0, 6.0),
         // ONNX: min(max(x, min), max), so everything is `max` when min > max.

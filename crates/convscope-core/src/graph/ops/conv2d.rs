@@ -6,12 +6,13 @@ use burn::tensor::{Tensor, module::conv2d, ops::ConvOptions};
 use serde::{Deserialize, Serialize};
 
 use super::{
-    Activation, Kernel, LayerProps, Lowering, OpDef, Padding2d, Redirect, arity, check_bias, like, one, pad_pairs, redirected_spatial, spatial, weight,
-    window_out,
+    Activation, Kernel, LayerProps, Lowering, OpDef, Padding2d, Redirect, arity, check_bias, is_undilated, like, one, pad_pairs, redirected_spatial, spatial,
+    weight, window_out,
 };
 use crate::{
     Result,
     graph::{LayerShape, Value},
+    kernels::{self, Geometry},
     rng::Rng,
     tensor_data::HostTensor,
 };
@@ -75,8 +76,17 @@ impl OpDef for Conv2d {
     }
 
     fn lower(&self, cx: &mut Lowering<'_>) -> Rc<dyn Kernel> {
+        let weight = cx.upload(&self.weight);
+        let [o, i, kh, kw] = weight.dims();
+        // One kernel per channel: convscope's own kernel takes it where it runs.
+        let depthwise = (i == 1 && self.groups == o && o > 1 && is_undilated(&self.dilation)).then_some(Geometry {
+            kernel: [kh, kw],
+            stride: self.stride,
+            padding: self.padding,
+        });
         Rc::new(Conv2dKernel {
-            weight: cx.upload(&self.weight),
+            weight,
+            depthwise,
             bias: self.bias.as_ref().map(|b| cx.upload(b)),
             options: ConvOptions::new_with_padding(self.stride, pad_pairs(&self.padding), self.dilation, self.groups),
             act: self.act,
@@ -89,12 +99,22 @@ struct Conv2dKernel {
     weight: Tensor<4>,
     bias: Option<Tensor<1>>,
     options: ConvOptions<2>,
+    depthwise: Option<Geometry>,
     act: Option<Activation>,
 }
 
 impl Kernel for Conv2dKernel {
     fn apply(&self, mut inputs: Vec<Value>, redirect: Redirect) -> Result<Value> {
         let x = one(&mut inputs)?.spatial("conv2d")?;
+        if let Some(g) = self.depthwise.filter(|_| kernels::runs_on(&x)) {
+            // The clamp is fused unless its gradient is redirected.
+            let fused = self.act.filter(|_| redirect == Redirect::Off).and_then(|a| a.clamp());
+            let y = kernels::depthwise_conv2d(x, self.weight.clone(), self.bias.clone(), g, fused);
+            return Ok(Value::Spatial(match self.act {
+                Some(a) if fused.is_none() => redirected_spatial(y, a, redirect),
+                _ => y,
+            }));
+        }
         let y = conv2d(x, self.weight.clone(), self.bias.clone(), self.options.clone());
         Ok(Value::Spatial(match self.act {
             Some(a) => redirected_spatial(y, a, redirect),

@@ -1,0 +1,279 @@
+//! convscope's own CPU kernels for the hot ops of its models, with their own backward passes.
+//!
+//! They extend burn's CPU backend (flex) through burn's backend extension mechanism: the ops
+//! are the trait [`KernelOps`], implemented for [`Flex`] over plain slices (see
+//! [`depthwise`]) and for `Autodiff<B>` by hand, so that each records its own backward step.
+//! The functions of this module are the entry points the graph calls: on a flex tensor of
+//! `f32` they run the kernels; on any other device (wgpu) or element type they compose burn's
+//! ops as before, so nothing changes there.
+//!
+//! - [`depthwise_conv2d`]: depthwise convolution, bias and clamp fused at the store; its input
+//!   gradient is a direct kernel, and its weight gradient one pass, computed only when the
+//!   weight is tracked.
+//! - [`clamp`]: ReLU, ReLU6 and clip, whose backward is one pass over the saved output.
+
+pub mod depthwise;
+
+use burn::{
+    backend::{
+        Autodiff, Backend, DispatchDevice, Flex, TensorMetadata,
+        autodiff::{
+            checkpoint::{base::Checkpointer, strategy::CheckpointStrategy},
+            grads::Gradients,
+            ops::{Backward, NodeGuard, Ops, OpsKind},
+        },
+        backend_extension,
+        flex::FlexTensor,
+        tensor::FloatTensor,
+    },
+    tensor::{DType, Tensor, TensorData, module::conv2d, ops::ConvOptions},
+};
+
+use std::sync::atomic::{AtomicBool, Ordering};
+
+pub use depthwise::Geometry;
+use depthwise::Planes;
+
+/// The bounds of a clamp: ReLU is `[0, ∞)`, ReLU6 `[0, 6]`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Clamp {
+    /// Lower bound.
+    pub min: f32,
+    /// Upper bound.
+    pub max: f32,
+}
+
+/// Runs `f(index, chunk)` over `out` cut in chunks of `len`: in parallel with the `rayon`
+/// feature (native), in order otherwise (the page has one thread).
+fn planes(out: &mut [f32], len: usize, f: impl Fn(usize, &mut [f32]) + Send + Sync) {
+    if len == 0 {
+        return;
+    }
+    #[cfg(feature = "rayon")]
+    {
+        use rayon::prelude::*;
+        out.par_chunks_exact_mut(len).enumerate().for_each(|(i, c)| f(i, c));
+    }
+    #[cfg(not(feature = "rayon"))]
+    out.chunks_exact_mut(len).enumerate().for_each(|(i, c)| f(i, c));
+}
+
+/// The ops, dispatched by burn to the backend a tensor lives on.
+#[backend_extension(Flex, Autodiff)]
+pub trait KernelOps: Backend {
+    /// Depthwise convolution: `x` `[n, c, h, w]`, `weight` `[c, 1, kh, kw]`, `bias` `[c]` (zeros
+    /// for none: the macro takes no optional tensor).
+    fn depthwise_conv2d(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        bias: FloatTensor<Self>,
+        geometry: Geometry,
+        clamp: Option<Clamp>,
+    ) -> FloatTensor<Self>;
+    /// Its gradient with respect to `x` (of size `input`), from `grad` (already through the clamp).
+    fn depthwise_conv2d_x_backward(weight: FloatTensor<Self>, grad: FloatTensor<Self>, geometry: Geometry, input: [usize; 2]) -> FloatTensor<Self>;
+    /// Its gradient with respect to the weight.
+    fn depthwise_conv2d_weight_backward(x: FloatTensor<Self>, grad: FloatTensor<Self>, geometry: Geometry) -> FloatTensor<Self>;
+    /// Its gradient with respect to the bias.
+    fn depthwise_conv2d_bias_backward(grad: FloatTensor<Self>) -> FloatTensor<Self>;
+    /// `x` clamped to `[min, max]`.
+    fn clamp(x: FloatTensor<Self>, clamp: Clamp) -> FloatTensor<Self>;
+    /// `grad` where the clamp's `output` is strictly inside its bounds, zero elsewhere.
+    fn clamp_backward(output: FloatTensor<Self>, grad: FloatTensor<Self>, clamp: Clamp) -> FloatTensor<Self>;
+}
+
+/// Depthwise convolution (`groups` = channels, one kernel per channel), then `clamp`.
+///
+/// # Shapes
+/// `x`: `[n, c, h, w]`, `weight`: `[c, 1, kh, kw]`, `bias`: `[c]`; returns `[n, c, oh, ow]`
+pub fn depthwise_conv2d(x: Tensor<4>, weight: Tensor<4>, bias: Option<Tensor<1>>, geometry: Geometry, clamp: Option<Clamp>) -> Tensor<4> {
+    if !runs_on(&x) {
+        let options = ConvOptions::new_with_padding(geometry.stride, geometry.padding.map(|[a, b]| (a, b)), [1, 1], weight.dims()[0]);
+        let y = conv2d(x, weight, bias, options);
+        return match clamp {
+            Some(c) => y.clamp(c.min, c.max),
+            None => y,
+        };
+    }
+    let bias = bias.unwrap_or_else(|| Tensor::zeros([weight.dims()[0]], &x.device().without_autodiff()));
+    let out = <burn::backend::Dispatch as KernelOps>::depthwise_conv2d(x.into_dispatch(), weight.into_dispatch(), bias.into_dispatch(), geometry, clamp);
+    Tensor::from_dispatch(out)
+}
+
+/// `x` clamped to `[min, max]`; under autodiff its backward is one pass over the output.
+pub fn clamp<const D: usize>(x: Tensor<D>, clamp: Clamp) -> Tensor<D> {
+    if !runs_on(&x) {
+        return x.clamp_min(clamp.min).clamp_max(clamp.max);
+    }
+    Tensor::from_dispatch(<burn::backend::Dispatch as KernelOps>::clamp(x.into_dispatch(), clamp))
+}
+
+static ENABLED: AtomicBool = AtomicBool::new(true);
+
+/// Turns the kernels off (burn's ops everywhere) or back on: for benchmarks that compare both
+/// in one run (`convscope bench` reads `CONVSCOPE_KERNELS=burn`).
+pub fn enable(on: bool) {
+    ENABLED.store(on, Ordering::Relaxed);
+}
+
+/// Whether the kernels take `x`: flex (with or without autodiff), `f32`. On anything else the
+/// functions above compose burn's ops instead.
+pub fn runs_on<const D: usize>(x: &Tensor<D>) -> bool {
+    ENABLED.load(Ordering::Relaxed) && matches!(x.device().inner().as_dispatch(), DispatchDevice::Flex(_)) && x.dtype() == DType::F32
+}
+
+/// The `f32` values of a flex tensor, in order.
+fn values(t: &FlexTensor) -> std::borrow::Cow<'_, [f32]> {
+    match t.as_slice::<f32>() {
+        Some(s) => s.into(),
+        None => t.to_contiguous().as_slice::<f32>().expect("the kernels take f32 tensors only").to_vec().into(),
+    }
+}
+
+fn dims4(t: &FlexTensor) -> [usize; 4] {
+    t.layout().shape().dims::<4>()
+}
+
+fn tensor(data: Vec<f32>, shape: impl Into<burn::tensor::Shape>) -> FlexTensor {
+    FlexTensor::from_data(TensorData::new(data, shape))
+}
+
+impl KernelOps for Flex {
+    fn depthwise_conv2d(x: FlexTensor, weight: FlexTensor, bias: FlexTensor, g: Geometry, clamp: Option<Clamp>) -> FlexTensor {
+        let [n, c, h, w] = dims4(&x);
+        let [oh, ow] = g.output([h, w]).expect("the graph checks that the kernel fits");
+        let out = depthwise::forward(&values(&x), &values(&weight), Some(&values(&bias)), Planes { n, c, input: [h, w] }, &g, clamp);
+        tensor(out, [n, c, oh, ow])
+    }
+
+    fn depthwise_conv2d_x_backward(weight: FlexTensor, grad: FlexTensor, g: Geometry, input: [usize; 2]) -> FlexTensor {
+        let [n, c, _, _] = dims4(&grad);
+        let dx = depthwise::input_grad(&values(&grad), &values(&weight), Planes { n, c, input }, &g);
+        tensor(dx, [n, c, input[0], input[1]])
+    }
+
+    fn depthwise_conv2d_weight_backward(x: FlexTensor, grad: FlexTensor, g: Geometry) -> FlexTensor {
+        let [n, c, h, w] = dims4(&x);
+        let dw = depthwise::weight_grad(&values(&x), &values(&grad), Planes { n, c, input: [h, w] }, &g);
+        tensor(dw, [c, 1, g.kernel[0], g.kernel[1]])
+    }
+
+    fn depthwise_conv2d_bias_backward(grad: FlexTensor) -> FlexTensor {
+        let [n, c, _, _] = dims4(&grad);
+        tensor(depthwise::bias_grad(&values(&grad), n, c), [c])
+    }
+
+    fn clamp(x: FlexTensor, c: Clamp) -> FlexTensor {
+        let shape = x.layout().shape().clone();
+        tensor(values(&x).iter().map(|v| v.max(c.min).min(c.max)).collect(), shape)
+    }
+
+    fn clamp_backward(output: FlexTensor, grad: FlexTensor, c: Clamp) -> FlexTensor {
+        let shape = grad.layout().shape().clone();
+        let (y, g) = (values(&output), values(&grad));
+        tensor(y.iter().zip(g.iter()).map(|(&y, &g)| if y > c.min && y < c.max { g } else { 0.0 }).collect(), shape)
+    }
+}
+
+/// What the depthwise convolution's backward step keeps: the input only when the weight is
+/// tracked, the output only when there is a clamp to undo.
+#[derive(Debug, Clone)]
+struct DepthwiseState<T> {
+    x: Option<T>,
+    weight: T,
+    output: Option<T>,
+    geometry: Geometry,
+    clamp: Option<Clamp>,
+    input: [usize; 2],
+}
+
+#[derive(Debug)]
+struct DepthwiseBackward;
+
+impl<B: Backend + KernelOps> Backward<B, 3> for DepthwiseBackward {
+    type State = DepthwiseState<FloatTensor<B>>;
+
+    fn backward(self, ops: Ops<Self::State, 3>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let s = ops.state;
+        let mut grad = grads.consume::<B>(&ops.node);
+        if let (Some(c), Some(y)) = (s.clamp, s.output) {
+            grad = B::clamp_backward(y, grad, c);
+        }
+        let [x_node, w_node, b_node] = ops.parents;
+        if let Some(node) = b_node {
+            grads.register::<B>(node.id, B::depthwise_conv2d_bias_backward(grad.clone()));
+        }
+        if let (Some(node), Some(x)) = (w_node, s.x) {
+            grads.register::<B>(node.id, B::depthwise_conv2d_weight_backward(x, grad.clone(), s.geometry));
+        }
+        if let Some(node) = x_node {
+            grads.register::<B>(node.id, B::depthwise_conv2d_x_backward(s.weight, grad, s.geometry, s.input));
+        }
+    }
+}
+
+#[derive(Debug)]
+struct ClampBackward;
+
+impl<B: Backend + KernelOps> Backward<B, 1> for ClampBackward {
+    type State = (FloatTensor<B>, Clamp);
+
+    fn backward(self, ops: Ops<Self::State, 1>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let grad = grads.consume::<B>(&ops.node);
+        if let [Some(node)] = ops.parents {
+            let (y, c) = ops.state;
+            grads.register::<B>(node.id, B::clamp_backward(y, grad, c));
+        }
+    }
+}
+
+type Ad<B> = FloatTensor<Autodiff<B>>;
+
+fn depthwise_tracked<B: Backend + KernelOps, C: CheckpointStrategy>(x: Ad<B>, weight: Ad<B>, bias: Ad<B>, geometry: Geometry, clamp: Option<Clamp>) -> Ad<B> {
+    let nodes: [NodeGuard; 3] = [x.node(), weight.node(), bias.node()];
+    let [_, _, h, w] = x.primitive().shape().dims::<4>();
+    let keep_x = weight.is_tracked();
+    match DepthwiseBackward.prepare::<C>(nodes).compute_bound().stateful() {
+        OpsKind::Tracked(prep) => {
+            let x = x.into_primitive();
+            let weight = weight.into_primitive();
+            let out = B::depthwise_conv2d(x.clone(), weight.clone(), bias.into_primitive(), geometry, clamp);
+            let state = DepthwiseState { x: keep_x.then_some(x), weight, output: clamp.map(|_| out.clone()), geometry, clamp, input: [h, w] };
+            prep.finish(state, out)
+        }
+        OpsKind::UnTracked(prep) => prep.finish(B::depthwise_conv2d(x.into_primitive(), weight.into_primitive(), bias.into_primitive(), geometry, clamp)),
+    }
+}
+
+impl<B: Backend + KernelOps, C: CheckpointStrategy> KernelOps for Autodiff<B, C> {
+    fn depthwise_conv2d(x: Ad<B>, weight: Ad<B>, bias: Ad<B>, geometry: Geometry, clamp: Option<Clamp>) -> Ad<B> {
+        depthwise_tracked::<B, C>(x, weight, bias, geometry, clamp)
+    }
+
+    fn depthwise_conv2d_x_backward(weight: Ad<B>, grad: Ad<B>, geometry: Geometry, input: [usize; 2]) -> Ad<B> {
+        // Second-order gradients are not needed: the result is a constant.
+        Ad::<B>::new(B::depthwise_conv2d_x_backward(weight.into_primitive(), grad.into_primitive(), geometry, input))
+    }
+
+    fn depthwise_conv2d_weight_backward(x: Ad<B>, grad: Ad<B>, geometry: Geometry) -> Ad<B> {
+        Ad::<B>::new(B::depthwise_conv2d_weight_backward(x.into_primitive(), grad.into_primitive(), geometry))
+    }
+
+    fn depthwise_conv2d_bias_backward(grad: Ad<B>) -> Ad<B> {
+        Ad::<B>::new(B::depthwise_conv2d_bias_backward(grad.into_primitive()))
+    }
+
+    fn clamp(x: Ad<B>, c: Clamp) -> Ad<B> {
+        match ClampBackward.prepare::<C>([x.node()]).compute_bound().stateful() {
+            OpsKind::Tracked(prep) => {
+                let out = B::clamp(x.into_primitive(), c);
+                prep.finish((out.clone(), c), out)
+            }
+            OpsKind::UnTracked(prep) => prep.finish(B::clamp(x.into_primitive(), c)),
+        }
+    }
+
+    fn clamp_backward(output: Ad<B>, grad: Ad<B>, c: Clamp) -> Ad<B> {
+        Ad::<B>::new(B::clamp_backward(output.into_primitive(), grad.into_primitive(), c))
+    }
+}
