@@ -197,8 +197,12 @@ case "${1:-build}" in
     ensure_test_tools
     build_site
     cargo build --release -p convscope-cli
-    "$CARGO_TARGET_DIR/release/convscope" bench --runs 20
-    "$CARGO_TARGET_DIR/release/convscope" bench --patterns
+    ensure_onnx_refs
+    log "native CPU beside PyTorch and onnxruntime (ratios)"
+    bench/cpu.sh "$TOOLS/py/bin/python"
+    log "native wgpu (lavapipe here: a CPU pretending to be a GPU)"
+    "$CARGO_TARGET_DIR/release/convscope" bench --backend wgpu --runs 20
+    "$CARGO_TARGET_DIR/release/convscope" bench --backend wgpu --patterns
     node tests/e2e/bench.mjs
     node tests/e2e/bench-patterns.mjs
     ;;

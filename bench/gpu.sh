@@ -74,27 +74,8 @@ command -v vulkaninfo > /dev/null && vulkaninfo --summary 2>/dev/null | grep -E 
 "$bin" bench --backend wgpu --runs "$runs" --attention --methods gradcam --image www/samples/chelsea.png --json | tee "$out/convscope-forward.json"
 "$bin" bench --backend wgpu --patterns --steps "$steps" --json | tee "$out/convscope-patterns.json"
 
-python3 - "$out" <<'PY'
-import json, sys
-out = sys.argv[1]
-fwd = json.load(open(f"{out}/convscope-forward.json"))[0]
-pat = json.load(open(f"{out}/convscope-patterns.json"))
-peer = json.load(open(f"{out}/torch.json"))
-att = {a["method"]: a["median_ms"] for a in fwd["attention"]}
-step = next(p["ms_per_step"] for p in pat if p["channels"] == 16 and p["fit"].startswith("resized"))
-rows = [
-    ("forward, 224 px", fwd["median_ms"], peer["forward_ms"]),
-    ("forward + backward to the input", att["forward+backward to the input"], peer["forward_backward_ms"]),
-    ("Grad-CAM (head)", att["gradcam"], peer["gradcam_ms"]),
-    ("patterns step, 16 x 128 px resized to 224", step, peer["patterns_step_16_ms"]),
-]
-gpu = open(f"{out}/gpu.txt").read().strip()
-print(f"\nconvscope (native wgpu) against {peer['peer']}, {gpu}; medians, ms")
-print(f"| figure | convscope | PyTorch | ratio |\n|---|---|---|---|")
-for name, ours, theirs in rows:
-    print(f"| {name} | {ours:.2f} | {theirs:.2f} | {ours / theirs:.2f}x |")
-json.dump({"gpu": gpu, "peer": peer, "convscope": {"forward": fwd, "patterns": pat}, "rows": rows}, open(f"{out}/gpu-bench.json", "w"), indent=1)
-PY
+python3 bench/table.py "$out" wgpu
+cp "$out/wgpu-bench.json" "$out/gpu-bench.json"
 
 if [ -z "$prebuilt" ] && [ -x "${CHROMIUM:-/usr/bin/chromium}" ]; then
   log "the page on the hardware adapter (headless Chromium, Vulkan)"

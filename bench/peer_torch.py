@@ -6,11 +6,17 @@ colour decorrelation, sigmoid, a random pad/jitter/scale/rotate as one resamplin
 weights: the figures are times only. The batch norms are folded into the convolutions, as
 convscope folds them at load, and TF32 is off: both sides compute in float32.
 
+On the CPU it also times onnxruntime's forward pass on the same network (exported with
+PyTorch's TorchScript exporter, opset 17), with as many threads as PyTorch: the machine's cores,
+or THREADS.
+
     python3 bench/peer_torch.py [cuda|cpu] [runs]   -> one JSON object on stdout
 """
 
 import json
+import os
 import sys
+import tempfile
 import time
 
 import torch
@@ -20,6 +26,8 @@ device = sys.argv[1] if len(sys.argv) > 1 else ("cuda" if torch.cuda.is_availabl
 runs = int(sys.argv[2]) if len(sys.argv) > 2 else 50
 
 
+threads = int(os.environ.get("THREADS", os.cpu_count() or 1))
+torch.set_num_threads(threads)
 torch.backends.cudnn.allow_tf32 = False
 torch.backends.cuda.matmul.allow_tf32 = False
 
@@ -150,6 +158,21 @@ def pattern_step():
     spectrum.detach()[0, 0, 0, 0, 0].item()
 
 
+def onnxruntime_forward_ms():
+    """onnxruntime's forward pass of the same network, `threads` threads, on the CPU."""
+    import onnxruntime as ort
+
+    with tempfile.TemporaryDirectory() as d:
+        path = os.path.join(d, "lite0.onnx")
+        torch.onnx.export(model, x, path, opset_version=17, dynamo=False)
+        so = ort.SessionOptions()
+        so.intra_op_num_threads = threads
+        so.inter_op_num_threads = 1
+        session = ort.InferenceSession(path, so, providers=["CPUExecutionProvider"])
+        feed = {session.get_inputs()[0].name: x.cpu().numpy()}
+        return timed(lambda: session.run(None, feed), runs), ort.__version__
+
+
 out = {
     "peer": f"PyTorch {torch.__version__} on {torch.cuda.get_device_name() if device == 'cuda' else 'the CPU'}",
     "device": device,
@@ -159,4 +182,7 @@ out = {
     "gradcam_ms": timed(grad_cam, runs),
     "patterns_step_16_ms": timed(pattern_step, max(5, runs // 5)),
 }
+if device == "cpu":
+    out["threads"] = threads
+    out["onnxruntime_forward_ms"], out["onnxruntime"] = onnxruntime_forward_ms()
 print(json.dumps(out))
