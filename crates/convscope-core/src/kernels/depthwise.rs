@@ -59,16 +59,24 @@ impl Phases {
     fn of(x: &[f32], g: &Geometry, input: [usize; 2]) -> Self {
         let mut p = Self::zeros(g, input);
         let [top, left] = [g.padding[0][0], g.padding[1][0]];
+        let (s, len) = (p.stride, p.len);
         for (i, row) in x.chunks_exact(input[1]).enumerate() {
-            for (j, &v) in row.iter().enumerate() {
-                *p.at(top + i, left + j) = v;
+            let dst = &mut p.data[(top + i) * s * len..][..s * len];
+            if s == 1 {
+                dst[left..left + row.len()].copy_from_slice(row);
+                continue;
+            }
+            // Padded column c = left + j lands in phase c % s at c / s.
+            for phase in 0..s {
+                let first = (phase + s - left % s) % s;
+                let at = (left + first) / s;
+                let out = &mut dst[phase * len + at..(phase + 1) * len];
+                for (d, &v) in out.iter_mut().zip(row.iter().skip(first).step_by(s)) {
+                    *d = v;
+                }
             }
         }
         p
-    }
-
-    fn at(&mut self, r: usize, c: usize) -> &mut f32 {
-        &mut self.data[(r * self.stride + c % self.stride) * self.len + c / self.stride]
     }
 
     /// Start of the run that tap column `kw` of padded row `r` reads for output column 0.
@@ -169,29 +177,52 @@ fn forward_plane<S: macerator::Simd>(out: &mut [f32], x: &[f32], w: &[f32], bias
     }
 }
 
-/// One input-gradient plane from the output gradient `dy` (already through the clamp).
+/// One input-gradient plane from the output gradient `dy` (already through the clamp), in
+/// gather form: each input row and phase is the sum of the taps that reach it, written once.
+///
+/// Padded input column `c = stride * q + phase` receives kernel column `j = phase + stride * m`
+/// from output column `q - m`; so with `dy`'s rows padded by `reach` zeros on the left, every
+/// tap reads a contiguous run.
 #[allow(clippy::extra_unused_type_parameters)]
 #[macerator::with_simd]
 fn input_grad_plane<S: macerator::Simd>(dx: &mut [f32], dy: &[f32], w: &[f32], g: &Geometry, input: [usize; 2]) {
-    let mut p = Phases::zeros(g, input);
-    let [_, ow] = g.output(input).expect("checked by the caller");
+    let [oh, ow] = g.output(input).expect("checked by the caller");
     let [kh, kw] = g.kernel;
-    for (oh, row) in dy.chunks_exact(ow).enumerate() {
-        for i in 0..kh {
-            let r = oh * g.stride[0] + i;
-            for j in 0..kw {
-                let at = p.tap(r, j);
-                let wt = w[i * kw + j];
-                for (d, &v) in p.data[at..at + ow].iter_mut().zip(row) {
-                    *d += wt * v;
+    let [sh, sw] = g.stride;
+    let [top, left] = [g.padding[0][0], g.padding[1][0]];
+    let len = g.phase_len(input);
+    let reach = kw.div_ceil(sw);
+    let row_len = len + reach;
+    let mut padded = vec![0.0f32; oh * row_len];
+    for (src, dst) in dy.chunks_exact(ow).zip(padded.chunks_exact_mut(row_len)) {
+        dst[reach..reach + ow].copy_from_slice(src);
+    }
+    let mut acc = vec![0.0f32; len];
+    let (mut ws, mut srcs): (Vec<f32>, Vec<&[f32]>) = (Vec::with_capacity(kh * kw), Vec::with_capacity(kh * kw));
+    for (i, dx_row) in dx.chunks_exact_mut(input[1]).enumerate() {
+        let r = top + i;
+        for phase in 0..sw {
+            ws.clear();
+            srcs.clear();
+            for a in 0..kh.min(r + 1) {
+                if (r - a) % sh != 0 || (r - a) / sh >= oh {
+                    continue;
+                }
+                let row = &padded[(r - a) / sh * row_len..][..row_len];
+                for m in 0..reach {
+                    let j = phase + sw * m;
+                    if j < kw {
+                        ws.push(w[a * kw + j]);
+                        srcs.push(&row[reach - m..reach - m + len]);
+                    }
                 }
             }
-        }
-    }
-    let [top, left] = [g.padding[0][0], g.padding[1][0]];
-    for (i, row) in dx.chunks_exact_mut(input[1]).enumerate() {
-        for (j, d) in row.iter_mut().enumerate() {
-            *d = *p.at(top + i, left + j);
+            accumulate(&mut acc, &ws, &srcs, Some(0.0));
+            // Back from the phase to the input's columns.
+            let first = (phase + sw - left % sw) % sw;
+            for (d, &v) in dx_row.iter_mut().skip(first).step_by(sw).zip(&acc[(left + first) / sw..]) {
+                *d = v;
+            }
         }
     }
 }

@@ -43,7 +43,7 @@ pub struct Clamp {
     pub max: f32,
 }
 
-/// Runs `f(index, chunk)` over `out` cut in chunks of `len`: in parallel with the `rayon`
+/// Runs `f(index, chunk)` over `out` cut in chunks of `len` (the last may be shorter): in parallel with the `rayon`
 /// feature (native), in order otherwise (the page has one thread).
 fn planes(out: &mut [f32], len: usize, f: impl Fn(usize, &mut [f32]) + Send + Sync) {
     if len == 0 {
@@ -52,10 +52,10 @@ fn planes(out: &mut [f32], len: usize, f: impl Fn(usize, &mut [f32]) + Send + Sy
     #[cfg(feature = "rayon")]
     {
         use rayon::prelude::*;
-        out.par_chunks_exact_mut(len).enumerate().for_each(|(i, c)| f(i, c));
+        out.par_chunks_mut(len).enumerate().for_each(|(i, c)| f(i, c));
     }
     #[cfg(not(feature = "rayon"))]
-    out.chunks_exact_mut(len).enumerate().for_each(|(i, c)| f(i, c));
+    out.chunks_mut(len).enumerate().for_each(|(i, c)| f(i, c));
 }
 
 /// The ops, dispatched by burn to the backend a tensor lives on.
@@ -130,6 +130,9 @@ fn values(t: &FlexTensor) -> std::borrow::Cow<'_, [f32]> {
     }
 }
 
+/// Elements per task of the elementwise kernels.
+const ELEMENTWISE: usize = 1 << 14;
+
 fn dims4(t: &FlexTensor) -> [usize; 4] {
     t.layout().shape().dims::<4>()
 }
@@ -164,14 +167,26 @@ impl KernelOps for Flex {
     }
 
     fn clamp(x: FlexTensor, c: Clamp) -> FlexTensor {
-        let shape = x.layout().shape().clone();
-        tensor(values(&x).iter().map(|v| v.max(c.min).min(c.max)).collect(), shape)
+        let x_values = values(&x);
+        let mut out = vec![0.0; x_values.len()];
+        planes(&mut out, ELEMENTWISE, |i, o| {
+            for (d, &v) in o.iter_mut().zip(&x_values[i * ELEMENTWISE..]) {
+                *d = v.max(c.min).min(c.max);
+            }
+        });
+        tensor(out, x.layout().shape().clone())
     }
 
     fn clamp_backward(output: FlexTensor, grad: FlexTensor, c: Clamp) -> FlexTensor {
-        let shape = grad.layout().shape().clone();
         let (y, g) = (values(&output), values(&grad));
-        tensor(y.iter().zip(g.iter()).map(|(&y, &g)| if y > c.min && y < c.max { g } else { 0.0 }).collect(), shape)
+        let mut out = vec![0.0; g.len()];
+        planes(&mut out, ELEMENTWISE, |i, o| {
+            let at = i * ELEMENTWISE;
+            for ((d, &y), &g) in o.iter_mut().zip(&y[at..]).zip(&g[at..]) {
+                *d = if y > c.min && y < c.max { g } else { 0.0 };
+            }
+        });
+        tensor(out, grad.layout().shape().clone())
     }
 }
 
