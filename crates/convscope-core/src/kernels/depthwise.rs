@@ -52,7 +52,8 @@ struct Phases {
 impl Phases {
     fn zeros(g: &Geometry, input: [usize; 2]) -> Self {
         let (stride, len) = (g.stride[1], g.phase_len(input));
-        Phases { data: vec![0.0; g.padded(input)[0] * stride * len], stride, len }
+        // The slack lets the last block of a row be read whole (see `accumulate`).
+        Phases { data: vec![0.0; g.padded(input)[0] * stride * len + LANES], stride, len }
     }
 
     /// The plane `x` (`input` sized) with `g`'s padding, split into phases.
@@ -85,56 +86,26 @@ impl Phases {
     }
 }
 
-/// `out[j] = init + Σ w[t] * src[t][j]` (or `out[j] += …` without `init`), `N` taps per pass
-/// so that the sum stays in registers.
-#[inline(always)]
-fn taps<const N: usize>(out: &mut [f32], w: &[f32], src: &[&[f32]], init: Option<f32>) {
-    let n = out.len();
-    let w: [f32; N] = std::array::from_fn(|t| w[t]);
-    let src: [&[f32]; N] = std::array::from_fn(|t| &src[t][..n]);
-    match init {
-        Some(b) => {
-            for j in 0..n {
-                let mut s = b;
-                for t in 0..N {
-                    s += w[t] * src[t][j];
-                }
-                out[j] = s;
-            }
-        }
-        None => {
-            for j in 0..n {
-                let mut s = out[j];
-                for t in 0..N {
-                    s += w[t] * src[t][j];
-                }
-                out[j] = s;
-            }
-        }
-    }
-}
+/// Lanes of one block of [`accumulate`]: two AVX2 registers, one AVX-512 register.
+const LANES: usize = 16;
 
-/// Every tap in passes of at most eight.
+/// `out[j] = init + Σ w[t] * src[t][j]`: a block of [`LANES`] outputs at a time stays in
+/// registers across every tap (fixed-size arrays, so the compiler emits vector operations for
+/// whichever instruction set the caller is compiled for), then is stored once. Every source
+/// holds whole blocks (`out.len()` rounded up to [`LANES`]: the buffers carry that much
+/// slack), so the last, partial block is computed the same way and stored in part.
 #[inline(always)]
-fn accumulate(out: &mut [f32], w: &[f32], src: &[&[f32]], mut init: Option<f32>) {
-    if w.is_empty() {
-        if let Some(b) = init {
-            out.fill(b);
+fn accumulate(out: &mut [f32], w: &[f32], src: &[&[f32]], init: f32) {
+    for (c, o) in out.chunks_mut(LANES).enumerate() {
+        let at = c * LANES;
+        let mut acc = [init; LANES];
+        for (&wt, s) in w.iter().zip(src) {
+            let s: &[f32; LANES] = s[at..at + LANES].try_into().expect("sources hold whole blocks");
+            for l in 0..LANES {
+                acc[l] += wt * s[l];
+            }
         }
-        return;
-    }
-    for (w, src) in w.chunks(8).zip(src.chunks(8)) {
-        match w.len() {
-            8 => taps::<8>(out, w, src, init),
-            7 => taps::<7>(out, w, src, init),
-            6 => taps::<6>(out, w, src, init),
-            5 => taps::<5>(out, w, src, init),
-            4 => taps::<4>(out, w, src, init),
-            3 => taps::<3>(out, w, src, init),
-            2 => taps::<2>(out, w, src, init),
-            _ => taps::<1>(out, w, src, init),
-        }
-        init = None;
+        o.copy_from_slice(&acc[..o.len()]);
     }
 }
 
@@ -169,10 +140,10 @@ fn forward_plane<S: macerator::Simd>(out: &mut [f32], x: &[f32], w: &[f32], bias
             for j in 0..kw {
                 let at = p.tap(r, j);
                 ws.push(w[i * kw + j]);
-                srcs.push(&p.data[at..at + ow]);
+                srcs.push(&p.data[at..at + ow.next_multiple_of(LANES)]);
             }
         }
-        accumulate(row, &ws, &srcs, Some(bias));
+        accumulate(row, &ws, &srcs, bias);
         clamp_row(row, clamp);
     }
 }
@@ -193,7 +164,7 @@ fn input_grad_plane<S: macerator::Simd>(dx: &mut [f32], dy: &[f32], w: &[f32], g
     let len = g.phase_len(input);
     let reach = kw.div_ceil(sw);
     let row_len = len + reach;
-    let mut padded = vec![0.0f32; oh * row_len];
+    let mut padded = vec![0.0f32; oh * row_len + LANES];
     for (src, dst) in dy.chunks_exact(ow).zip(padded.chunks_exact_mut(row_len)) {
         dst[reach..reach + ow].copy_from_slice(src);
     }
@@ -208,16 +179,16 @@ fn input_grad_plane<S: macerator::Simd>(dx: &mut [f32], dy: &[f32], w: &[f32], g
                 if (r - a) % sh != 0 || (r - a) / sh >= oh {
                     continue;
                 }
-                let row = &padded[(r - a) / sh * row_len..][..row_len];
+                let row = (r - a) / sh * row_len;
                 for m in 0..reach {
                     let j = phase + sw * m;
                     if j < kw {
                         ws.push(w[a * kw + j]);
-                        srcs.push(&row[reach - m..reach - m + len]);
+                        srcs.push(&padded[row + reach - m..][..len.next_multiple_of(LANES)]);
                     }
                 }
             }
-            accumulate(&mut acc, &ws, &srcs, Some(0.0));
+            accumulate(&mut acc, &ws, &srcs, 0.0);
             // Back from the phase to the input's columns.
             let first = (phase + sw - left % sw) % sw;
             for (d, &v) in dx_row.iter_mut().skip(first).step_by(sw).zip(&acc[(left + first) / sw..]) {
