@@ -1,13 +1,14 @@
-//! convscope's own CPU kernels against burn's ops: the depthwise convolution (forward, and the
-//! gradients with respect to the input, the weight and the bias) on every kernel size, stride,
-//! padding and channel count the bundled and imported models use, the clamp and its backward,
-//! finite differences, and the same function on wgpu (where burn's ops run).
+//! convscope's own CPU kernels against burn's ops: the depthwise and the 1x1 convolution
+//! (forward, and the gradients with respect to the input, the weight and the bias) on every
+//! kernel size, stride, padding and channel count the bundled and imported models use, the
+//! clamp and its backward, finite differences, and the same function on wgpu (where burn's ops
+//! run).
 
 mod common;
 
 use burn::tensor::{Device, Tensor, TensorData, module::conv2d, ops::ConvOptions};
 use common::{XorShift, devices, to_vec};
-use convscope_core::kernels::{self, Clamp, Geometry};
+use convscope_core::kernels::{self, Clamp, Conv, Geometry};
 
 const RELU6: Clamp = Clamp { min: 0.0, max: 6.0 };
 
@@ -37,16 +38,26 @@ struct Run {
 
 /// The layer, then `sum(y * r)` differentiated with respect to all three inputs.
 fn run(device: &Device, mine: bool, case: &(usize, usize, [usize; 2], Geometry), clamp: Option<Clamp>, seed: u64) -> Run {
-    let (n, c, [h, w], g) = *case;
+    let (n, c, input, g) = *case;
+    run_conv(device, mine, (n, c, c, input, Conv::Depthwise(g)), clamp, seed)
+}
+
+/// `(n, c, o, [h, w], conv)`
+type Case = (usize, usize, usize, [usize; 2], Conv);
+
+fn run_conv(device: &Device, mine: bool, (n, c, o, [h, w], conv): Case, clamp: Option<Clamp>, seed: u64) -> Run {
     let mut rng = XorShift(seed);
     let scale = if clamp.is_some() { 6.0 } else { 1.0 };
+    let (w_shape, options) = match conv {
+        Conv::Depthwise(g) => ([c, 1, g.kernel[0], g.kernel[1]], ConvOptions::new_with_padding(g.stride, g.padding.map(|[a, e]| (a, e)), [1, 1], c)),
+        Conv::Pointwise => ([o, c, 1, 1], ConvOptions::new([1, 1], [0, 0], [1, 1], 1)),
+    };
     let x = Tensor::<4>::from_data(TensorData::new(rng.vec(n * c * h * w, scale), [n, c, h, w]), device).require_grad();
-    let wt = Tensor::<4>::from_data(TensorData::new(rng.vec(c * g.kernel[0] * g.kernel[1], 1.0), [c, 1, g.kernel[0], g.kernel[1]]), device).require_grad();
-    let b = Tensor::<1>::from_data(TensorData::new(rng.vec(c, 1.0), [c]), device).require_grad();
+    let wt = Tensor::<4>::from_data(TensorData::new(rng.vec(w_shape.iter().product(), 1.0), w_shape), device).require_grad();
+    let b = Tensor::<1>::from_data(TensorData::new(rng.vec(o, 1.0), [o]), device).require_grad();
     let y = if mine {
-        kernels::depthwise_conv2d(x.clone(), wt.clone(), Some(b.clone()), g, clamp)
+        kernels::conv2d(x.clone(), wt.clone(), Some(b.clone()), conv, clamp)
     } else {
-        let options = ConvOptions::new_with_padding(g.stride, g.padding.map(|[a, e]| (a, e)), [1, 1], c);
         let y = conv2d(x.clone(), wt.clone(), Some(b.clone()), options);
         match clamp {
             Some(k) => y.clamp(k.min, k.max),
@@ -87,6 +98,23 @@ fn depthwise_forward_and_every_gradient_equal_burns() {
 }
 
 #[test]
+fn pointwise_forward_and_every_gradient_equal_burns() {
+    let device = Device::flex().autodiff();
+    // Lite0's expansions and projections, and a batch of two.
+    for (i, case) in [(1, 16, 96, [14, 14], Conv::Pointwise), (1, 96, 24, [7, 7], Conv::Pointwise), (2, 24, 8, [5, 9], Conv::Pointwise)].into_iter().enumerate()
+    {
+        for clamp in [None, Some(RELU6)] {
+            let what = format!("case {i} {case:?} clamp {clamp:?}");
+            let (mine, burn) = (run_conv(&device, true, case, clamp, 40 + i as u64), run_conv(&device, false, case, clamp, 40 + i as u64));
+            assert_close(&format!("{what}: y"), &mine.y, &burn.y, 1e-5);
+            assert_close(&format!("{what}: dx"), &mine.dx, &burn.dx, 1e-5);
+            assert_close(&format!("{what}: dw"), &mine.dw, &burn.dw, 1e-5);
+            assert_close(&format!("{what}: db"), &mine.db, &burn.db, 1e-5);
+        }
+    }
+}
+
+#[test]
 fn depthwise_gradients_match_finite_differences() {
     let device = Device::flex();
     let (n, c, [h, w], g) = (1, 2, [6, 7], Geometry { kernel: [3, 3], stride: [2, 2], padding: [[0, 1], [1, 1]] });
@@ -99,13 +127,13 @@ fn depthwise_gradients_match_finite_differences() {
         let x = Tensor::<4>::from_data(TensorData::new(xv.to_vec(), [n, c, h, w]), &device);
         let wt = Tensor::<4>::from_data(TensorData::new(wv.to_vec(), [c, 1, 3, 3]), &device);
         let b = Tensor::<1>::from_data(TensorData::new(bv.clone(), [c]), &device);
-        to_vec(kernels::depthwise_conv2d(x, wt, Some(b), g, None)).iter().zip(&rv).map(|(y, r)| (*y as f64) * (*r as f64)).sum()
+        to_vec(kernels::conv2d(x, wt, Some(b), Conv::Depthwise(g), None)).iter().zip(&rv).map(|(y, r)| (*y as f64) * (*r as f64)).sum()
     };
     let ad = device.clone().autodiff();
     let x = Tensor::<4>::from_data(TensorData::new(xv.clone(), [n, c, h, w]), &ad).require_grad();
     let wt = Tensor::<4>::from_data(TensorData::new(wv.clone(), [c, 1, 3, 3]), &ad).require_grad();
     let b = Tensor::<1>::from_data(TensorData::new(bv.clone(), [c]), &ad);
-    let y = kernels::depthwise_conv2d(x.clone(), wt.clone(), Some(b), g, None);
+    let y = kernels::conv2d(x.clone(), wt.clone(), Some(b), Conv::Depthwise(g), None);
     let grads = (y * Tensor::<4>::from_data(TensorData::new(rv.clone(), [n, c, oh, ow]), &ad)).sum().backward();
     let (dx, dw) = (to_vec(x.grad(&grads).unwrap()), to_vec(wt.grad(&grads).unwrap()));
     let eps = 1e-2f32;
@@ -133,7 +161,7 @@ fn an_untracked_weight_gets_no_gradient_and_the_input_gradient_is_unchanged() {
     let mut rng = XorShift(5);
     let x = Tensor::<4>::from_data(TensorData::new(rng.vec(n * c * h * w, 1.0), [n, c, h, w]), &device).require_grad();
     let wt = Tensor::<4>::from_data(TensorData::new(rng.vec(c * 9, 1.0), [c, 1, 3, 3]), &device);
-    let y = kernels::depthwise_conv2d(x.clone(), wt.clone(), None, g, Some(RELU6));
+    let y = kernels::conv2d(x.clone(), wt.clone(), None, Conv::Depthwise(g), Some(RELU6));
     let grads = y.sum().backward();
     assert!(wt.grad(&grads).is_none());
     let options = ConvOptions::new_with_padding(g.stride, g.padding.map(|[a, e]| (a, e)), [1, 1], c);
@@ -160,12 +188,14 @@ fn the_clamp_and_its_backward_equal_burns() {
 
 #[test]
 fn on_every_device_the_layer_is_the_same() {
-    let case = cases()[3];
-    let reference = run(&Device::flex().autodiff(), false, &case, Some(RELU6), 11);
-    for (name, device) in devices() {
-        let got = run(&device.autodiff(), true, &case, Some(RELU6), 11);
-        assert_close(&format!("{name}: y"), &got.y, &reference.y, 1e-4);
-        assert_close(&format!("{name}: dx"), &got.dx, &reference.dx, 1e-4);
-        assert_close(&format!("{name}: dw"), &got.dw, &reference.dw, 1e-4);
+    let (n, c, input, g) = cases()[3];
+    for case in [(n, c, c, input, Conv::Depthwise(g)), (1, 16, 24, [6, 6], Conv::Pointwise)] {
+        let reference = run_conv(&Device::flex().autodiff(), false, case, Some(RELU6), 11);
+        for (name, device) in devices() {
+            let got = run_conv(&device.autodiff(), true, case, Some(RELU6), 11);
+            assert_close(&format!("{name} {case:?}: y"), &got.y, &reference.y, 1e-4);
+            assert_close(&format!("{name} {case:?}: dx"), &got.dx, &reference.dx, 1e-4);
+            assert_close(&format!("{name} {case:?}: dw"), &got.dw, &reference.dw, 1e-4);
+        }
     }
 }

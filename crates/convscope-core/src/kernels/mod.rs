@@ -7,9 +7,12 @@
 //! `f32` they run the kernels; on any other device (wgpu) or element type they compose burn's
 //! ops as before, so nothing changes there.
 //!
-//! - [`depthwise_conv2d`]: depthwise convolution, bias and clamp fused at the store; its input
-//!   gradient is a direct kernel, and its weight gradient one pass, computed only when the
-//!   weight is tracked.
+//! - [`conv2d`] with [`Conv::Depthwise`]: depthwise convolution, bias and clamp fused at the
+//!   store; its input gradient is a direct kernel, and its weight gradient one pass, computed
+//!   only when the weight is tracked.
+//! - [`conv2d`] with [`Conv::Pointwise`]: a 1x1 convolution as one matrix product per image
+//!   (no zero-filled output, no im2col), bias and clamp in one pass; its gradients are matrix
+//!   products too.
 //! - [`clamp`]: ReLU, ReLU6 and clip, whose backward is one pass over the saved output.
 
 pub mod depthwise;
@@ -24,9 +27,10 @@ use burn::{
         },
         backend_extension,
         flex::FlexTensor,
+        ops::FloatTensorOps,
         tensor::FloatTensor,
     },
-    tensor::{DType, Tensor, TensorData, module::conv2d, ops::ConvOptions},
+    tensor::{DType, Shape, Tensor, TensorData, ops::ConvOptions},
 };
 
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -58,46 +62,59 @@ fn planes(out: &mut [f32], len: usize, f: impl Fn(usize, &mut [f32]) + Send + Sy
     out.chunks_mut(len).enumerate().for_each(|(i, c)| f(i, c));
 }
 
+/// The convolutions the kernels take.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Conv {
+    /// One kernel per channel (`groups` = channels), any size, stride and padding.
+    Depthwise(Geometry),
+    /// 1x1, stride 1, no padding, one group: a matrix product per image.
+    Pointwise,
+}
+
+impl Conv {
+    /// burn's options for the same convolution (`channels`: the output's).
+    fn options(&self, channels: usize) -> ConvOptions<2> {
+        match self {
+            Conv::Depthwise(g) => ConvOptions::new_with_padding(g.stride, g.padding.map(|[a, b]| (a, b)), [1, 1], channels),
+            Conv::Pointwise => ConvOptions::new([1, 1], [0, 0], [1, 1], 1),
+        }
+    }
+}
+
 /// The ops, dispatched by burn to the backend a tensor lives on.
 #[backend_extension(Flex, Autodiff)]
 pub trait KernelOps: Backend {
-    /// Depthwise convolution: `x` `[n, c, h, w]`, `weight` `[c, 1, kh, kw]`, `bias` `[c]` (zeros
-    /// for none: the macro takes no optional tensor).
-    fn depthwise_conv2d(
-        x: FloatTensor<Self>,
-        weight: FloatTensor<Self>,
-        bias: FloatTensor<Self>,
-        geometry: Geometry,
-        clamp: Option<Clamp>,
-    ) -> FloatTensor<Self>;
+    /// The convolution: `x` `[n, c, h, w]`, `weight` `[o, c / groups, kh, kw]`, `bias` `[o]`
+    /// (zeros for none: the macro takes no optional tensor), then the clamp.
+    fn conv(x: FloatTensor<Self>, weight: FloatTensor<Self>, bias: FloatTensor<Self>, conv: Conv, clamp: Option<Clamp>) -> FloatTensor<Self>;
     /// Its gradient with respect to `x` (of size `input`), from `grad` (already through the clamp).
-    fn depthwise_conv2d_x_backward(weight: FloatTensor<Self>, grad: FloatTensor<Self>, geometry: Geometry, input: [usize; 2]) -> FloatTensor<Self>;
+    fn conv_x_backward(weight: FloatTensor<Self>, grad: FloatTensor<Self>, conv: Conv, input: [usize; 2]) -> FloatTensor<Self>;
     /// Its gradient with respect to the weight.
-    fn depthwise_conv2d_weight_backward(x: FloatTensor<Self>, grad: FloatTensor<Self>, geometry: Geometry) -> FloatTensor<Self>;
+    fn conv_weight_backward(x: FloatTensor<Self>, grad: FloatTensor<Self>, conv: Conv) -> FloatTensor<Self>;
     /// Its gradient with respect to the bias.
-    fn depthwise_conv2d_bias_backward(grad: FloatTensor<Self>) -> FloatTensor<Self>;
+    fn conv_bias_backward(grad: FloatTensor<Self>) -> FloatTensor<Self>;
     /// `x` clamped to `[min, max]`.
     fn clamp(x: FloatTensor<Self>, clamp: Clamp) -> FloatTensor<Self>;
     /// `grad` where the clamp's `output` is strictly inside its bounds, zero elsewhere.
     fn clamp_backward(output: FloatTensor<Self>, grad: FloatTensor<Self>, clamp: Clamp) -> FloatTensor<Self>;
 }
 
-/// Depthwise convolution (`groups` = channels, one kernel per channel), then `clamp`.
+/// A convolution the kernels take, then `clamp`; burn's ops where the kernels do not run.
 ///
 /// # Shapes
-/// `x`: `[n, c, h, w]`, `weight`: `[c, 1, kh, kw]`, `bias`: `[c]`; returns `[n, c, oh, ow]`
-pub fn depthwise_conv2d(x: Tensor<4>, weight: Tensor<4>, bias: Option<Tensor<1>>, geometry: Geometry, clamp: Option<Clamp>) -> Tensor<4> {
+/// `x`: `[n, c, h, w]`, `weight`: `[o, c / groups, kh, kw]`, `bias`: `[o]`; returns
+/// `[n, o, oh, ow]`
+pub fn conv2d(x: Tensor<4>, weight: Tensor<4>, bias: Option<Tensor<1>>, conv: Conv, clamp: Option<Clamp>) -> Tensor<4> {
+    let channels = weight.dims()[0];
     if !runs_on(&x) {
-        let options = ConvOptions::new_with_padding(geometry.stride, geometry.padding.map(|[a, b]| (a, b)), [1, 1], weight.dims()[0]);
-        let y = conv2d(x, weight, bias, options);
+        let y = burn::tensor::module::conv2d(x, weight, bias, conv.options(channels));
         return match clamp {
-            Some(c) => y.clamp(c.min, c.max),
+            Some(c) => y.clamp_min(c.min).clamp_max(c.max),
             None => y,
         };
     }
-    let bias = bias.unwrap_or_else(|| Tensor::zeros([weight.dims()[0]], &x.device().without_autodiff()));
-    let out = <burn::backend::Dispatch as KernelOps>::depthwise_conv2d(x.into_dispatch(), weight.into_dispatch(), bias.into_dispatch(), geometry, clamp);
-    Tensor::from_dispatch(out)
+    let bias = bias.unwrap_or_else(|| Tensor::zeros([channels], &x.device().without_autodiff()));
+    Tensor::from_dispatch(<burn::backend::Dispatch as KernelOps>::conv(x.into_dispatch(), weight.into_dispatch(), bias.into_dispatch(), conv, clamp))
 }
 
 /// `x` clamped to `[min, max]`; under autodiff its backward is one pass over the output.
@@ -142,26 +159,69 @@ fn tensor(data: Vec<f32>, shape: impl Into<burn::tensor::Shape>) -> FlexTensor {
 }
 
 impl KernelOps for Flex {
-    fn depthwise_conv2d(x: FlexTensor, weight: FlexTensor, bias: FlexTensor, g: Geometry, clamp: Option<Clamp>) -> FlexTensor {
+    fn conv(x: FlexTensor, weight: FlexTensor, bias: FlexTensor, conv: Conv, clamp: Option<Clamp>) -> FlexTensor {
         let [n, c, h, w] = dims4(&x);
-        let [oh, ow] = g.output([h, w]).expect("the graph checks that the kernel fits");
-        let out = depthwise::forward(&values(&x), &values(&weight), Some(&values(&bias)), Planes { n, c, input: [h, w] }, &g, clamp);
-        tensor(out, [n, c, oh, ow])
+        match conv {
+            Conv::Depthwise(g) => {
+                let [oh, ow] = g.output([h, w]).expect("the graph checks that the kernel fits");
+                let out = depthwise::forward(&values(&x), &values(&weight), Some(&values(&bias)), Planes { n, c, input: [h, w] }, &g, clamp);
+                tensor(out, [n, c, oh, ow])
+            }
+            Conv::Pointwise => {
+                let o = dims4(&weight)[0];
+                // [1, o, c] x [n, c, hw]: the product writes the output once, then one pass
+                // adds the bias and clamps.
+                let y = Flex::float_matmul(Flex::float_reshape(weight, Shape::new([1, o, c])), Flex::float_reshape(x, Shape::new([n, c, h * w])));
+                let mut y = if y.is_contiguous() && y.layout().start_offset() == 0 { y } else { y.to_contiguous() };
+                let b = values(&bias);
+                let (lo, hi) = clamp.map_or((f32::NEG_INFINITY, f32::INFINITY), |k| (k.min, k.max));
+                // In place: the product's result is not shared, so nothing is copied.
+                planes(&mut y.storage_mut::<f32>()[..n * o * h * w], h * w, |plane, row| {
+                    let bias = b[plane % o];
+                    for v in row {
+                        *v = (*v + bias).max(lo).min(hi);
+                    }
+                });
+                Flex::float_reshape(y, Shape::new([n, o, h, w]))
+            }
+        }
     }
 
-    fn depthwise_conv2d_x_backward(weight: FlexTensor, grad: FlexTensor, g: Geometry, input: [usize; 2]) -> FlexTensor {
-        let [n, c, _, _] = dims4(&grad);
-        let dx = depthwise::input_grad(&values(&grad), &values(&weight), Planes { n, c, input }, &g);
-        tensor(dx, [n, c, input[0], input[1]])
+    fn conv_x_backward(weight: FlexTensor, grad: FlexTensor, conv: Conv, input: [usize; 2]) -> FlexTensor {
+        let [n, o, gh, gw] = dims4(&grad);
+        match conv {
+            Conv::Depthwise(g) => {
+                let dx = depthwise::input_grad(&values(&grad), &values(&weight), Planes { n, c: o, input }, &g);
+                tensor(dx, [n, o, input[0], input[1]])
+            }
+            Conv::Pointwise => {
+                let c = dims4(&weight)[1];
+                // [1, c, o] x [n, o, hw]
+                let wt = Flex::float_swap_dims(Flex::float_reshape(weight, Shape::new([1, o, c])), 1, 2);
+                let dx = Flex::float_matmul(wt, Flex::float_reshape(grad, Shape::new([n, o, gh * gw])));
+                Flex::float_reshape(dx, Shape::new([n, c, gh, gw]))
+            }
+        }
     }
 
-    fn depthwise_conv2d_weight_backward(x: FlexTensor, grad: FlexTensor, g: Geometry) -> FlexTensor {
+    fn conv_weight_backward(x: FlexTensor, grad: FlexTensor, conv: Conv) -> FlexTensor {
         let [n, c, h, w] = dims4(&x);
-        let dw = depthwise::weight_grad(&values(&x), &values(&grad), Planes { n, c, input: [h, w] }, &g);
-        tensor(dw, [c, 1, g.kernel[0], g.kernel[1]])
+        match conv {
+            Conv::Depthwise(g) => {
+                let dw = depthwise::weight_grad(&values(&x), &values(&grad), Planes { n, c, input: [h, w] }, &g);
+                tensor(dw, [c, 1, g.kernel[0], g.kernel[1]])
+            }
+            Conv::Pointwise => {
+                let o = dims4(&grad)[1];
+                // Σ over images of [o, hw] x [hw, c]
+                let xt = Flex::float_swap_dims(Flex::float_reshape(x, Shape::new([n, c, h * w])), 1, 2);
+                let dw = Flex::float_matmul(Flex::float_reshape(grad, Shape::new([n, o, h * w])), xt);
+                Flex::float_reshape(Flex::float_sum_dim(dw, 0), Shape::new([o, c, 1, 1]))
+            }
+        }
     }
 
-    fn depthwise_conv2d_bias_backward(grad: FlexTensor) -> FlexTensor {
+    fn conv_bias_backward(grad: FlexTensor) -> FlexTensor {
         let [n, c, _, _] = dims4(&grad);
         tensor(depthwise::bias_grad(&values(&grad), n, c), [c])
     }
@@ -190,23 +250,23 @@ impl KernelOps for Flex {
     }
 }
 
-/// What the depthwise convolution's backward step keeps: the input only when the weight is
-/// tracked, the output only when there is a clamp to undo.
+/// What a convolution's backward step keeps: the input only when the weight is tracked, the
+/// output only when there is a clamp to undo.
 #[derive(Debug, Clone)]
-struct DepthwiseState<T> {
+struct ConvState<T> {
     x: Option<T>,
     weight: T,
     output: Option<T>,
-    geometry: Geometry,
+    conv: Conv,
     clamp: Option<Clamp>,
     input: [usize; 2],
 }
 
 #[derive(Debug)]
-struct DepthwiseBackward;
+struct ConvBackward;
 
-impl<B: Backend + KernelOps> Backward<B, 3> for DepthwiseBackward {
-    type State = DepthwiseState<FloatTensor<B>>;
+impl<B: Backend + KernelOps> Backward<B, 3> for ConvBackward {
+    type State = ConvState<FloatTensor<B>>;
 
     fn backward(self, ops: Ops<Self::State, 3>, grads: &mut Gradients, _: &mut Checkpointer) {
         let s = ops.state;
@@ -216,13 +276,13 @@ impl<B: Backend + KernelOps> Backward<B, 3> for DepthwiseBackward {
         }
         let [x_node, w_node, b_node] = ops.parents;
         if let Some(node) = b_node {
-            grads.register::<B>(node.id, B::depthwise_conv2d_bias_backward(grad.clone()));
+            grads.register::<B>(node.id, B::conv_bias_backward(grad.clone()));
         }
         if let (Some(node), Some(x)) = (w_node, s.x) {
-            grads.register::<B>(node.id, B::depthwise_conv2d_weight_backward(x, grad.clone(), s.geometry));
+            grads.register::<B>(node.id, B::conv_weight_backward(x, grad.clone(), s.conv));
         }
         if let Some(node) = x_node {
-            grads.register::<B>(node.id, B::depthwise_conv2d_x_backward(s.weight, grad, s.geometry, s.input));
+            grads.register::<B>(node.id, B::conv_x_backward(s.weight, grad, s.conv, s.input));
         }
     }
 }
@@ -244,38 +304,38 @@ impl<B: Backend + KernelOps> Backward<B, 1> for ClampBackward {
 
 type Ad<B> = FloatTensor<Autodiff<B>>;
 
-fn depthwise_tracked<B: Backend + KernelOps, C: CheckpointStrategy>(x: Ad<B>, weight: Ad<B>, bias: Ad<B>, geometry: Geometry, clamp: Option<Clamp>) -> Ad<B> {
+fn conv_tracked<B: Backend + KernelOps, C: CheckpointStrategy>(x: Ad<B>, weight: Ad<B>, bias: Ad<B>, conv: Conv, clamp: Option<Clamp>) -> Ad<B> {
     let nodes: [NodeGuard; 3] = [x.node(), weight.node(), bias.node()];
     let [_, _, h, w] = x.primitive().shape().dims::<4>();
     let keep_x = weight.is_tracked();
-    match DepthwiseBackward.prepare::<C>(nodes).compute_bound().stateful() {
+    match ConvBackward.prepare::<C>(nodes).compute_bound().stateful() {
         OpsKind::Tracked(prep) => {
             let x = x.into_primitive();
             let weight = weight.into_primitive();
-            let out = B::depthwise_conv2d(x.clone(), weight.clone(), bias.into_primitive(), geometry, clamp);
-            let state = DepthwiseState { x: keep_x.then_some(x), weight, output: clamp.map(|_| out.clone()), geometry, clamp, input: [h, w] };
+            let out = B::conv(x.clone(), weight.clone(), bias.into_primitive(), conv, clamp);
+            let state = ConvState { x: keep_x.then_some(x), weight, output: clamp.map(|_| out.clone()), conv, clamp, input: [h, w] };
             prep.finish(state, out)
         }
-        OpsKind::UnTracked(prep) => prep.finish(B::depthwise_conv2d(x.into_primitive(), weight.into_primitive(), bias.into_primitive(), geometry, clamp)),
+        OpsKind::UnTracked(prep) => prep.finish(B::conv(x.into_primitive(), weight.into_primitive(), bias.into_primitive(), conv, clamp)),
     }
 }
 
 impl<B: Backend + KernelOps, C: CheckpointStrategy> KernelOps for Autodiff<B, C> {
-    fn depthwise_conv2d(x: Ad<B>, weight: Ad<B>, bias: Ad<B>, geometry: Geometry, clamp: Option<Clamp>) -> Ad<B> {
-        depthwise_tracked::<B, C>(x, weight, bias, geometry, clamp)
+    fn conv(x: Ad<B>, weight: Ad<B>, bias: Ad<B>, conv: Conv, clamp: Option<Clamp>) -> Ad<B> {
+        conv_tracked::<B, C>(x, weight, bias, conv, clamp)
     }
 
-    fn depthwise_conv2d_x_backward(weight: Ad<B>, grad: Ad<B>, geometry: Geometry, input: [usize; 2]) -> Ad<B> {
+    fn conv_x_backward(weight: Ad<B>, grad: Ad<B>, conv: Conv, input: [usize; 2]) -> Ad<B> {
         // Second-order gradients are not needed: the result is a constant.
-        Ad::<B>::new(B::depthwise_conv2d_x_backward(weight.into_primitive(), grad.into_primitive(), geometry, input))
+        Ad::<B>::new(B::conv_x_backward(weight.into_primitive(), grad.into_primitive(), conv, input))
     }
 
-    fn depthwise_conv2d_weight_backward(x: Ad<B>, grad: Ad<B>, geometry: Geometry) -> Ad<B> {
-        Ad::<B>::new(B::depthwise_conv2d_weight_backward(x.into_primitive(), grad.into_primitive(), geometry))
+    fn conv_weight_backward(x: Ad<B>, grad: Ad<B>, conv: Conv) -> Ad<B> {
+        Ad::<B>::new(B::conv_weight_backward(x.into_primitive(), grad.into_primitive(), conv))
     }
 
-    fn depthwise_conv2d_bias_backward(grad: Ad<B>) -> Ad<B> {
-        Ad::<B>::new(B::depthwise_conv2d_bias_backward(grad.into_primitive()))
+    fn conv_bias_backward(grad: Ad<B>) -> Ad<B> {
+        Ad::<B>::new(B::conv_bias_backward(grad.into_primitive()))
     }
 
     fn clamp(x: Ad<B>, c: Clamp) -> Ad<B> {

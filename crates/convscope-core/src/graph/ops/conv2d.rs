@@ -12,7 +12,7 @@ use super::{
 use crate::{
     Result,
     graph::{LayerShape, Value},
-    kernels::{self, Geometry},
+    kernels::{self, Conv, Geometry},
     rng::Rng,
     tensor_data::HostTensor,
 };
@@ -78,15 +78,17 @@ impl OpDef for Conv2d {
     fn lower(&self, cx: &mut Lowering<'_>) -> Rc<dyn Kernel> {
         let weight = cx.upload(&self.weight);
         let [o, i, kh, kw] = weight.dims();
-        // One kernel per channel: convscope's own kernel takes it where it runs.
-        let depthwise = (i == 1 && self.groups == o && o > 1 && is_undilated(&self.dilation)).then_some(Geometry {
-            kernel: [kh, kw],
-            stride: self.stride,
-            padding: self.padding,
-        });
+        // The shapes convscope's own kernels take, where they run.
+        let fast = if i == 1 && self.groups == o && o > 1 && is_undilated(&self.dilation) {
+            Some(Conv::Depthwise(Geometry { kernel: [kh, kw], stride: self.stride, padding: self.padding }))
+        } else if [kh, kw, self.groups] == [1, 1, 1] && self.stride == [1, 1] && self.padding == [[0, 0], [0, 0]] {
+            Some(Conv::Pointwise)
+        } else {
+            None
+        };
         Rc::new(Conv2dKernel {
             weight,
-            depthwise,
+            fast,
             bias: self.bias.as_ref().map(|b| cx.upload(b)),
             options: ConvOptions::new_with_padding(self.stride, pad_pairs(&self.padding), self.dilation, self.groups),
             act: self.act,
@@ -99,17 +101,17 @@ struct Conv2dKernel {
     weight: Tensor<4>,
     bias: Option<Tensor<1>>,
     options: ConvOptions<2>,
-    depthwise: Option<Geometry>,
+    fast: Option<Conv>,
     act: Option<Activation>,
 }
 
 impl Kernel for Conv2dKernel {
     fn apply(&self, mut inputs: Vec<Value>, redirect: Redirect) -> Result<Value> {
         let x = one(&mut inputs)?.spatial("conv2d")?;
-        if let Some(g) = self.depthwise.filter(|_| kernels::runs_on(&x)) {
+        if let Some(conv) = self.fast.filter(|_| kernels::runs_on(&x)) {
             // The clamp is fused unless its gradient is redirected.
             let fused = self.act.filter(|_| redirect == Redirect::Off).and_then(|a| a.clamp());
-            let y = kernels::depthwise_conv2d(x, self.weight.clone(), self.bias.clone(), g, fused);
+            let y = kernels::conv2d(x, self.weight.clone(), self.bias.clone(), conv, fused);
             return Ok(Value::Spatial(match self.act {
                 Some(a) if fused.is_none() => redirected_spatial(y, a, redirect),
                 _ => y,
