@@ -50,8 +50,8 @@ ensure_test_tools() {
     $sudo apt-get update -qq
     DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
   fi
-  if [ ! -d "$ROOT/tests/e2e/node_modules/playwright-core" ]; then
-    log "installing playwright-core (no browser download: Debian's chromium is used)"
+  if [ ! -d "$ROOT/tests/e2e/node_modules/playwright-core" ] || [ ! -d "$ROOT/tests/e2e/node_modules/onnxruntime-web" ]; then
+    log "installing playwright-core (no browser download: Debian's chromium is used) and onnxruntime-web (the page benchmark's peer)"
     (cd tests/e2e && npm ci --no-audit --no-fund --silent)
   fi
 }
@@ -203,6 +203,8 @@ case "${1:-build}" in
     log "native wgpu (lavapipe here: a CPU pretending to be a GPU)"
     "$CARGO_TARGET_DIR/release/convscope" bench --backend wgpu --runs 20
     "$CARGO_TARGET_DIR/release/convscope" bench --backend wgpu --patterns
+    log "the page's CPU path beside ONNX Runtime Web (ratios)"
+    CONVSCOPE_ORT_MODEL=bench/out/lite0.onnx node tests/e2e/bench-ort.mjs
     node tests/e2e/bench.mjs
     node tests/e2e/bench-patterns.mjs
     ;;

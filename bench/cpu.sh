@@ -9,7 +9,8 @@
 # backward to the input, Grad-CAM, a patterns step of 16 channels of blocks.5); peers:
 # bench/peer_torch.py on the CPU (the same four on PyTorch, and onnxruntime's forward), as many
 # threads as the machine has cores (THREADS overrides). Writes ${OUT:-bench/out}/cpu-bench.json
-# and prints the table; RUNS and STEPS shorten it.
+# and the network's ONNX export (lite0.onnx, for tests/e2e/bench-ort.mjs), and prints the
+# table; RUNS and STEPS shorten it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out=${OUT:-bench/out}
@@ -17,7 +18,7 @@ runs=${RUNS:-20} steps=${STEPS:-8}
 py=${1:-python3}
 bin=${CARGO_TARGET_DIR:-target}/release/convscope
 mkdir -p "$out"
-"$py" bench/peer_torch.py cpu "$runs" | tee "$out/torch.json"
+ONNX_OUT=$out/lite0.onnx "$py" bench/peer_torch.py cpu "$runs" | tee "$out/torch.json"
 "$bin" bench --backend cpu --runs "$runs" --attention --methods gradcam --json | tee "$out/convscope-forward.json"
 "$bin" bench --backend cpu --patterns --steps "$steps" --json | tee "$out/convscope-patterns.json"
 "$py" bench/table.py "$out" cpu

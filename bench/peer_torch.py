@@ -8,13 +8,15 @@ convscope folds them at load, and TF32 is off: both sides compute in float32.
 
 On the CPU it also times onnxruntime's forward pass on the same network (exported with
 PyTorch's TorchScript exporter, opset 17), with as many threads as PyTorch: the machine's cores,
-or THREADS.
+or THREADS; with ONNX_OUT it keeps that export there (the page benchmark's ONNX Runtime Web
+runs it).
 
     python3 bench/peer_torch.py [cuda|cpu] [runs]   -> one JSON object on stdout
 """
 
 import json
 import os
+import shutil
 import sys
 import tempfile
 import time
@@ -165,6 +167,8 @@ def onnxruntime_forward_ms():
     with tempfile.TemporaryDirectory() as d:
         path = os.path.join(d, "lite0.onnx")
         torch.onnx.export(model, x, path, opset_version=17, dynamo=False)
+        if os.environ.get("ONNX_OUT"):
+            shutil.copyfile(path, os.environ["ONNX_OUT"])
         so = ort.SessionOptions()
         so.intra_op_num_threads = threads
         so.inter_op_num_threads = 1
