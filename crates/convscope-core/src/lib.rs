@@ -20,6 +20,7 @@ pub mod model;
 pub mod onnx;
 pub mod patterns;
 pub mod preprocess;
+pub mod progress;
 pub mod readback;
 pub mod render;
 pub mod rng;

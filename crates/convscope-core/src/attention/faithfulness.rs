@@ -17,7 +17,7 @@
 //! ([`Comparison`]), so that the CLI, the figures and the page say the same.
 
 use burn::tensor::{Tensor, TensorData, module::avg_pool2d, ops::AvgPoolOptions};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::{AttentionMap, Explain, Target};
 use crate::{Error, Result, readback::read, rng::Rng};
@@ -32,7 +32,7 @@ pub const TIE: f32 = 0.005;
 pub const HIGHLIGHT: f32 = 0.5;
 
 /// The curves and the scores of one map.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Faithfulness {
     /// Fraction of pixels removed (deletion) or inserted (insertion) at each point.
     pub fractions: Vec<f32>,
@@ -180,7 +180,7 @@ impl Baseline {
 }
 
 /// Which way a score compares with the random map's.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Verdict {
     /// Better than the random map by more than [`TIE`].
@@ -192,7 +192,7 @@ pub enum Verdict {
 }
 
 /// One score of a map beside the random map's, judged.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Comparison {
     /// What is scored, e.g. `deletion AUC`.
     pub name: String,
@@ -222,7 +222,7 @@ impl Comparison {
 }
 
 /// A map's faithfulness and the random map's, with the three comparisons.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Scores {
     /// The map's curves and scores.
     pub ours: Faithfulness,
@@ -256,7 +256,10 @@ pub async fn faithfulness(x: &Explain<'_>, map: &AttentionMap, steps: usize, bas
     let random = random_map(w, h, x.options.seed);
     let n = 2 * steps + 3;
     let fits = |b: &Baseline| b.target == x.target && b.steps == steps && b.seed == x.options.seed;
-    let baseline = match baseline.filter(fits) {
+    let baseline = baseline.filter(fits);
+    // Our probes and the random map's kept image, and the random map's curves unless kept.
+    let _task = crate::progress::task(n + 1 + if baseline.is_some() { 0 } else { n });
+    let baseline = match baseline {
         Some(b) => b,
         None => {
             // The image and the random map's curves (its kept image depends on the map's keep).

@@ -245,7 +245,14 @@ impl<'a> Explain<'a> {
     fn batched(&self, xs: Tensor<4>, f: impl Fn(Tensor<4>) -> Result<Tensor<4>>) -> Result<Tensor<4>> {
         let [n, c, h, w] = xs.dims();
         let step = self.options.batch.max(1);
-        let parts = (0..n).step_by(step).map(|s| f(xs.clone().slice([s..(s + step).min(n), 0..c, 0..h, 0..w]))).collect::<Result<Vec<_>>>()?;
+        let parts = (0..n)
+            .step_by(step)
+            .map(|s| {
+                let part = f(xs.clone().slice([s..(s + step).min(n), 0..c, 0..h, 0..w]));
+                crate::progress::ran((s + step).min(n) - s);
+                part
+            })
+            .collect::<Result<Vec<_>>>()?;
         Ok(if parts.len() == 1 { parts.into_iter().next().expect("one part") } else { Tensor::cat(parts, 0) })
     }
 
@@ -254,8 +261,18 @@ impl<'a> Explain<'a> {
         method.explain(self)
     }
 
+    /// The images `method` runs through the network for this request (at least one), as
+    /// [`crate::progress`] counts them.
+    pub fn passes(&self, method: &dyn Method) -> usize {
+        let [_, _, h, w] = self.input.dims();
+        let cost = method.cost(&self.options, [h, w]);
+        let channels = if cost.per_channel { self.graph.info(self.layer).shape[0] } else { 0 };
+        (cost.forward + cost.backward + channels).max(1)
+    }
+
     /// The map of `method` for this request, read back to the host.
     pub async fn map(&self, method: &dyn Method) -> Result<AttentionMap> {
+        let _task = crate::progress::task(self.passes(method));
         let raw = self.run(method)?;
         let [h, w] = raw.dims();
         AttentionMap::new(crate::readback::read(raw).await?, h, w)

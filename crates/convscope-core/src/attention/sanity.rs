@@ -123,7 +123,9 @@ impl Step {
 pub async fn sanity(x: &super::Explain<'_>, method: &dyn super::Method, base: &AttentionMap, points: usize) -> crate::Result<Report> {
     let order = cascade(x.graph);
     let mut steps = Vec::new();
-    for n in counts(order.len(), points.clamp(1, 16)) {
+    let counts = counts(order.len(), points.clamp(1, 16));
+    let _task = crate::progress::task(counts.len() * x.passes(method));
+    for n in counts {
         let graph = randomized_graph(x.graph, &order, n, x.options.seed);
         let req = super::Explain::new(&graph, x.input.clone(), x.target, Some(x.layer), x.options.clone())?;
         steps.push(Step::compare(base, &req.map(method).await?, &graph.info(order[n - 1]).id, n));
