@@ -112,6 +112,63 @@ impl AttentionView {
         let g = &self.model.graph;
         let layer = if layer.is_empty() { None } else { Some(g.layer(&layer).map_err(js_err)?) };
         self.show(pane, m, Target::asked(class, usize::try_from(against).ok()), layer).await?;
+        self.head(pane)
+    }
+
+    /// Show in pane `pane` a map computed elsewhere (the worker's engine, for the slow
+    /// methods) for the same request as [`AttentionView::explain`]'s: `raw` is
+    /// [`AttentionView::map_values`] there. Returns what `explain` does.
+    pub fn adopt(&self, pane: usize, method: String, class: usize, against: i32, layer: String, raw: Vec<f32>) -> Result<JsValue, JsError> {
+        self.adopt_map(pane, &method, class, against, &layer, raw)?;
+        self.head(pane)
+    }
+
+    /// Pane `pane`'s raw map, to hand to another engine's view ([`AttentionView::adopt`]).
+    #[wasm_bindgen(js_name = mapValues)]
+    pub fn map_values(&self, pane: usize) -> Result<Vec<f32>, JsError> {
+        self.with_pane(pane, |s| s.map.raw.clone())
+    }
+
+    /// Scores computed elsewhere for pane `pane`'s map (what [`AttentionView::faithfulness`]
+    /// returned there), shown with it and in its exported figure.
+    #[wasm_bindgen(js_name = adoptScores)]
+    pub fn adopt_scores(&self, pane: usize, scores: JsValue) -> Result<(), JsError> {
+        let text = js_sys::JSON::stringify(&scores).map_err(|_| JsError::new("the scores are not JSON"))?;
+        let scores: Scores = serde_json::from_str(&String::from(text)).map_err(|e| js_err(format!("these are not faithfulness scores: {e}")))?;
+        let pane = check_pane(pane)?;
+        let mut panes = self.panes.borrow_mut();
+        let shown = panes[pane].as_mut().ok_or_else(|| JsError::new(&format!("pane {pane} shows no map")))?;
+        shown.scores = Some(scores);
+        Ok(())
+    }
+}
+
+impl AttentionView {
+    /// [`AttentionView::adopt`] without the answer for the page.
+    fn adopt_map(&self, pane: usize, method: &str, class: usize, against: i32, layer: &str, raw: Vec<f32>) -> Result<(), JsError> {
+        let pane = check_pane(pane)?;
+        let method = attention::method(method).map_err(js_err)?;
+        let g = &self.model.graph;
+        let layer = if layer.is_empty() { None } else { Some(g.layer(layer).map_err(js_err)?) };
+        let target = Target::asked(class, usize::try_from(against).ok());
+        let req = Explain::new(g, self.seen()?.input.clone(), target, layer, page_options()).map_err(js_err)?;
+        // The map is at the layer's resolution or the input's (the method says which).
+        let [height, width] = match method.info().resolution {
+            Resolution::Layer => {
+                let shape = &g.info(req.layer).shape;
+                [shape[1], shape[2]]
+            }
+            Resolution::Input => [self.model.input.height, self.model.input.width],
+        };
+        let map = AttentionMap::new(raw, height, width).map_err(js_err)?;
+        let label = target.label(|c| self.model.label(c));
+        self.panes.borrow_mut()[pane] = Some(Shown { method, target, layer: req.layer, label, map, scores: None });
+        Ok(())
+    }
+
+    /// What the page is told of pane `pane`'s map (see [`AttentionView::explain`]).
+    fn head(&self, pane: usize) -> Result<JsValue, JsError> {
+        let g = &self.model.graph;
         self.with_pane(pane, |s| {
             let info = s.method.info();
             let head = serde_json::json!({
@@ -125,7 +182,10 @@ impl AttentionView {
             Ok(out.into())
         })?
     }
+}
 
+#[wasm_bindgen]
+impl AttentionView {
     /// Forget pane `pane` (e.g. when the second method is turned off).
     pub fn clear(&self, pane: usize) -> Result<(), JsError> {
         self.panes.borrow_mut()[check_pane(pane)?] = None;
@@ -273,6 +333,34 @@ mod tests {
         let (target, layer, map) = view.with_pane(pane, |s| (s.target, s.layer, s.map.clone())).unwrap();
         let req = Explain::new(&view.model.graph, view.seen().unwrap().input.clone(), target, Some(layer), page_options()).unwrap();
         block(faithfulness(&req, &map, PAGE_STEPS, None)).unwrap().0
+    }
+
+    /// A map the worker's view computed, adopted by the page's, is the same map and scores the
+    /// same; and the worker's progress counted every image Score-CAM ran, ending at its total.
+    #[test]
+    fn an_adopted_map_is_the_map_it_was_and_progress_counts_every_image() {
+        use std::cell::RefCell;
+
+        use convscope_core::progress;
+
+        let model = bundled();
+        let (worker, page) = (AttentionView::new(&model), AttentionView::new(&model));
+        worker.set_image(&analyse(&model, "chelsea.png")).unwrap();
+        page.set_image(&analyse(&model, "chelsea.png")).unwrap();
+        let top = worker.seen().unwrap().model.top_k(&worker.seen().unwrap().logits, 1)[0].index;
+        let counted = Rc::new(RefCell::new(Vec::new()));
+        let c = counted.clone();
+        progress::listen(Some(Box::new(move |done, total| c.borrow_mut().push((done, total)))));
+        block(worker.show(0, attention::method("scorecam").unwrap(), Target::Class { class: top }, None)).unwrap();
+        progress::listen(None);
+        // The blank image, then 64 channels in batches of 8.
+        let expected: Vec<(usize, usize)> = std::iter::once(1).chain((1..=8).map(|b| 1 + 8 * b)).map(|d| (d, 65)).collect();
+        assert_eq!(*counted.borrow(), expected);
+
+        page.adopt_map(0, "scorecam", top, -1, "", worker.map_values(0).unwrap()).unwrap();
+        let (a, b) = (worker.with_pane(0, |s| (s.map.clone(), s.layer, s.target)).unwrap(), page.with_pane(0, |s| (s.map.clone(), s.layer, s.target)).unwrap());
+        assert_eq!(a, b);
+        assert_eq!(block(page.score(0, PAGE_STEPS)).unwrap(), block(worker.score(0, PAGE_STEPS)).unwrap());
     }
 
     /// The page scores every map of one image against the random map's curves computed once;

@@ -93,6 +93,19 @@ pub async fn choose_backend(choice: String) -> Result<JsValue, JsError> {
     js::to_js(&choose(&choice).await)
 }
 
+/// Call `listener(done, total)` as long work runs the network batch by batch (the slow
+/// attention methods, faithfulness, the sanity check; counted in images), or stop with
+/// `null`. The worker that runs that work sets it to post its progress to the page.
+#[wasm_bindgen(js_name = onProgress)]
+pub fn on_progress(listener: Option<js_sys::Function>) {
+    convscope_core::progress::listen(listener.map(|f| -> convscope_core::progress::Listener {
+        Box::new(move |done, total| {
+            // A listener that throws must not stop the work it reports on.
+            let _ = f.call2(&JsValue::NULL, &(done as u32).into(), &(total as u32).into());
+        })
+    }));
+}
+
 /// The named normalisations an imported model can take: `[{id, label, mean, std}]`,
 /// ImageNet's first (the form's menu; the model's own is `info().preset`).
 #[wasm_bindgen(js_name = onnxPresets)]
