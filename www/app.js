@@ -9,6 +9,7 @@ import { setupPatterns } from './patterns.js';
 import { setupOnnx } from './onnx.js';
 import { setupShare } from './share.js';
 import { registerOffline } from './offline.js';
+import { superseded } from './longwork.js';
 import { DEFAULTS, checkAgainstModel, pairsToHash, parseHash, toHash } from './urlstate.js';
 
 const $ = (id) => document.getElementById(id);
@@ -24,6 +25,8 @@ const state = {
 // What tests and benchmarks read; the page itself never needs it.
 const probe = { ready: false, backend: null, note: null, lastTop: null, lastMs: null, firstPredictionMs: null, runs: 0, failures: 0, error: null, startup: {}, linkNotes: [] };
 window.convscope = probe;
+// The memory the page holds: the wasm instance's and the JS heap's (Chromium), in bytes.
+probe.memory = () => ({ wasm: rt.wasmBytes(), js: performance.memory ? performance.memory.usedJSHeapSize : null });
 // Raw logits of the current image, for tests that compare backends.
 probe.logits = async (fit = state.fit) => {
   const { rgba, width, height } = state.image;
@@ -49,12 +52,20 @@ function clearError() {
 }
 
 // Run page work one job at a time (the runtime's queue); report failures in the page; the
-// URL follows every finished job.
+// URL follows every finished job. Work that was cancelled or superseded is no failure.
 function enqueue(job) {
   return rt.enqueue(job).then((v) => { updateHash(); return v; }, (e) => {
+    if (superseded(e)) return;
     showError(e && e.message ? e.message : String(e));
     setStatus('Ready (the last action failed)', true);
   });
+}
+
+// A new image, model or preprocessing: the work still running for the old one is stopped
+// now, rather than finishing before the new request's turn in the queue.
+function request(job) {
+  attention.cancel();
+  return enqueue(job);
 }
 
 const decode = rt.decode;
@@ -65,7 +76,9 @@ function drawImage(img) {
   canvas.width = Math.round(img.width * scale);
   canvas.height = Math.round(img.height * scale);
   canvas.getContext('2d').drawImage(img.bitmap, 0, 0, canvas.width, canvas.height);
-  canvas.setAttribute('aria-label', `the chosen image: ${img.name}, ${img.width}x${img.height}`);
+  const { width, height } = img.original || img;
+  const reduced = width !== img.width ? ` (analysed at ${img.width}x${img.height})` : '';
+  canvas.setAttribute('aria-label', `the chosen image: ${img.name}, ${width}x${height}${reduced}`);
 }
 
 function drawModelView(rgba) {
@@ -174,7 +187,7 @@ function setupSamples() {
     img.src = `samples/${file}`;
     img.alt = `sample: ${file.replace(/\.\w+$/, '')}`;
     button.append(img);
-    button.addEventListener('click', () => enqueue(() => useSample(file)));
+    button.addEventListener('click', () => request(() => useSample(file)));
     $('samples').append(button);
   }
 }
@@ -183,10 +196,10 @@ function setupSamples() {
 function useFiles(files) {
   const model = files.find((f) => /\.onnx$/i.test(f.name));
   const labels = files.find((f) => /\.(txt|json)$/i.test(f.name));
-  if (model) enqueue(() => onnx.open(model));
+  if (model) request(() => onnx.open(model));
   if (labels) enqueue(() => onnx.labels(labels));
   const image = files.find((f) => f !== model && f !== labels);
-  if (image) enqueue(() => useImage(image, image.name));
+  if (image) request(() => useImage(image, image.name));
 }
 
 function setupInputs() {
@@ -206,9 +219,9 @@ function setupInputs() {
   });
   document.addEventListener('paste', (e) => {
     const item = [...e.clipboardData.items].find((i) => i.type.startsWith('image/'));
-    if (item) enqueue(() => useImage(item.getAsFile(), 'pasted image'));
+    if (item) request(() => useImage(item.getAsFile(), 'pasted image'));
   });
-  $('model-select').addEventListener('change', (e) => enqueue(async () => {
+  $('model-select').addEventListener('change', (e) => request(async () => {
     if (e.target.value.startsWith('onnx:')) {
       await onnx.reselect();
       return;
@@ -216,7 +229,7 @@ function setupInputs() {
     await loadModel(e.target.value);
     await predict(true);
   }));
-  $('fit-select').addEventListener('change', (e) => enqueue(async () => {
+  $('fit-select').addEventListener('change', (e) => request(async () => {
     state.fit = e.target.value;
     await predict(true);
   }));
@@ -257,7 +270,7 @@ function setupDrawing() {
   });
   canvas.addEventListener('pointerup', () => {
     last = null;
-    enqueue(async () => {
+    request(async () => {
       const blob = await new Promise((ok) => canvas.toBlob(ok, 'image/png'));
       await useImage(blob, 'your drawing');
     });
@@ -275,6 +288,11 @@ const activations = setupActivations({
 
 const attention = setupAttention({
   info: () => state.info,
+  image: () => state.image,
+  fit: () => state.fit,
+  modelBytes: () => state.modelBytes,
+  onnx: () => state.onnx(),
+  backend: () => probe.backend,
   enqueue: (job) => enqueue(job),
   probe,
 });

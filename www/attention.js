@@ -1,22 +1,65 @@
 // The attention view: which regions drive the model's score for a class, by any of the
 // engine's methods, one or two side by side, with how faithful each map is. The engine
-// computes, colours and scores; this file only draws.
+// computes, colours and scores; this file only draws. What runs the network more than once
+// (the slow methods, faithfulness, the sanity check) runs in the engine's worker, with
+// progress and cancel; the page's engine adopts the maps and scores it sends back.
 import { attentionMethods } from './pkg/convscope_web.js';
 import { download, drawRamp, paint, pct } from './draw.js';
+import { longWork, superseded, timeLeft } from './longwork.js';
 
 const $ = (id) => document.getElementById(id);
 const SIZE = 448; // pixels on the longer side of a drawn map
 
-/** Wire the view to the page. `ctx` gives `info()`, `enqueue(job)` and `probe`. Returns the
- * hooks the page calls when the model or the image changes, and the view's link settings. */
+/** Wire the view to the page. `ctx` gives `info()`, `image()` and `fit()` (the image shown),
+ * `modelBytes()`, `onnx()`, `backend()`, `enqueue(job)` and `probe`. Returns the hooks the
+ * page calls when the model or the image changes, `cancel()`, and the view's link settings. */
 export function setupAttention(ctx) {
   const { probe } = ctx;
   const view = {
     handle: null, analysis: null, top: [], panes: [null, null], methods: [], visible: false, unscored: false, mapMs: null,
+    // What each pane's map was asked with (the worker is sent it to score or check the map).
+    asked: [null, null],
+    // Bumped by every refresh: work of an older one never lands.
+    generation: 0,
     // A link's class and contrast, applied to the first image's menus.
     wanted: null,
   };
-  probe.attention = { panes: [null, null], ms: null, scoreMs: null, sanity: null };
+  probe.attention = { panes: [null, null], ms: null, scoreMs: null, sanity: null, work: [] };
+  const work = longWork(() => ({ backend: ctx.backend(), bytes: ctx.modelBytes(), onnx: ctx.onnx() }));
+
+  // Run `job` in the worker with the progress bar showing `what`; resolves with its result,
+  // or with null when it was cancelled or superseded (nothing more to draw).
+  async function offload(what, job) {
+    const bar = $('cam-work');
+    bar.hidden = false;
+    $('cam-progress').removeAttribute('value');
+    $('cam-work-text').textContent = `${what}…`;
+    const entry = { what, state: 'running', updates: 0 };
+    probe.attention.work.push(entry);
+    try {
+      const r = await work.run(job, ctx.image(), ctx.fit(), (p) => {
+        entry.updates += 1;
+        $('cam-progress').value = p.done / p.total;
+        const left = timeLeft(p, p.seconds);
+        $('cam-work-text').textContent = `${what}: ${p.done} of ${p.total} images${left ? `, ${left}` : ''}`;
+      });
+      entry.state = 'done';
+      return r;
+    } catch (e) {
+      if (!superseded(e)) {
+        entry.state = 'failed';
+        throw e;
+      }
+      entry.state = 'cancelled';
+      return null;
+    } finally {
+      if (!work.busy()) bar.hidden = true;
+    }
+  }
+
+  $('cam-cancel').addEventListener('click', () => {
+    if (work.cancel()) $('cam-timing').textContent = 'cancelled';
+  });
   const option = (value, text) => Object.assign(document.createElement('option'), { value, textContent: text });
 
   // The menus come from the engine, once it is loaded.
@@ -117,6 +160,9 @@ export function setupAttention(ctx) {
   // Compute the maps of both panes, draw them, then score them.
   async function refresh(scoreNow = false) {
     if (!view.top.length) return;
+    const generation = ++view.generation;
+    // The maps being replaced are not scored any more.
+    view.unscored = false;
     const m = view.handle;
     const cls = Number($('target-select').value);
     const against = Number($('contrast-select').value);
@@ -126,15 +172,25 @@ export function setupAttention(ctx) {
     probe.attention.sanity = null;
     const t0 = performance.now();
     for (const pane of [0, 1]) {
+      view.asked[pane] = null;
       if (!chosen[pane]) { m.clear(pane); view.panes[pane] = null; continue; }
       const info = view.methods.find((x) => x.id === chosen[pane]);
-      if (info.cost) {
-        // Say what is running before the engine takes the thread.
+      const asked = { method: chosen[pane], cls, against, layer };
+      if (info.slow) {
+        // Nothing stale stays on screen while the new map is computed.
+        m.clear(pane);
+        view.panes[pane] = null;
+        drawPane(pane);
         $('cam-timing').textContent = `computing ${info.name} (${info.cost})…`;
-        await new Promise((ok) => requestAnimationFrame(() => setTimeout(ok, 0)));
+        const r = await offload(`${info.name} for ${$('target-select').selectedOptions[0]?.textContent ?? 'the class'}`, { op: 'explain', pane, ...asked });
+        if (!r || generation !== view.generation) return;
+        view.panes[pane] = m.adopt(pane, asked.method, cls, against, layer, r.raw);
+      } else {
+        view.panes[pane] = await m.explain(pane, chosen[pane], cls, against, layer);
       }
-      view.panes[pane] = await m.explain(pane, chosen[pane], cls, against, layer);
+      view.asked[pane] = asked;
     }
+    if (generation !== view.generation) return;
     const ms = performance.now() - t0;
     [0, 1].forEach(drawPane);
     view.mapMs = ms;
@@ -149,14 +205,23 @@ export function setupAttention(ctx) {
     probe.attention = { ...probe.attention, panes: view.panes.map((p) => p && { ...p, raw: p.raw ? Array.from(p.raw) : null }), ms: view.mapMs, scoreMs };
   }
 
+  // Faithfulness runs the network some fifty times per map: in the worker.
   async function score() {
-    if (!view.unscored) return;
+    if (!view.unscored || !view.panes.some(Boolean)) return;
     view.unscored = false;
+    const generation = view.generation;
     $('cam-timing').textContent = `maps ${view.mapMs.toFixed(0)} ms; scoring faithfulness…`;
     const t1 = performance.now();
     for (const pane of [0, 1]) {
       if (!view.panes[pane]) continue;
-      view.panes[pane].scores = await view.handle.faithfulness(pane);
+      const r = await offload(`Scoring how faithful the ${view.panes[pane].method.name} map is`, { op: 'faithfulness', pane, ...view.asked[pane], raw: view.handle.mapValues(pane) });
+      if (!r || generation !== view.generation) {
+        // Scored later, when asked again (the view coming back on screen).
+        if (generation === view.generation) view.unscored = true;
+        return;
+      }
+      view.handle.adoptScores(pane, r.value);
+      view.panes[pane].scores = r.value;
       drawPane(pane);
     }
     const scoreMs = performance.now() - t1;
@@ -168,14 +233,21 @@ export function setupAttention(ctx) {
     if (view.visible && view.unscored) ctx.enqueue(score);
   }).observe($('attention-panel'));
 
+  // The randomization check runs the method once per step: in the worker.
   async function sanity() {
     const box = $('sanity-result');
     const reports = [];
+    const generation = view.generation;
     for (const pane of [0, 1]) {
       const r = view.panes[pane];
       if (!r) continue;
       box.textContent = `Randomizing the model's weights from the top down for ${r.method.name}…`;
-      reports.push({ pane, method: r.method.name, ...(await view.handle.sanity(pane)) });
+      const done = await offload(`Sanity check of ${r.method.name}`, { op: 'sanity', pane, ...view.asked[pane], raw: view.handle.mapValues(pane) });
+      if (!done || generation !== view.generation) {
+        box.textContent = done ? '' : 'The sanity check was cancelled.';
+        return;
+      }
+      reports.push({ pane, method: r.method.name, ...done.value });
     }
     box.replaceChildren(...reports.map((rep) => {
       const div = document.createElement('div');
@@ -192,7 +264,11 @@ export function setupAttention(ctx) {
     probe.attention.sanity = reports;
   }
 
-  const rerun = () => ctx.enqueue(() => refresh());
+  // A new request supersedes the work of the old one at once (not after it, in the queue).
+  const rerun = () => {
+    work.cancel();
+    ctx.enqueue(() => refresh());
+  };
   for (const id of ['method-select', 'method2-select', 'target-select', 'contrast-select', 'cam-layer-select']) $(id).addEventListener('change', rerun);
   $('raw-toggle').addEventListener('change', () => [0, 1].forEach(drawPane));
   $('cam-cmap-select').addEventListener('change', () => {
@@ -209,7 +285,7 @@ export function setupAttention(ctx) {
 
   // For tests and benchmarks: choose as the menus do; resolves once drawn and (unless
   // `score` is false) scored.
-  probe.explain = ({ method = 'gradcam', method2 = '', target = null, against = -1, layer = '', score = true } = {}) => ctx.enqueue(async () => {
+  probe.explain = ({ method = 'gradcam', method2 = '', target = null, against = -1, layer = '', score = true } = {}) => (work.cancel(), ctx.enqueue(async () => {
     $('method-select').value = method;
     $('method2-select').value = method2;
     if (target !== null) $('target-select').value = String(target);
@@ -217,7 +293,7 @@ export function setupAttention(ctx) {
     $('cam-layer-select').value = layer;
     await refresh(score);
     return probe.attention;
-  });
+  }));
   probe.sanity = () => ctx.enqueue(sanity);
   probe.camPixels = (pane = 0) => {
     const c = document.querySelector(`.cam-pane[data-pane="${pane}"] canvas`);
@@ -225,7 +301,13 @@ export function setupAttention(ctx) {
   };
 
   return {
+    /** Stop the view's work in the worker (a new image or model is coming). */
+    cancel() {
+      work.cancel();
+    },
     modelChanged(handle) {
+      work.modelChanged();
+      view.generation += 1;
       view.handle?.free();
       view.handle = handle;
       fillMenus();
@@ -233,6 +315,7 @@ export function setupAttention(ctx) {
       view.panes = [null, null];
     },
     async imageChanged(top, analysis) {
+      work.cancel();
       view.handle.setImage(analysis);
       fillTargets(top, analysis);
       await refresh();

@@ -4,7 +4,7 @@
 // downloads. The engine computes and draws the figures; this file only shows them.
 import { patternGallery } from './pkg/convscope_web.js';
 import { download, imageData, paint } from './draw.js';
-import { patternsWorker } from './runtime.js';
+import { engineWorker } from './runtime.js';
 
 const $ = (id) => document.getElementById(id);
 const PAGE = 16; // channels per page: one optimization, one image per channel
@@ -58,7 +58,7 @@ export function setupPatterns(ctx) {
   // The worker, with this model loaded in it (started on first use, restarted for a new model).
   function worker() {
     if (view.loaded) return view.loaded;
-    view.worker = patternsWorker();
+    view.worker = engineWorker();
     view.worker.onmessage = (e) => onMessage(e.data);
     view.worker.onerror = (e) => fail(`the patterns worker failed: ${e.message || 'unknown error'}`);
     view.loaded = new Promise((ok, bad) => { view.onLoaded = ok; view.onLoadFailed = bad; });

@@ -12,6 +12,7 @@ export const SAMPLES = ['chelsea.png', 'coffee.png', 'camera.png', 'rocket.jpg',
 export const MODELS = ['efficientnet-lite0', 'digit-cnn'];
 
 let wasm = null;
+let exports = null; // the instance's exports, for its memory's size
 const decisions = new Map(); // 'auto' | 'webgpu' | 'cpu' -> Promise<{backend, note}>
 const engines = new Map(); // 'webgpu' | 'cpu' -> Promise<Engine>
 const modelBytes = new Map(); // name -> Promise<Uint8Array>
@@ -22,11 +23,15 @@ let enginesCreated = 0;
 /** The wasm module, instantiated once. Under automation (tests) the numbers only tests read
  * may cross the boundary. */
 export function loadWasm() {
-  wasm ??= init().then(() => {
+  wasm ??= init().then((e) => {
+    exports = e;
     if (navigator.webdriver) enableTestHooks();
   });
   return wasm;
 }
+
+/** The bytes the page's wasm instance holds (its memory only grows), for tests and the soak. */
+export const wasmBytes = () => exports?.memory.buffer.byteLength ?? 0;
 
 /** Where a backend choice ('auto' | 'webgpu' | 'cpu') runs, and why: `{backend, note}`, the
  * engine's rule (auto avoids software WebGPU adapters), asked once per choice. */
@@ -76,7 +81,13 @@ export function bundledModel(eng, name) {
   return models.get(key);
 }
 
-/** Decode an image blob to RGBA with the browser's decoders. */
+/** The longest side an image keeps on its way to the engine: every view works at the
+ * model's input size (a few hundred pixels) or draws at most 448 px, so a photo's full
+ * resolution would only fill the wasm heap (a 10000x10000 image is 400 MB of RGBA). */
+export const MAX_SIDE = 2048;
+
+/** Decode an image blob to RGBA with the browser's decoders, reduced to at most `MAX_SIDE`
+ * pixels on its longer side (`original` keeps the file's own size). */
 export async function decode(blob, name) {
   let bitmap;
   try {
@@ -84,13 +95,24 @@ export async function decode(blob, name) {
   } catch {
     throw new Error(`Could not read ${name} as an image (supported: PNG, JPEG, GIF, WebP, BMP).`);
   }
+  const original = { width: bitmap.width, height: bitmap.height };
+  const scale = Math.min(1, MAX_SIDE / Math.max(bitmap.width, bitmap.height));
+  if (scale < 1) {
+    const full = bitmap;
+    const size = { resizeWidth: Math.max(1, Math.round(full.width * scale)), resizeHeight: Math.max(1, Math.round(full.height * scale)), resizeQuality: 'high' };
+    bitmap = await createImageBitmap(full, size);
+    full.close();
+  }
   const canvas = document.createElement('canvas');
   canvas.width = bitmap.width;
   canvas.height = bitmap.height;
   const ctx = canvas.getContext('2d', { willReadFrequently: true });
   ctx.drawImage(bitmap, 0, 0);
   const data = ctx.getImageData(0, 0, bitmap.width, bitmap.height);
-  return { name, bitmap, width: bitmap.width, height: bitmap.height, rgba: new Uint8Array(data.data.buffer) };
+  // Let the canvas' pixels go now rather than with the next collection.
+  canvas.width = 0;
+  canvas.height = 0;
+  return { name, bitmap, width: bitmap.width, height: bitmap.height, original, rgba: new Uint8Array(data.data.buffer) };
 }
 
 /** A bundled sample image, fetched and decoded once. */
@@ -123,8 +145,8 @@ export const enqueue = serial();
 
 /** A module worker for the filter patterns, also from another origin (a page may only start
  * workers of its own origin, so a same-origin blob imports the real one). */
-export function patternsWorker() {
-  const url = siteUrl('patterns-worker.js');
+export function engineWorker() {
+  const url = siteUrl('worker.js');
   if (new URL(url).origin === location.origin) return new Worker(url, { type: 'module' });
   const shim = URL.createObjectURL(new Blob([`import ${JSON.stringify(url)};`], { type: 'text/javascript' }));
   return new Worker(shim, { type: 'module' });
@@ -156,7 +178,7 @@ const patternsQueue = serial();
 export function runPatterns(job, onProgress) {
   const go = async () => {
     if (!patterns) {
-      const worker = patternsWorker();
+      const worker = engineWorker();
       patterns = { worker, model: null, handlers: null };
       worker.onmessage = (e) => patterns.handlers?.(e.data);
       worker.onerror = (e) => patterns.handlers?.({ type: 'error', message: e.message || 'the patterns worker failed' });

@@ -36,7 +36,7 @@ const ourCaches = (keys) => keys.filter((k) => k.startsWith('convscope-'));
 
 test('the build lists every file of the site and names its cache in sw.js', async () => {
   assert.match(built.cache, /^convscope-[0-9a-f]{16}$/);
-  for (const file of ['./', 'index.html', 'app.js', 'offline.js', 'patterns-worker.js', 'style.css', 'manifest.webmanifest',
+  for (const file of ['./', 'index.html', 'app.js', 'offline.js', 'worker.js', 'style.css', 'manifest.webmanifest',
     'icon-192.png', 'icon-512.png', 'pkg/convscope_web.js', 'pkg/convscope_web_bg.wasm', 'weights/efficientnet-lite0.csm',
     'weights/digit-cnn.csm', 'weights/README.md', 'samples/chelsea.png', 'samples/LICENSES.md']) {
     assert.ok(built.files.includes(file), `${file} is not in precache.json`);

@@ -1,7 +1,16 @@
-// The filter-patterns worker: its own engine and copy of the model, so the page stays
-// responsive while patterns are optimized. It steps the run, sends the current images every
-// so often, and stops when told. No tensor maths here: the engine does it.
-import init, { Engine, PatternRun } from './pkg/convscope_web.js';
+// The engine's worker: its own engine and copy of the model, for the work that runs the
+// network many times (filter patterns, the slow attention methods, faithfulness, the sanity
+// check), so that the page's thread only draws. No tensor maths here: the engine does it.
+//
+// Messages in: `load {backend, bytes, onnx}`, then any number of
+// - `run {id, layer, channels, size, steps, seed, fit, drawEveryMs}` (patterns; `cancel {id}`
+//   stops it between steps),
+// - `attention {id, op, image, pane, method, cls, against, layer, raw}`: `op` is `explain`,
+//   `faithfulness` or `sanity`; `image` is `{key, name, rgba, width, height, fit}` (its pixels
+//   only when this worker has not seen `key`); `raw` is the map to score or check.
+// Messages out: `loaded`, `progress`, `done`, `cancelled`, `result {id, value, raw}`,
+// `error {id, message}`. An attention job is stopped by ending the worker.
+import init, { AttentionView, Engine, PatternRun, onProgress } from './pkg/convscope_web.js';
 
 let model = null;
 let current = null; // { id, cancelled }
@@ -14,6 +23,9 @@ async function load({ backend, bytes, onnx }) {
   model = onnx
     ? engine.loadOnnx(bytes, onnx.name, String(onnx.mean ?? ''), String(onnx.std ?? ''), onnx.bgr, onnx.labels || '')
     : engine.loadModel(bytes);
+  seen = null;
+  view?.free();
+  view = null;
   postMessage({ type: 'loaded', backend: engine.backend, note: engine.note });
 }
 
@@ -52,10 +64,42 @@ async function run({ id, layer, channels, size, steps, seed, fit, drawEveryMs })
   }
 }
 
+// The attention jobs' image (analysed once per key) and view.
+let seen = null; // { key, analysis }
+let view = null;
+
+async function attention({ id, op, image, pane, method, cls, against, layer, raw }) {
+  if (!seen || seen.key !== image.key) {
+    if (!image.rgba) throw new Error('internal: the worker was not sent the image');
+    seen?.analysis.free();
+    seen = null;
+    const analysis = await model.analyse(image.name, image.rgba, image.width, image.height, image.fit);
+    seen = { key: image.key, analysis };
+    view ??= new AttentionView(model);
+    view.setImage(analysis);
+  }
+  onProgress((done, total) => postMessage({ type: 'progress', id, done, total }));
+  try {
+    if (op === 'explain') {
+      const value = await view.explain(pane, method, cls, against, layer);
+      const values = view.mapValues(pane);
+      postMessage({ type: 'result', id, value, raw: values }, [values.buffer]);
+      return;
+    }
+    // Score or check the page's map (computed here or in the page).
+    view.adopt(pane, method, cls, against, layer, raw);
+    const value = op === 'faithfulness' ? await view.faithfulness(pane) : await view.sanity(pane);
+    postMessage({ type: 'result', id, value });
+  } finally {
+    onProgress(null);
+  }
+}
+
 onmessage = async (e) => {
   const msg = e.data;
   try {
     if (msg.type === 'load') await load(msg);
+    else if (msg.type === 'attention') await attention(msg);
     else if (msg.type === 'run') {
       // One run at a time: a new one stops the old first.
       if (current && current.promise) {

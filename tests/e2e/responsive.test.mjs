@@ -1,0 +1,134 @@
+// The page never freezes: on the CPU backend, the attention methods that run the network many
+// times, faithfulness and the sanity check run in the engine's worker while the page keeps
+// drawing frames (measured with requestAnimationFrame), with progress, and each can be
+// cancelled or superseded by a newer request; a 10000x10000 image reaches the engine reduced.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { openPage, sharedBrowser } from './harness.mjs';
+
+const shared = await sharedBrowser();
+
+// The longest gap between frames since the last `take()`, in ms.
+const FRAMES = `(() => {
+  const f = { last: performance.now(), max: 0, frames: 0 };
+  const loop = (t) => { f.max = Math.max(f.max, t - f.last); f.last = t; f.frames += 1; requestAnimationFrame(loop); };
+  requestAnimationFrame(loop);
+  f.take = () => { const r = { max: Math.round(f.max), frames: f.frames }; f.max = 0; f.frames = 0; return r; };
+  window.__frames = f;
+})()`;
+
+const GAP_MS = 200;
+
+test('slow methods, faithfulness and the sanity check leave the page drawing frames, with progress (CPU)', { timeout: 900_000 }, async () => {
+  const { page, consoleErrors } = await openPage(shared.browser.context, `${shared.server.url}?backend=cpu`);
+  await page.evaluate(FRAMES);
+  const worked = [];
+  for (const method of ['scorecam', 'integrated-gradients', 'occlusion', 'smoothgrad']) {
+    await page.evaluate(() => window.__frames.take());
+    const t0 = Date.now();
+    const att = await page.evaluate((m) => window.convscope.explain({ method: m, score: true }), method);
+    const ms = Date.now() - t0;
+    const frames = await page.evaluate(() => window.__frames.take());
+    const r = att.panes[0];
+    assert.equal(r.method.id, method);
+    assert.ok(r.scores && r.scores.ours.deletion.length === 11, `${method} is scored`);
+    assert.equal(r.raw.length, r.height * r.width, `${method}'s map is the worker's, adopted whole`);
+    worked.push({ method, ms, ...frames });
+    assert.ok(frames.max < GAP_MS, `${method} and its faithfulness (${ms} ms): the longest frame gap was ${frames.max} ms`);
+    // The page drew all along: at least ~20 frames a second.
+    assert.ok(frames.frames > ms / 50, `${method}: ${frames.frames} frames in ${ms} ms`);
+  }
+  // The worker said how far it had got, and where the work went.
+  const work = await page.evaluate(() => window.convscope.attention.work);
+  assert.ok(work.length >= 8, JSON.stringify(work));
+  assert.ok(work.every((w) => w.state === 'done' && w.updates > 0), JSON.stringify(work));
+
+  await page.evaluate(() => window.__frames.take());
+  const t0 = Date.now();
+  await page.evaluate(() => window.convscope.sanity());
+  const reports = await page.evaluate(() => window.convscope.attention.sanity);
+  const frames = await page.evaluate(() => window.__frames.take());
+  assert.ok(reports[0].steps.length >= 3, JSON.stringify(reports));
+  assert.ok(frames.max < GAP_MS, `the sanity check (${Date.now() - t0} ms): the longest frame gap was ${frames.max} ms`);
+  console.log('frame gaps:', JSON.stringify(worked), 'sanity', frames.max);
+  assert.equal(await page.evaluate(() => window.convscope.error), null);
+  assert.deepEqual(consoleErrors, []);
+  await page.close();
+});
+
+test('slow work is cancelled by the button and superseded by a newer request; the page goes on (CPU)', { timeout: 900_000 }, async () => {
+  const { page, consoleErrors } = await openPage(shared.browser.context, `${shared.server.url}?backend=cpu`);
+  const started = () => page.waitForFunction(() => {
+    const w = window.convscope.attention.work.at(-1);
+    return w && w.state === 'running' && w.updates > 0;
+  }, null, { timeout: 120_000 });
+
+  // Cancel: the bar goes away, nothing is reported as an error, the pane shows no stale map.
+  await page.selectOption('#method-select', 'occlusion');
+  await started();
+  assert.equal(await page.isVisible('#cam-work'), true);
+  assert.match(await page.textContent('#cam-work-text'), /Occlusion .*: \d+ of \d+ images/);
+  await page.click('#cam-cancel');
+  await page.waitForFunction(() => window.convscope.attention.work.at(-1).state === 'cancelled');
+  await page.waitForFunction(() => document.getElementById('cam-work').hidden);
+  assert.equal(await page.evaluate(() => window.convscope.error), null);
+  assert.equal(await page.textContent('#cam-timing'), 'cancelled');
+  assert.equal(await page.isHidden('.cam-pane[data-pane="0"]'), true, 'the cancelled method left no map behind');
+
+  // Supersede: a newer method stops the one running; only the newer one's map lands.
+  await page.selectOption('#method-select', 'scorecam');
+  await started();
+  const before = await page.evaluate(() => window.convscope.attention.work.length);
+  const att = await page.evaluate(() => window.convscope.explain({ method: 'smoothgrad', score: false }));
+  assert.equal(att.panes[0].method.id, 'smoothgrad');
+  const work = await page.evaluate(() => window.convscope.attention.work);
+  assert.equal(work[before - 1].what.startsWith('Score-CAM'), true);
+  assert.equal(work[before - 1].state, 'cancelled', JSON.stringify(work));
+
+  // A new image supersedes too, at once: its prediction does not wait for the old image's map.
+  await page.selectOption('#method-select', 'integrated-gradients');
+  await started();
+  const runs = await page.evaluate(() => window.convscope.runs);
+  await page.click('[data-sample="coffee.png"]');
+  await page.waitForFunction((n) => window.convscope.runs > n, runs, { timeout: 120_000 });
+  const states = await page.evaluate(() => window.convscope.attention.work.map((w) => w.state));
+  assert.ok(states.includes('cancelled'));
+  // The new image's map is computed in turn, for the new image.
+  await page.waitForFunction(() => window.convscope.attention.work.at(-1).state === 'done', null, { timeout: 300_000 });
+  assert.equal(await page.evaluate(() => window.convscope.error), null);
+  assert.deepEqual(consoleErrors, []);
+  await page.close();
+});
+
+test('a 10000x10000 image is analysed reduced: the engine never holds its full size (CPU)', { timeout: 600_000 }, async () => {
+  const { page, consoleErrors } = await openPage(shared.browser.context, `${shared.server.url}?backend=cpu`);
+  const memory = () => page.evaluate(() => window.convscope.memory());
+  const base = await memory();
+  // A 10000x10000 PNG made in the page, opened as a file would be.
+  const result = await page.evaluate(async () => {
+    const c = new OffscreenCanvas(10000, 10000);
+    const g = c.getContext('2d');
+    g.fillStyle = '#3a6';
+    g.fillRect(0, 0, 10000, 10000);
+    g.fillStyle = '#c33';
+    g.fillRect(2000, 2000, 6000, 6000);
+    const blob = await c.convertToBlob({ type: 'image/png' });
+    const runs = window.convscope.runs;
+    const file = new File([blob], 'huge.png', { type: 'image/png' });
+    const input = document.getElementById('file-input');
+    const dt = new DataTransfer();
+    dt.items.add(file);
+    input.files = dt.files;
+    input.dispatchEvent(new Event('change'));
+    while (window.convscope.runs === runs && !window.convscope.error) await new Promise((ok) => setTimeout(ok, 100));
+    return { error: window.convscope.error, label: document.getElementById('image-canvas').getAttribute('aria-label') };
+  });
+  assert.equal(result.error, null);
+  assert.match(result.label, /huge\.png, 10000x10000 \(analysed at 2048x2048\)/);
+  const after = await memory();
+  // The wasm heap grew by less than one full-size copy (400 MB) would take.
+  assert.ok(after.wasm - base.wasm < 120e6, `wasm memory ${base.wasm} -> ${after.wasm}`);
+  console.log('wasm memory (bytes) before and after a 10000x10000 image:', base.wasm, after.wasm);
+  assert.deepEqual(consoleErrors, []);
+  await page.close();
+});
