@@ -50,8 +50,8 @@ ensure_test_tools() {
     $sudo apt-get update -qq
     DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
   fi
-  if [ ! -d "$ROOT/tests/e2e/node_modules/playwright-core" ] || [ ! -d "$ROOT/tests/e2e/node_modules/onnxruntime-web" ]; then
-    log "installing playwright-core (no browser download: Debian's chromium is used) and onnxruntime-web (the page benchmark's peer)"
+  if [ ! -d "$ROOT/tests/e2e/node_modules/playwright-core" ] || [ ! -d "$ROOT/tests/e2e/node_modules/onnxruntime-web" ] || [ ! -d "$ROOT/tests/e2e/node_modules/axe-core" ]; then
+    log "installing playwright-core (no browser download: Debian's chromium is used), onnxruntime-web (the page benchmark's peer) and axe-core (the accessibility check)"
     (cd tests/e2e && npm ci --no-audit --no-fund --silent)
   fi
 }

@@ -88,14 +88,16 @@ export function setupActivations(ctx) {
         b.tabIndex = -1;
         const st = im.stats[i];
         b.setAttribute('aria-label', `channel ${ch} on ${im.name}: max ${fmt(st.max)}, mean ${fmt(st.mean)}, ${pct(st.active)} active`);
+        // The number and the scale's top are drawn by CSS from these (the button's name is
+        // its aria-label, which says more than the two numbers would).
         const label = document.createElement('span');
         label.className = 'idx';
-        label.textContent = ch;
+        label.dataset.text = ch;
         b.append(label);
         if (r.perChannel) {
           const max = document.createElement('span');
           max.className = 'max';
-          max.textContent = fmt(r.scales[i].hi);
+          max.dataset.text = fmt(r.scales[i].hi);
           b.append(max);
         }
         const map = document.createElement('span');

@@ -422,5 +422,13 @@ async function main() {
   if (state.view === 'patterns' && /(^|[#&?])(player|channels)=/.test(location.hash)) patterns.run();
 }
 
+// Escape closes what is zoomed (the activations' zoom, the patterns' zoom).
+document.addEventListener('keydown', (e) => {
+  if (e.key !== 'Escape') return;
+  for (const [panel, close] of [['zoom-panel', 'zoom-close'], ['pattern-zoom', 'pattern-zoom-close']]) {
+    if (!$(panel).hidden) $(close).click();
+  }
+});
+
 registerOffline();
 enqueue(main);

@@ -86,7 +86,6 @@ export function setupPatterns(ctx) {
       const b = document.createElement('button');
       b.type = 'button';
       b.className = 'pattern-cell';
-      b.setAttribute('role', 'listitem');
       b.dataset.channel = ch;
       const canvas = document.createElement('canvas');
       canvas.width = r.size;
@@ -210,6 +209,7 @@ export function setupPatterns(ctx) {
       });
       if (!map) throw new Error('the map could not be drawn');
       paint($('pattern-zoom-map'), map);
+      $('pattern-zoom-map').setAttribute('aria-label', `channel ${ch} of ${r.layer} on the image, over it`);
       $('pattern-zoom-map-caption').textContent = `channel ${ch} on the image (from ${fmtNum(map.lo)} to ${fmtNum(map.hi)})`;
       probe.patterns.zoomed = { channel: ch, lo: map.lo, hi: map.hi };
     } catch (e) {
