@@ -38,7 +38,10 @@ function setStatus(text, ready = false) {
   $('status').classList.toggle('ready', ready);
 }
 
+let errorsShown = 0;
+
 function showError(message) {
+  errorsShown += 1;
   const box = $('error');
   box.textContent = message;
   box.hidden = false;
@@ -52,9 +55,15 @@ function clearError() {
 }
 
 // Run page work one job at a time (the runtime's queue); report failures in the page; the
-// URL follows every finished job. Work that was cancelled or superseded is no failure.
+// URL follows every finished job. Work that was cancelled or superseded is no failure. An
+// error shown before a job was asked for goes once that job succeeds: it is about the past.
 function enqueue(job) {
-  return rt.enqueue(job).then((v) => { updateHash(); return v; }, (e) => {
+  const shown = $('error').hidden ? null : errorsShown;
+  return rt.enqueue(job).then((v) => {
+    if (shown !== null && shown === errorsShown) clearError();
+    updateHash();
+    return v;
+  }, (e) => {
     if (superseded(e)) return;
     showError(e && e.message ? e.message : String(e));
     setStatus('Ready (the last action failed)', true);

@@ -69,6 +69,12 @@ test('a file that is not an image gets a clear message and the page keeps workin
   await page.setInputFiles('#file-input', { name: 'notes.png', mimeType: 'image/png', buffer: Buffer.from('this is not a PNG') });
   await page.waitForSelector('#error:not([hidden])');
   assert.match(await page.textContent('#error'), /Could not read notes\.png as an image/);
+  // Any later action that succeeds clears it (here: another layer of the activations).
+  const layers = await page.evaluate(() => [...document.getElementById('layer-select').options].map((o) => o.value));
+  await page.selectOption('#layer-select', layers[2]);
+  await page.waitForSelector('#error', { state: 'hidden' });
+  await page.setInputFiles('#file-input', { name: 'notes.png', mimeType: 'image/png', buffer: Buffer.from('this is not a PNG') });
+  await page.waitForSelector('#error:not([hidden])');
   const { top, error } = await pickSample(page, 'coffee.png');
   assert.equal(error, null);
   assert.equal(top[0].index, 967, 'espresso after the bad file');
