@@ -11,6 +11,7 @@
 // The engine computes and draws the figures; this file only places them.
 import { ActivationsView, AttentionView, attentionMethods, patternGallery } from './pkg/convscope_web.js';
 import * as rt from './runtime.js';
+import { longWork } from './longwork.js';
 import { DEFAULTS, checkAgainstModel, pairsToHash, parseHash, toHash } from './urlstate.js';
 
 const KEYS = Object.keys(DEFAULTS).filter((k) => k !== 'v');
@@ -50,6 +51,20 @@ function canvasOf(pic, label) {
   return c;
 }
 
+// The slow attention methods of every figure of the document run in one engine worker, one
+// figure after the other (each runs in the runtime's queue), never on the page's thread.
+const slow = { key: null, source: null, work: null };
+
+async function offload(s, eng, job, image, onProgress) {
+  const key = `${eng.backend}/${s.model}`;
+  if (slow.key !== key) {
+    slow.work?.modelChanged();
+    Object.assign(slow, { key, source: { backend: eng.backend, bytes: await rt.bundledBytes(s.model), onnx: null } });
+  }
+  slow.work ??= longWork(() => slow.source);
+  return slow.work.run(job, image, s.fit, onProgress);
+}
+
 const methodsCache = { list: null };
 const methods = () => (methodsCache.list ??= attentionMethods());
 
@@ -85,8 +100,9 @@ const FIGURES = {
     });
   },
 
-  async attention(s, eng, model) {
+  async attention(s, eng, model, progress) {
     const main = await rt.analysis(eng, s.model, s.image, s.fit);
+    const image = await rt.sample(s.image);
     return rt.enqueue(async () => {
       const view = new AttentionView(model);
       try {
@@ -94,8 +110,17 @@ const FIGURES = {
         const top = main.top(1)[0];
         const cls = s.class ?? top.index;
         const against = s.contrast ?? -1;
-        const panes = [await view.explain(0, s.method, cls, against, s.camlayer ?? '')];
-        if (s.method2) panes.push(await view.explain(1, s.method2, cls, against, s.camlayer ?? ''));
+        const layer = s.camlayer ?? '';
+        // The methods that run the network many times run in the engine's worker.
+        const explain = async (pane, method) => {
+          const info = methods().find((m) => m.id === method);
+          if (!info || !info.slow) return view.explain(pane, method, cls, against, layer);
+          const job = { op: 'explain', pane, method, cls, against, layer };
+          const r = await offload(s, eng, job, image, (p) => progress(p.done / p.total, `${info.name}: ${p.done} of ${p.total} images`));
+          return view.adopt(pane, method, cls, against, layer, r.raw);
+        };
+        const panes = [await explain(0, s.method)];
+        if (s.method2) panes.push(await explain(1, s.method2));
         const pic = view.export(FIGURE_PX, s.raw ? -1 : s.opacity / 100, s.camcmap);
         const names = panes.map((p) => p.method.name).join(' beside ');
         return {
@@ -234,7 +259,7 @@ class ConvScope extends HTMLElement {
         if (generation !== this.generation) return;
         this.bar.hidden = false;
         this.bar.value = fraction;
-        this.stage.replaceChildren(canvas);
+        if (canvas) this.stage.replaceChildren(canvas);
         this.status(text);
       };
       const fig = await FIGURES[s.view](checked.state, eng, model, progress);

@@ -132,3 +132,27 @@ test('a 10000x10000 image is analysed reduced: the engine never holds its full s
   assert.deepEqual(consoleErrors, []);
   await page.close();
 });
+
+test('an embedded figure of a slow method computes it in the worker: the host page keeps drawing (CPU)', { timeout: 600_000 }, async () => {
+  const page = await shared.browser.context.newPage();
+  const errors = [];
+  page.on('pageerror', (e) => errors.push(String(e)));
+  await page.addInitScript(FRAMES);
+  await page.goto(`${shared.server.url}embed.html#v=1&view=attention&image=chelsea.png&method=occlusion&backend=cpu`);
+  // From the moment the figure says how far it has got, to its end.
+  await page.waitForFunction(() => {
+    const el = document.querySelector('conv-scope');
+    const bar = el?.shadowRoot?.querySelector('progress');
+    return el && (el.state === 'error' || (bar && !bar.hidden && bar.value > 0));
+  }, null, { timeout: 240_000 });
+  await page.evaluate(() => window.__frames.take());
+  await page.waitForFunction(() => ['done', 'error'].includes(document.querySelector('conv-scope').state), null, { timeout: 240_000 });
+  const frames = await page.evaluate(() => window.__frames.take());
+  const r = await page.evaluate(() => ({ state: document.querySelector('conv-scope').state, result: document.querySelector('conv-scope').result }));
+  assert.equal(r.state, 'done');
+  assert.equal(r.result.panes[0].method, 'occlusion');
+  assert.equal(r.result.panes[0].raw.length, 224 * 224);
+  assert.ok(frames.max < GAP_MS, `the embedded occlusion map: the longest frame gap was ${frames.max} ms`);
+  assert.deepEqual(errors, []);
+  await page.close();
+});
