@@ -39,11 +39,13 @@ export function setupAttention(ctx) {
     try {
       const r = await work.run(job, ctx.image(), ctx.fit(), (p) => {
         entry.updates += 1;
+        entry.since ??= performance.now();
         $('cam-progress').value = p.done / p.total;
         const left = timeLeft(p, p.seconds);
         $('cam-work-text').textContent = `${what}: ${p.done} of ${p.total} images${left ? `, ${left}` : ''}`;
       });
       entry.state = 'done';
+      entry.until = performance.now();
       return r;
     } catch (e) {
       if (!superseded(e)) {

@@ -13,6 +13,7 @@ export const MODELS = ['efficientnet-lite0', 'digit-cnn'];
 
 let wasm = null;
 let exports = null; // the instance's exports, for its memory's size
+let module = null; // the compiled wasm, handed to the workers so that none compiles it again
 const decisions = new Map(); // 'auto' | 'webgpu' | 'cpu' -> Promise<{backend, note}>
 const engines = new Map(); // 'webgpu' | 'cpu' -> Promise<Engine>
 const modelBytes = new Map(); // name -> Promise<Uint8Array>
@@ -23,12 +24,23 @@ let enginesCreated = 0;
 /** The wasm module, instantiated once. Under automation (tests) the numbers only tests read
  * may cross the boundary. */
 export function loadWasm() {
-  wasm ??= init().then((e) => {
-    exports = e;
+  wasm ??= (async () => {
+    const url = siteUrl('pkg/convscope_web_bg.wasm');
+    try {
+      module = await WebAssembly.compileStreaming(fetch(url));
+    } catch {
+      // A host that does not serve .wasm as application/wasm.
+      module = await WebAssembly.compile(await (await fetch(url)).arrayBuffer());
+    }
+    exports = await init({ module_or_path: module });
     if (navigator.webdriver) enableTestHooks();
-  });
+  })();
   return wasm;
 }
+
+/** The compiled wasm module (after `loadWasm`), for a worker to instantiate: compiling it
+ * again in each worker would take the machine's cores from the page for a second or more. */
+export const wasmModule = () => module;
 
 /** The bytes the page's wasm instance holds (its memory only grows), for tests and the soak. */
 export const wasmBytes = () => exports?.memory.buffer.byteLength ?? 0;
@@ -198,7 +210,7 @@ export function runPatterns(job, onProgress) {
     });
     if (p.model !== key) {
       const bytes = (await bundledBytes(job.model)).slice();
-      await talk({ type: 'load', backend: job.backend, bytes, onnx: null }, [bytes.buffer]);
+      await talk({ type: 'load', backend: job.backend, bytes, onnx: null, module: wasmModule() }, [bytes.buffer]);
       p.model = key;
     }
     const done = await talk({ type: 'run', id: 1, layer: job.layer, channels: job.channels, size: job.size, steps: job.steps, seed: job.seed, fit: job.fit, drawEveryMs: 400 });

@@ -2,7 +2,7 @@
 // network many times (filter patterns, the slow attention methods, faithfulness, the sanity
 // check), so that the page's thread only draws. No tensor maths here: the engine does it.
 //
-// Messages in: `load {backend, bytes, onnx}`, then any number of
+// Messages in: `load {backend, bytes, onnx, module}`, then any number of
 // - `run {id, layer, channels, size, steps, seed, fit, drawEveryMs}` (patterns; `cancel {id}`
 //   stops it between steps),
 // - `attention {id, op, image, pane, method, cls, against, layer, raw}`: `op` is `explain`,
@@ -16,8 +16,9 @@ let model = null;
 let current = null; // { id, cancelled }
 const tick = () => new Promise((ok) => setTimeout(ok, 0));
 
-async function load({ backend, bytes, onnx }) {
-  await init();
+async function load({ backend, bytes, onnx, module }) {
+  // The page's compiled module when it sends one (no second compile), else the file.
+  await init(module ? { module_or_path: module } : undefined);
   const engine = await Engine.create(backend);
   if (model) model.free();
   model = onnx
