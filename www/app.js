@@ -232,7 +232,7 @@ function setupInputs() {
   });
   $('model-select').addEventListener('change', (e) => request(async () => {
     if (e.target.value.startsWith('onnx:')) {
-      await onnx.reselect();
+      await onnx.reselect(e.target.value);
       return;
     }
     await loadModel(e.target.value);

@@ -27,9 +27,11 @@ const text = (v) => (Array.isArray(v) ? v.join(', ') : String(v ?? ''));
 
 /** `ctx`: `engine()`, `use(model, name, source)` (makes it the page's model and analyses
  * the image), `enqueue(job)`, `presets()` (the engine's named normalisations). Returns
- * `{ open(file), labels(file), active() }`. */
+ * `{ open(file), labels(file), shown(on), reselect(value) }`. */
 export function setupOnnx(ctx) {
-  // The imported model: its file's bytes, name and preprocessing.
+  // Every model opened in this visit, by name (a second one goes beside the first in the
+  // model menu): its file's bytes and preprocessing. `current` is the one the form edits.
+  const opened = new Map();
   let current = null;
   const menu = $('onnx-preset');
   // The engine's named normalisations, read once the wasm is loaded (the first model).
@@ -67,14 +69,15 @@ export function setupOnnx(ctx) {
   }
 
   async function load(prefs) {
+    const entry = current;
     const engine = ctx.engine();
-    const model = engine.loadOnnx(current.bytes, current.name, text(prefs.mean), text(prefs.std), prefs.bgr, prefs.labels || '');
-    current.prefs = prefs;
-    remember(current.name, current.bytes.length, prefs);
+    const model = engine.loadOnnx(entry.bytes, entry.name, text(prefs.mean), text(prefs.std), prefs.bgr, prefs.labels || '');
+    entry.prefs = prefs;
+    remember(entry.name, entry.bytes.length, prefs);
     const info = model.info();
     fillForm(prefs, info);
-    $('onnx-summary').textContent = `${current.name}: ${info.input.channels}×${info.input.height}×${info.input.width} input, ${info.layers.length} layers, ${info.classes} classes${info.labels ? `, ${info.labels} labels` : ''}. ${info.description}.`;
-    await ctx.use(model, current.name, { bytes: current.bytes, onnx: () => current && { name: current.name, ...current.prefs } });
+    $('onnx-summary').textContent = `${entry.name}: ${info.input.channels}×${info.input.height}×${info.input.width} input, ${info.layers.length} layers, ${info.classes} classes${info.labels ? `, ${info.labels} labels` : ''}. ${info.description}.`;
+    await ctx.use(model, entry.name, { bytes: entry.bytes, onnx: () => ({ name: entry.name, ...entry.prefs }) });
   }
 
   async function open(file) {
@@ -89,17 +92,31 @@ export function setupOnnx(ctx) {
       current = previous;
       throw new Error(`Could not open ${file.name}: ${e && e.message ? e.message : e}`);
     }
+    // A file of the same name replaces the earlier one; another name goes beside it.
+    opened.set(name, current);
     const select = $('model-select');
-    let option = select.querySelector('option[data-onnx]');
-    if (!option) {
-      option = document.createElement('option');
+    const value = `onnx:${name}`;
+    if (![...select.options].some((o) => o.value === value)) {
+      const option = new Option(`${name} (your ONNX model)`, value);
       option.dataset.onnx = '1';
       select.append(option);
     }
-    option.value = `onnx:${name}`;
-    option.textContent = `${name} (your ONNX model)`;
-    select.value = option.value;
+    select.value = value;
     $('onnx-form').hidden = false;
+  }
+
+  // An imported model chosen again in the model menu (`value` is `onnx:<name>`).
+  async function reselect(value) {
+    const entry = opened.get(value.slice('onnx:'.length)) || current;
+    if (!entry) return;
+    const previous = current;
+    current = entry;
+    try {
+      await load(entry.prefs);
+    } catch (e) {
+      current = previous;
+      throw e;
+    }
   }
 
   async function labels(file) {
@@ -135,6 +152,6 @@ export function setupOnnx(ctx) {
     labels,
     // Whether the page's model is the imported one (the bundled ones hide the form).
     shown(on) { $('onnx-form').hidden = !on || !current; },
-    reselect() { return current ? load(current.prefs) : null; },
+    reselect,
   };
 }

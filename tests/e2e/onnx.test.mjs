@@ -113,6 +113,25 @@ test('an exported ONNX CNN: layers, top-5, activations and Grad-CAM in the page 
   assert.equal(cells.length, 8);
   assert.ok(cells.every((r) => r > 20), `every pattern is a picture (value ranges ${cells})`);
 
+  // A second model goes beside the first: both are in the menu, each predicts as the CLI does,
+  // and choosing the first again brings back its preprocessing and labels.
+  const second = join(REFS, 'mobilenet_v2.onnx');
+  before = await counters(page);
+  await page.setInputFiles('#onnx-input', second);
+  await waitRun(page, before);
+  assert.equal(await page.evaluate(() => window.convscope.error), null);
+  const imported = await page.$$eval('#model-select option[data-onnx]', (o) => o.map((x) => x.value));
+  assert.deepEqual(imported, ['onnx:small', 'onnx:mobilenet_v2']);
+  assert.equal(await page.$eval('#model-select', (s) => s.value), 'onnx:mobilenet_v2');
+  const cliSecond = JSON.parse(execFileSync(CLI, ['predict', '--model', second, 'www/samples/chelsea.png', '--json'], { cwd: REPO }).toString());
+  assert.deepEqual((await page.evaluate(() => window.convscope.lastTop)).map((p) => p.index), cliSecond.top.map((p) => p.index));
+  before = await counters(page);
+  await page.selectOption('#model-select', 'onnx:small');
+  await waitRun(page, before);
+  const back = await page.evaluate(() => window.convscope.lastTop);
+  assert.deepEqual(back.map((p) => [p.index, p.label]), zeroOne.map((p) => [p.index, `thing ${p.index}`]));
+  assert.equal(await page.$eval('#onnx-mean', (i) => i.value), '0, 0, 0');
+
   // Remembered: the same file opened after a reload comes back with [0, 1] and its labels.
   await page.reload();
   await page.waitForFunction(() => window.convscope && window.convscope.runs > 0, null, { timeout: 240_000 });
