@@ -22,6 +22,9 @@ pub enum Error {
     BadInput(String),
     /// A tensor could not be read back from the device.
     Readback(String),
+    /// The GPU device was lost (a driver reset, a browser that reclaimed it): nothing more
+    /// runs on it, the work needs a new device or the CPU.
+    DeviceLost(String),
 }
 
 impl fmt::Display for Error {
@@ -33,11 +36,15 @@ impl fmt::Display for Error {
             Error::InvalidGraph(msg) => write!(f, "invalid model graph: {msg}"),
             Error::BadInput(msg) => write!(f, "bad input: {msg}"),
             Error::Readback(msg) => write!(f, "could not read a tensor back from the device: {msg}"),
+            Error::DeviceLost(why) => write!(f, "{DEVICE_LOST} ({why}): its work cannot finish there"),
         }
     }
 }
 
 impl std::error::Error for Error {}
+
+/// The words every lost-device message starts with (the page looks for them to recover).
+pub const DEVICE_LOST: &str = "the GPU device was lost";
 
 /// Result with the core [`Error`].
 pub type Result<T> = std::result::Result<T, Error>;

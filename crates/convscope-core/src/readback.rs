@@ -3,12 +3,17 @@
 //! are `async` and await [`read`]; native callers block on them with [`block`].
 
 use burn::tensor::Tensor;
+use burn_std::ExecutionError;
 
 use crate::{Error, Result};
 
 /// A tensor's values on the host, as `f32`, row-major.
 pub async fn read<const D: usize>(t: Tensor<D>) -> Result<Vec<f32>> {
-    let data = t.into_data_async().await.map_err(|e| Error::Readback(format!("{e:?}")))?;
+    let data = t.into_data_async().await.map_err(|e| match e {
+        // Lost for good: every later operation on the device fails too.
+        ExecutionError::DevicePoisoned { reason } => Error::DeviceLost(reason.lines().next().unwrap_or_default().trim().to_string()),
+        e => Error::Readback(format!("{e:?}")),
+    })?;
     data.try_to_vec::<f32>().map_err(|e| Error::Readback(format!("{e:?}")))
 }
 
