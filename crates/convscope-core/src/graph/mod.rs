@@ -5,6 +5,7 @@
 //! activation of that layer ([`Graph::forward_from`]): on an autodiff device that gives the
 //! gradient of any output with respect to any layer.
 
+pub mod field;
 pub mod ops;
 mod optimize;
 mod spec;
@@ -37,6 +38,10 @@ pub struct LayerInfo {
     /// What the layer is, from its op.
     #[serde(flatten)]
     pub props: LayerProps,
+    /// For a layer of feature maps `[C, H, W]` whose positions see part of the input: the
+    /// input pixels each position sees (None: each sees the whole input, or it has no map).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub field: Option<field::Field>,
 }
 
 impl LayerInfo {
@@ -99,6 +104,18 @@ impl Trace {
     }
 }
 
+/// Each node's reach into the input, in network order (see [`field`]).
+fn receptive(spec: &GraphSpec, tensors: &HashMap<String, HostTensor>) -> Vec<field::Reach> {
+    let index: HashMap<&str, usize> = spec.nodes.iter().enumerate().map(|(i, n)| (n.id.as_str(), i)).collect();
+    let input = if spec.input_shape[1] > 1 || spec.input_shape[2] > 1 { field::Reach::Field(field::Field::INPUT) } else { field::Reach::Whole };
+    let mut reach: Vec<field::Reach> = Vec::with_capacity(spec.nodes.len());
+    for node in &spec.nodes {
+        let ins: Vec<field::Reach> = node.inputs.iter().map(|i| if i == INPUT { input } else { reach[index[i.as_str()]] }).collect();
+        reach.push(field::Reach::of(&ins, node.op.def().footprint(tensors)));
+    }
+    reach
+}
+
 impl Graph {
     /// Check a spec, optimise it (batch norms and activations folded into the convs they
     /// follow) and put its weights on `device`.
@@ -118,6 +135,7 @@ impl Graph {
     fn load_checked(spec: &GraphSpec, mut tensors: HashMap<String, HostTensor>, device: &Device) -> Result<Self> {
         let spec = fold_activations(&fold_batch_norms(spec, &mut tensors));
         let shapes = spec.layer_shapes(&tensors)?;
+        let reach = receptive(&spec, &tensors);
         let mut weights = ops::Weights::new(tensors, &spec.nodes);
         let index: HashMap<&str, usize> = spec.nodes.iter().enumerate().map(|(i, n)| (n.id.as_str(), i)).collect();
         let mut nodes = Vec::with_capacity(spec.nodes.len());
@@ -141,7 +159,8 @@ impl Graph {
                 .collect();
             let op = node.op.def().lower(&mut ops::Lowering { ins: &in_shapes, out: &shape, weights: &mut weights, device });
             nodes.push(Node { op, inputs });
-            layers.push(LayerInfo { id: node.id.clone(), kind: node.op.kind(), shape, props: node.op.props() });
+            let field = if shape.len() == 3 { reach[at].field() } else { None };
+            layers.push(LayerInfo { id: node.id.clone(), kind: node.op.kind(), shape, props: node.op.props(), field });
         }
         // The output is kept until the end.
         if let Some(l) = last_use.last_mut() {

@@ -7,6 +7,7 @@ use burn::tensor::{Tensor, activation};
 use serde::{Deserialize, Serialize};
 
 use super::{Kernel, LayerProps, Lowering, OpDef, arity, one};
+use crate::graph::field::Footprint;
 use crate::{
     Result,
     graph::{LayerShape, Value},
@@ -151,6 +152,10 @@ pub struct Act(pub Activation);
 impl OpDef for Act {
     fn kind(&self) -> String {
         self.0.name().into()
+    }
+
+    fn footprint(&self, _weights: &HashMap<String, HostTensor>) -> Footprint {
+        Footprint::Same
     }
 
     fn shape(&self, ins: &[&LayerShape], _: &HashMap<String, HostTensor>) -> std::result::Result<LayerShape, String> {

@@ -6,6 +6,7 @@ use burn::tensor::Tensor;
 use serde::{Deserialize, Serialize};
 
 use super::{Kernel, Lowering, OpDef, Redirect, arity, broadcast, one, weight};
+use crate::graph::field::Footprint;
 use crate::{
     Result,
     graph::{LayerShape, Value},
@@ -59,6 +60,10 @@ impl Arith {
 impl OpDef for Arith {
     fn kind(&self) -> String {
         format!("{:?}", self.kind).to_lowercase()
+    }
+
+    fn footprint(&self, _weights: &HashMap<String, HostTensor>) -> Footprint {
+        Footprint::Same
     }
 
     fn weights(&self) -> Vec<&str> {

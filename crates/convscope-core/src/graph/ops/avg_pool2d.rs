@@ -10,6 +10,7 @@ use burn::tensor::{
 use serde::{Deserialize, Serialize};
 
 use super::{Kernel, LayerProps, Lowering, OpDef, Padding2d, Redirect, is_undilated, one, pad::cut, pad_pairs, undilated, window_shape};
+use crate::graph::field::Footprint;
 use crate::{
     Result,
     graph::{LayerShape, Value},
@@ -56,6 +57,10 @@ impl AvgPool2d {
 impl OpDef for AvgPool2d {
     fn kind(&self) -> String {
         "avg_pool2d".into()
+    }
+
+    fn footprint(&self, _weights: &HashMap<String, HostTensor>) -> Footprint {
+        Footprint::Window { kernel: self.kernel, stride: self.stride, padding: self.padding, dilation: self.dilation }
     }
 
     fn shape(&self, ins: &[&LayerShape], _: &HashMap<String, HostTensor>) -> std::result::Result<LayerShape, String> {

@@ -6,6 +6,7 @@ use burn::tensor::{Tensor, TensorData};
 use serde::{Deserialize, Serialize};
 
 use super::{Kernel, LayerProps, Lowering, OpDef, Redirect, arity, like, one, weight};
+use crate::graph::field::Footprint;
 use crate::{
     Result,
     graph::{LayerShape, Value},
@@ -39,6 +40,10 @@ pub fn batch_norm_affine(g: &[f32], beta: &[f32], m: &[f32], v: &[f32], eps: f64
 impl OpDef for BatchNorm {
     fn kind(&self) -> String {
         "batch_norm".into()
+    }
+
+    fn footprint(&self, _weights: &HashMap<String, HostTensor>) -> Footprint {
+        Footprint::Same
     }
 
     fn weights(&self) -> Vec<&str> {

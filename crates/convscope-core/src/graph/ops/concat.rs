@@ -6,6 +6,7 @@ use burn::tensor::Tensor;
 use serde::{Deserialize, Serialize};
 
 use super::{Kernel, Lowering, OpDef, Redirect};
+use crate::graph::field::Footprint;
 use crate::{
     Result,
     graph::{LayerShape, Value},
@@ -23,6 +24,11 @@ pub struct Concat {
 impl OpDef for Concat {
     fn kind(&self) -> String {
         "concat".into()
+    }
+
+    fn footprint(&self, _weights: &HashMap<String, HostTensor>) -> Footprint {
+        // Channels side by side; another axis moves positions.
+        if self.axis == 0 { Footprint::Same } else { Footprint::Whole }
     }
 
     fn shape(&self, ins: &[&LayerShape], _: &HashMap<String, HostTensor>) -> std::result::Result<LayerShape, String> {

@@ -6,9 +6,10 @@ use burn::tensor::{Tensor, module::conv2d, ops::ConvOptions};
 use serde::{Deserialize, Serialize};
 
 use super::{
-    Activation, Kernel, LayerProps, Lowering, OpDef, Padding2d, Redirect, arity, check_bias, is_undilated, like, one, pad_pairs, redirected_spatial, spatial,
-    weight, window_out,
+    Activation, Kernel, LayerProps, Lowering, OpDef, Padding2d, Redirect, arity, check_bias, check_steps, is_undilated, like, one, pad_pairs,
+    redirected_spatial, spatial, weight, window_out,
 };
+use crate::graph::field::Footprint;
 use crate::{
     Result,
     graph::{LayerShape, Value},
@@ -63,6 +64,7 @@ impl OpDef for Conv2d {
             return Err(format!("kernel {:?} with {groups} groups does not fit {c} input channels", w.shape));
         }
         check_bias(weights, &self.bias, o)?;
+        check_steps(&[kh, kw], &self.stride, &self.dilation)?;
         let oh = window_out(h, self.padding[0], kh, self.stride[0], self.dilation[0], false);
         let ow = window_out(wd, self.padding[1], kw, self.stride[1], self.dilation[1], false);
         match (oh, ow) {
@@ -73,6 +75,13 @@ impl OpDef for Conv2d {
 
     fn props(&self) -> LayerProps {
         LayerProps { rectified: self.act.is_some_and(|a| a.rectified()), weighted: true, flattens: false, windowed: true }
+    }
+
+    fn footprint(&self, weights: &HashMap<String, HostTensor>) -> Footprint {
+        match weights.get(&self.weight).map(|w| w.shape.as_slice()) {
+            Some([_, _, kh, kw]) => Footprint::Window { kernel: [*kh, *kw], stride: self.stride, padding: self.padding, dilation: self.dilation },
+            _ => Footprint::Whole,
+        }
     }
 
     fn lower(&self, cx: &mut Lowering<'_>) -> Rc<dyn Kernel> {

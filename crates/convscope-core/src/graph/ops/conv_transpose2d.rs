@@ -5,7 +5,7 @@ use std::{collections::HashMap, rc::Rc};
 use burn::tensor::{Tensor, module::conv_transpose2d, ops::ConvTransposeOptions};
 use serde::{Deserialize, Serialize};
 
-use super::{Kernel, LayerProps, Lowering, OpDef, Redirect, arity, check_bias, like, one, pad::cut, spatial, weight};
+use super::{Kernel, LayerProps, Lowering, OpDef, Redirect, arity, check_bias, check_steps, like, one, pad::cut, spatial, weight};
 use crate::{
     Result,
     graph::{LayerShape, Value},
@@ -52,6 +52,7 @@ impl OpDef for ConvTranspose2d {
             s => return Err(format!("kernel {s:?} with {groups} groups does not fit {c} input channels")),
         };
         check_bias(weights, &self.bias, o)?;
+        check_steps(&[1], &self.stride, &self.dilation)?;
         if self.size.contains(&0) {
             return Err(format!("the output would be {}x{}", self.size[0], self.size[1]));
         }

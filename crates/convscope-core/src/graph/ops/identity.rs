@@ -5,6 +5,7 @@ use std::{collections::HashMap, rc::Rc};
 use serde::{Deserialize, Serialize};
 
 use super::{Kernel, Lowering, OpDef, Redirect, arity, one};
+use crate::graph::field::Footprint;
 use crate::{
     Result,
     graph::{LayerShape, Value},
@@ -18,6 +19,10 @@ pub struct Identity {}
 impl OpDef for Identity {
     fn kind(&self) -> String {
         "identity".into()
+    }
+
+    fn footprint(&self, _weights: &HashMap<String, HostTensor>) -> Footprint {
+        Footprint::Same
     }
 
     fn shape(&self, ins: &[&LayerShape], _: &HashMap<String, HostTensor>) -> std::result::Result<LayerShape, String> {

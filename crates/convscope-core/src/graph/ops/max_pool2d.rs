@@ -6,6 +6,7 @@ use burn::tensor::{module::max_pool2d, ops::MaxPoolOptions};
 use serde::{Deserialize, Serialize};
 
 use super::{Kernel, LayerProps, Lowering, OpDef, Padding2d, Redirect, one, pad_pairs, window_shape};
+use crate::graph::field::Footprint;
 use crate::{
     Result,
     graph::{LayerShape, Value},
@@ -42,6 +43,10 @@ impl MaxPool2d {
 impl OpDef for MaxPool2d {
     fn kind(&self) -> String {
         "max_pool2d".into()
+    }
+
+    fn footprint(&self, _weights: &HashMap<String, HostTensor>) -> Footprint {
+        Footprint::Window { kernel: self.kernel, stride: self.stride, padding: self.padding, dilation: self.dilation }
     }
 
     fn shape(&self, ins: &[&LayerShape], _: &HashMap<String, HostTensor>) -> std::result::Result<LayerShape, String> {

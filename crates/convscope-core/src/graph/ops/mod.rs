@@ -14,7 +14,7 @@ pub use arith::ArithOp;
 pub use pad::PadMode;
 pub use reduce::Reduction;
 
-use super::{LayerShape, Value};
+use super::{LayerShape, Value, field::Footprint};
 use crate::{Result, rng::Rng, tensor_data::HostTensor};
 
 /// Per-side padding of a 2-D window: `[[top, bottom], [left, right]]`.
@@ -53,6 +53,12 @@ pub trait OpDef {
     /// What the layer is.
     fn props(&self) -> LayerProps {
         LayerProps::default()
+    }
+
+    /// How its output positions read its inputs' positions, for receptive fields (see
+    /// [`crate::graph::field`]); an op that does not say reads them all.
+    fn footprint(&self, _weights: &HashMap<String, HostTensor>) -> Footprint {
+        Footprint::Whole
     }
 
     /// The op ready to run on `cx`'s device.
@@ -316,7 +322,18 @@ pub(crate) fn check_axis(axis: usize, s: &LayerShape) -> std::result::Result<(),
 }
 
 /// Output size of a window op along one axis (`None` when the window does not fit).
+/// A window's sizes, strides and dilations are all at least 1 (a model file may say 0).
+pub(crate) fn check_steps(kernel: &[usize], stride: &[usize], dilation: &[usize]) -> std::result::Result<(), String> {
+    if [kernel, stride, dilation].iter().any(|v| v.contains(&0)) {
+        return Err(format!("kernel, stride and dilation must be at least 1, got kernel {kernel:?}, stride {stride:?}, dilation {dilation:?}"));
+    }
+    Ok(())
+}
+
 pub(crate) fn window_out(size: usize, pad: [usize; 2], k: usize, stride: usize, dil: usize, ceil: bool) -> Option<usize> {
+    if k == 0 || stride == 0 || dil == 0 {
+        return None;
+    }
     let span = dil * (k - 1) + 1;
     let padded = size + pad[0] + pad[1];
     if padded < span || stride == 0 {
@@ -344,6 +361,7 @@ pub(crate) fn window_shape(
 ) -> std::result::Result<LayerShape, String> {
     arity(ins, 1)?;
     let [c, h, w] = spatial(ins[0])?;
+    check_steps(&kernel, &stride, &dilation)?;
     let oh = window_out(h, padding[0], kernel[0], stride[0], dilation[0], ceil);
     let ow = window_out(w, padding[1], kernel[1], stride[1], dilation[1], ceil);
     match (oh, ow) {

@@ -6,6 +6,7 @@ use burn::tensor::Tensor;
 use serde::{Deserialize, Serialize};
 
 use super::{Kernel, Lowering, OpDef, Redirect, arity, one};
+use crate::graph::field::Footprint;
 use crate::{
     Result,
     graph::{LayerShape, Value},
@@ -42,6 +43,17 @@ pub struct Pad {
 impl OpDef for Pad {
     fn kind(&self) -> String {
         "pad".into()
+    }
+
+    fn footprint(&self, _weights: &HashMap<String, HostTensor>) -> Footprint {
+        // Constant padding of height and width shifts the positions; other modes read
+        // mirrored or wrapped pixels.
+        match self.pads.as_slice() {
+            [[0, 0], top, left] if self.mode == PadMode::Constant => {
+                Footprint::Window { kernel: [1, 1], stride: [1, 1], padding: [*top, *left], dilation: [1, 1] }
+            }
+            _ => Footprint::Whole,
+        }
     }
 
     fn shape(&self, ins: &[&LayerShape], _: &HashMap<String, HostTensor>) -> std::result::Result<LayerShape, String> {

@@ -4,7 +4,7 @@ use std::{collections::HashMap, rc::Rc};
 
 use serde::{Deserialize, Serialize};
 
-use super::{Kernel, Lowering, OpDef, Redirect, arity, avg_pool2d::AvgPool2d, max_pool2d::MaxPool2d, one, window_out};
+use super::{Kernel, Lowering, OpDef, Redirect, arity, avg_pool2d::AvgPool2d, check_steps, max_pool2d::MaxPool2d, one, window_out};
 use crate::{
     Result,
     graph::{LayerShape, Value},
@@ -42,6 +42,7 @@ impl OpDef for Pool3d {
             [c, d, h, w] => [*c, *d, *h, *w],
             s => return Err(format!("needs [C, D, H, W], got {s:?}")),
         };
+        check_steps(&self.kernel, &self.stride, &self.dilation)?;
         let mut out = vec![c];
         for (a, size) in [d, h, w].into_iter().enumerate() {
             out.push(

@@ -6,6 +6,7 @@ use burn::tensor::Tensor;
 use serde::{Deserialize, Serialize};
 
 use super::{Kernel, LayerProps, Lowering, OpDef, Redirect, arity, broadcast, like, one, weight};
+use crate::graph::field::Footprint;
 use crate::{
     Result,
     graph::{LayerShape, Value},
@@ -24,6 +25,10 @@ pub struct PRelu {
 impl OpDef for PRelu {
     fn kind(&self) -> String {
         "prelu".into()
+    }
+
+    fn footprint(&self, _weights: &HashMap<String, HostTensor>) -> Footprint {
+        Footprint::Same
     }
 
     fn weights(&self) -> Vec<&str> {

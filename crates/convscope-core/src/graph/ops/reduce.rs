@@ -5,6 +5,7 @@ use std::{collections::HashMap, rc::Rc};
 use serde::{Deserialize, Serialize};
 
 use super::{Kernel, Lowering, OpDef, Redirect, arity, one};
+use crate::graph::field::Footprint;
 use crate::{
     Result,
     graph::{LayerShape, Value},
@@ -47,6 +48,11 @@ impl OpDef for Reduce {
             Reduction::Min => "min",
         }
         .into()
+    }
+
+    fn footprint(&self, _weights: &HashMap<String, HostTensor>) -> Footprint {
+        // Over the channels only, keeping the map.
+        if self.axes == [0] && self.keep { Footprint::Same } else { Footprint::Whole }
     }
 
     fn shape(&self, ins: &[&LayerShape], _: &HashMap<String, HostTensor>) -> std::result::Result<LayerShape, String> {

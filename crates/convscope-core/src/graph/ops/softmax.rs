@@ -6,6 +6,7 @@ use burn::tensor::activation;
 use serde::{Deserialize, Serialize};
 
 use super::{Kernel, Lowering, OpDef, Redirect, arity, check_axis, one};
+use crate::graph::field::Footprint;
 use crate::{
     Result,
     graph::{LayerShape, Value},
@@ -23,6 +24,10 @@ pub struct Softmax {
 impl OpDef for Softmax {
     fn kind(&self) -> String {
         "softmax".into()
+    }
+
+    fn footprint(&self, _weights: &HashMap<String, HostTensor>) -> Footprint {
+        if self.axis == 0 { Footprint::Same } else { Footprint::Whole }
     }
 
     fn shape(&self, ins: &[&LayerShape], _: &HashMap<String, HostTensor>) -> std::result::Result<LayerShape, String> {
