@@ -8,6 +8,7 @@
 #   ./build.sh zoo      every torchvision CNN, with each exporter and opset, against
 #                       onnxruntime layer by layer (`test` runs a subset covering every op)
 #   ./build.sh bench    build, then print the benchmark figures (native and in the page)
+#   ./build.sh fuzz     run both fuzz targets for FUZZ_SECONDS (60) each (cargo-fuzz, nightly)
 #
 # Installs what is missing: the wasm target, wasm-bindgen-cli at the version Cargo.lock pins,
 # wasm-opt (npm's binaryen; Debian's breaks the module), and for `test`/`bench` Chromium,
@@ -188,11 +189,35 @@ run_tests() {
   CONVSCOPE_ZOO_PAGE=$CARGO_TARGET_DIR/zoo-subset node --test tests/e2e/
 }
 
+# Both fuzz targets (fuzz/: the ONNX importer and the .csm loader) for FUZZ_SECONDS each (60
+# by default) with cargo-fuzz on the nightly toolchain, from seeds: the ONNX refs' small model
+# and the kept findings, and fuzz/seeds/csm.py's small models. A crash stops it and leaves its
+# input in fuzz/artifacts/<target>/; keep it in tests/data/<target>-fuzz/ with a test.
+run_fuzz() {
+  command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked
+  local corpus=$CARGO_TARGET_DIR/fuzz-corpus seconds=${FUZZ_SECONDS:-60}
+  mkdir -p "$corpus/onnx_import" "$corpus/csm_load"
+  cp tests/data/onnx-fuzz/*.onnx "$corpus/onnx_import/"
+  [ -f "$CARGO_TARGET_DIR/onnx-refs/small.onnx" ] && cp "$CARGO_TARGET_DIR/onnx-refs/small.onnx" "$corpus/onnx_import/"
+  python3 fuzz/seeds/csm.py "$corpus/csm_load"
+  cp tests/data/csm-fuzz/*.csm "$corpus/csm_load/" 2>/dev/null || true
+  for target in onnx_import csm_load; do
+    log "fuzzing $target for $seconds s"
+    local out=$CARGO_TARGET_DIR/fuzz-$target.log status=0
+    (cd fuzz && cargo +nightly fuzz run "$target" "$corpus/$target" -- \
+      -max_total_time="$seconds" -rss_limit_mb=4096 -timeout=20 -print_final_stats=1) >"$out" 2>&1 || status=$?
+    grep -E '^stat::(number_of_executed_units|average_exec_per_sec|peak_rss_mb)|^Done|ERROR|SUMMARY|panicked|Test unit|^error' "$out" || true
+    echo "corpus: $(ls "$corpus/$target" | wc -l) inputs"
+    if [ "$status" -ne 0 ]; then echo "fuzzing $target failed (exit $status): see $out and fuzz/artifacts/$target/" >&2; return "$status"; fi
+  done
+}
+
 case "${1:-build}" in
   build) build_site ;;
   serve) build_site; serve ;;
   test) run_tests ;;
   zoo) ensure_test_tools; zoo_compare all ;;
+  fuzz) run_fuzz ;;
   bench)
     ensure_test_tools
     build_site
@@ -208,5 +233,5 @@ case "${1:-build}" in
     node tests/e2e/bench.mjs
     node tests/e2e/bench-patterns.mjs
     ;;
-  *) echo "usage: ./build.sh [build|serve|test|zoo|bench]" >&2; exit 2 ;;
+  *) echo "usage: ./build.sh [build|serve|test|zoo|bench|fuzz]" >&2; exit 2 ;;
 esac
