@@ -51,6 +51,17 @@ fn top5_matches_the_numpy_reference_on_every_backend() {
     }
 }
 
+/// The converter folds the batch norms into the convolutions: the file holds none of them.
+#[test]
+fn the_file_is_written_with_its_batch_norms_folded() {
+    let bytes = std::fs::read(common::repo().join("weights/efficientnet-lite0.csm")).unwrap();
+    let file = convscope_core::format::ModelFile::from_bytes(&bytes).unwrap();
+    let norms = file.header.graph.nodes.iter().filter(|n| matches!(n.op, convscope_core::graph::OpSpec::BatchNorm(_))).count();
+    assert_eq!(norms, 0, "batch norms left in the file");
+    assert!(file.tensors.keys().all(|k| !k.ends_with(".gamma") && !k.ends_with(".var")), "batch-norm tensors left in the file");
+    assert!(file.header.graph.nodes.iter().any(|n| n.id == "stem.bn"), "the folded conv keeps the batch norm's id");
+}
+
 #[test]
 fn layers_follow_the_checkpoint() {
     let model = load_model("efficientnet-lite0", &burn::tensor::Device::flex());

@@ -5,12 +5,15 @@ mod efficientnet;
 mod safetensors;
 mod torch;
 
-use std::{collections::HashMap, path::Path};
+use std::{
+    collections::{HashMap, HashSet},
+    path::Path,
+};
 
 use convscope_core::graph::ops::*;
 use convscope_core::{
     format::{Header, ModelFile},
-    graph::{Activation, GraphSpec, NodeSpec, OpSpec, Padding2d},
+    graph::{Activation, GraphSpec, NodeSpec, OpSpec, Padding2d, fold_batch_norms},
     preprocess::InputSpec,
     tensor_data::{HostTensor, StoredDType},
 };
@@ -83,8 +86,15 @@ impl Builder {
         if !unused.is_empty() {
             return Err(format!("checkpoint tensors left unused: {unused:?}"));
         }
-        let header = Header { graph: GraphSpec { nodes: self.nodes, ..header.graph }, ..header };
-        let file = ModelFile { header, tensors: self.tensors };
+        // Batch norms folded into their convolutions here, once, rather than by every
+        // load (the loader still folds those of older files): the file holds the folded
+        // weights and biases and none of the batch norms' tensors.
+        let mut tensors = self.tensors;
+        let graph = fold_batch_norms(&GraphSpec { nodes: self.nodes, ..header.graph }, &mut tensors);
+        let used: HashSet<&str> = graph.nodes.iter().flat_map(|n| n.op.weight_names()).collect();
+        tensors.retain(|name, _| used.contains(name.as_str()));
+        let header = Header { graph, ..header };
+        let file = ModelFile { header, tensors };
         file.header.graph.infer_shapes(&file.tensors).map_err(|e| e.to_string())?;
         Ok(file)
     }
