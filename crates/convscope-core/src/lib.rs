@@ -13,6 +13,7 @@ pub mod activations;
 pub mod adapter;
 pub mod attention;
 mod error;
+pub mod examples;
 pub mod format;
 pub mod graph;
 pub mod kernels;
@@ -26,7 +27,7 @@ pub mod render;
 pub mod rng;
 pub mod tensor_data;
 
-pub use error::{Error, Result};
+pub use error::{DEVICE_LOST, Error, Result};
 pub use graph::{Graph, LayerId, LayerInfo, Trace, Value};
 pub use model::{Model, Prediction, Prepared};
 pub use preprocess::{InputSpec, RgbaImage};

@@ -163,6 +163,18 @@ impl Preprocess {
         }
     }
 
+    /// The part of a `width` x `height` image that is fed to the model, as `(x, y, width,
+    /// height)` in its pixels (whole pixels: the crop is cut on the pixel grid).
+    pub fn source_rect(&self, width: usize, height: usize) -> (f32, f32, f32, f32) {
+        match self.fit {
+            Fit::Whole => (0.0, 0.0, width as f32, height as f32),
+            Fit::CenterCrop(fraction) => {
+                let side = ((width.min(height) as f32) * fraction).round().max(1.0) as usize;
+                (((width - side) / 2) as f32, ((height - side) / 2) as f32, side as f32, side as f32)
+            }
+        }
+    }
+
     /// The image resized as the model sees it, RGB8, before normalisation.
     pub fn resize(&self, image: &RgbaImage, spec: &InputSpec) -> Result<Vec<u8>> {
         if spec.channels != 1 && spec.channels != 3 {
@@ -180,11 +192,9 @@ impl Preprocess {
         let buf: ImageBuffer<Rgb<u8>, Vec<u8>> = ImageBuffer::from_raw(image.width as u32, image.height as u32, rgb).expect("sizes checked");
         let buf = match self.fit {
             Fit::Whole => buf,
-            Fit::CenterCrop(fraction) => {
-                let side = ((image.width.min(image.height) as f32) * fraction).round().max(1.0) as u32;
-                let x = (image.width as u32 - side) / 2;
-                let y = (image.height as u32 - side) / 2;
-                image::imageops::crop_imm(&buf, x, y, side, side).to_image()
+            Fit::CenterCrop(_) => {
+                let (x, y, side, _) = self.source_rect(image.width, image.height);
+                image::imageops::crop_imm(&buf, x as u32, y as u32, side as u32, side as u32).to_image()
             }
         };
         let (w, h) = (spec.width as u32, spec.height as u32);
