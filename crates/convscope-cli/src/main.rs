@@ -5,6 +5,7 @@ mod args;
 mod bench;
 mod cam;
 mod convert;
+mod examples;
 mod npy;
 mod patterns;
 
@@ -37,6 +38,9 @@ usage:
   convscope patterns --model M [--layer ID] -o DIR [--channels 0..16] [--steps 512] [--size 128]
         [--seed N] [--lr 0.05] [--param fft|pixel] [--no-decorrelate] [--no-transforms]
         [--fit model|as-is] [--objective channel|neuron] [--start IMAGE] [--redirect-steps 32] [--cell PX] [--npy OUT.npy] [--json] [--backend cpu|wgpu]
+  convscope examples --model M --layer ID[,ID2] DIR -o OUT [--channels 0..16] [--top 9] [--fit whole|center-crop]
+        [--batch 8] [--shard i/n] [--json] [--backend cpu|wgpu]
+  convscope examples merge SHARD1/index.json SHARD2/index.json ... -o OUT.json
   convscope convert --from SHARED_MODELS_DIR --out WEIGHTS_DIR [--dtype f16|f32]
   convscope bench [--runs N] [--backend cpu|wgpu|both] [--attention [--methods a,b] [--max-channels N]] [--json]
 
@@ -61,7 +65,14 @@ efficientnet-lite0); one optimization for all the channels (one image each) from
 --start IMAGE): Fourier basis with colour decorrelation, Lucid's transforms scaled to --size,
 Adam; the image is resized to the model's input (--fit as-is feeds it at its own size where
 the layer allows). Writes DIR/<channel>.png and DIR/gallery.png (channels their own pattern
-leaves off are marked OFF); --npy writes the images, float32 [N, C, size, size] in 0..1.";
+leaves off are marked OFF); --npy writes the images, float32 [N, C, size, size] in 0..1.
+examples: every PNG and JPEG under DIR through the model once (in batches), keeping per channel
+of each --layer its --top images by their peak value, where the peak is, and the channel's
+statistics (mean, fraction active, histogram) in OUT/index.json (a run started again resumes
+it); writes each --channels channel's top crops (the part of the image the peak's position
+sees) as OUT/<layer>/<channel>/<rank>.png and a gallery OUT/<layer>/<channel>.png. --json prints
+per channel its top: image, position in the layer's grid, value, crop [x, y, w, h] in the
+image's pixels.";
 
 fn main() -> ExitCode {
     let raw: Vec<String> = std::env::args().skip(1).collect();
@@ -75,6 +86,7 @@ fn main() -> ExitCode {
         "activations" => activations::run(rest),
         "cam" => cam::run(rest),
         "patterns" => patterns::run(rest),
+        "examples" => examples::run(rest),
         "convert" => convert(rest),
         "bench" => bench::run(rest),
         "help" | "--help" | "-h" => {
@@ -160,7 +172,28 @@ pub fn load_image(path: &str) -> Result<RgbaImage, String> {
     if !Path::new(path).is_file() {
         return Err(format!("image {path} does not exist"));
     }
-    let img = image::open(path).map_err(|e| format!("cannot read image {path}: {e}"))?.to_rgba8();
+    let cannot = |e: &dyn std::fmt::Display| {
+        let e = e.to_string();
+        let hint = if e.contains("end of file") { " (the file ends too early: truncated?)" } else { "" };
+        format!("cannot read image {path}: {e}{hint}")
+    };
+    if std::fs::metadata(path).map_err(|e| cannot(&e))?.len() == 0 {
+        return Err(format!("image {path} is empty (0 bytes)"));
+    }
+    if Path::new(path).extension().is_some_and(|e| e.eq_ignore_ascii_case("svg")) {
+        return Err(format!("{path} is an SVG (a vector drawing); the CLI reads PNG and JPEG images: export it as PNG"));
+    }
+    // The format from the bytes (a PNG named .jpg is still read); the camera's EXIF
+    // orientation applied, as browsers do, so the CLI and the page see the same picture.
+    let reader = image::ImageReader::open(path).map_err(|e| cannot(&e))?.with_guessed_format().map_err(|e| cannot(&e))?;
+    if reader.format().is_none() {
+        return Err(format!("cannot read image {path}: it is not a PNG or JPEG file"));
+    }
+    let mut decoder = reader.into_decoder().map_err(|e| cannot(&e))?;
+    let orientation = image::ImageDecoder::orientation(&mut decoder).map_err(|e| cannot(&e))?;
+    let mut img = image::DynamicImage::from_decoder(decoder).map_err(|e| cannot(&e))?;
+    img.apply_orientation(orientation);
+    let img = img.to_rgba8();
     let (w, h) = img.dimensions();
     RgbaImage::new(w as usize, h as usize, img.into_raw()).map_err(|e| e.to_string())
 }

@@ -139,7 +139,7 @@ fn layers_json_lists_ids_kinds_and_shapes() {
 
 #[test]
 fn errors_say_what_was_wrong() {
-    let cases: [(&[&str], &str); 10] = [
+    let cases: [(&[&str], &str); 12] = [
         (&["activations", "--model", "efficientnet-lite0", "--layer", "stem", "www/samples/chelsea.png"], "give --npy OUT.npy and/or --png OUT.png"),
         (
             &["activations", "--model", "efficientnet-lite0", "--layer", "stem", "www/samples/chelsea.png", "--png", "/tmp/x.png", "--channels", "0..40"],
@@ -155,7 +155,9 @@ fn errors_say_what_was_wrong() {
         ),
         (&["predict", "--model", "efficientnet-lite0", "no/such.png"], "image no/such.png does not exist"),
         (&["predict", "--model", "resnet9000", "www/samples/chelsea.png"], "unknown model `resnet9000`; bundled models are: efficientnet-lite0, digit-cnn"),
-        (&["predict", "--model", "efficientnet-lite0", "weights/README.md"], "cannot read image weights/README.md"),
+        (&["predict", "--model", "efficientnet-lite0", "weights/README.md"], "cannot read image weights/README.md: it is not a PNG or JPEG file"),
+        (&["predict", "--model", "efficientnet-lite0", "tests/data/images/empty.png"], "image tests/data/images/empty.png is empty (0 bytes)"),
+        (&["predict", "--model", "efficientnet-lite0", "tests/data/images/drawing.svg"], "is an SVG (a vector drawing); the CLI reads PNG and JPEG images"),
         (
             &["activations", "--model", "digit-cnn", "--layer", "conv9", "www/samples/chelsea.png", "--npy", "/tmp/x.npy"],
             "unknown layer `conv9`; valid layers are: conv1, pool1",
@@ -231,4 +233,87 @@ fn cam_errors_name_the_bad_value() {
     assert!(stderr(&out).contains("class 12") && stderr(&out).contains("10 classes"), "{}", stderr(&out));
     let out = run(&["cam", "--model", "digit-cnn", "--method", "gradcam", "--layer", "fc1", "www/samples/chelsea.png"]);
     assert!(stderr(&out).contains("fc1") && stderr(&out).contains("feature maps"), "{}", stderr(&out));
+}
+
+/// A phone photo stored on its side with EXIF orientation 6 is turned upright before the
+/// model sees it, as browsers do: its prediction is the upright photo's, not the sideways one's.
+#[test]
+fn exif_orientation_is_applied() {
+    let top = |image: &str| -> Vec<(u64, f64)> {
+        let out = run(&["predict", "--model", "efficientnet-lite0", image, "--json"]);
+        assert!(out.status.success(), "{}", stderr(&out));
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        v["top"].as_array().unwrap().iter().map(|p| (p["index"].as_u64().unwrap(), p["prob"].as_f64().unwrap())).collect()
+    };
+    let upright = top("tests/data/images/upright.jpg");
+    let rotated = top("tests/data/images/exif-rotated.jpg");
+    assert_eq!(upright[0].0, rotated[0].0);
+    // The two files hold the same pixels, JPEG-coded in another block order: the sideways
+    // picture (EXIF ignored) was 13 points off.
+    assert!((upright[0].1 - rotated[0].1).abs() < 0.03, "upright {upright:?}, EXIF-rotated {rotated:?}");
+}
+
+/// `examples`: a folder indexed (JSON per channel: top images, positions, crops), crops and a
+/// gallery written, a second run resumes (adds nothing), and two shards merged give the
+/// whole folder's tops.
+#[test]
+fn examples_index_a_folder_resume_and_merge_shards() {
+    let tmp = std::env::temp_dir().join(format!("convscope-examples-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&tmp);
+    let set = tmp.join("set");
+    std::fs::create_dir_all(set.join("more")).unwrap();
+    for s in ["chelsea.png", "coffee.png", "camera.png", "rocket.jpg", "astronaut.png"] {
+        std::fs::copy(repo().join("www/samples").join(s), set.join(s)).unwrap();
+    }
+    std::fs::copy(repo().join("tests/data/images/upright.jpg"), set.join("more/upright.jpg")).unwrap();
+    std::fs::write(set.join("notes.txt"), "not an image").unwrap();
+    let (set_s, out_s) = (set.to_string_lossy().into_owned(), tmp.join("out").to_string_lossy().into_owned());
+    let json = |o: &Output| -> serde_json::Value {
+        assert!(o.status.success(), "{}", stderr(o));
+        serde_json::from_slice(&o.stdout).unwrap()
+    };
+    let args = ["examples", "--model", "digit-cnn", "--layer", "conv2,pool2", "--top", "3", "--channels", "0..4", "--json"];
+    let first = json(&run(&[&args[..], &[&set_s, "-o", &out_s]].concat()));
+    assert_eq!(first["images"], 6);
+    assert_eq!(first["added"], 6);
+    let channels = first["channels"].as_array().unwrap();
+    assert_eq!(channels.len(), 8, "4 channels of 2 layers");
+    let c0 = &channels[0];
+    assert_eq!((c0["layer"].as_str(), c0["channel"].as_u64()), (Some("conv2"), Some(0)));
+    let top = c0["top"].as_array().unwrap();
+    assert_eq!(top.len(), 3);
+    let values: Vec<f64> = top.iter().map(|e| e["value"].as_f64().unwrap()).collect();
+    assert!(values.windows(2).all(|w| w[0] >= w[1]), "best first: {values:?}");
+    // conv2 sees 6x6 input pixels of the 28x28 input (two 3x3 convs around a 2x2 pool):
+    // in an image's own pixels, about 6/28 of its size.
+    let crop = top[0]["crop"].as_array().unwrap();
+    assert!(crop[2].as_u64().unwrap() > 0 && crop[3].as_u64().unwrap() > 0, "{crop:?}");
+    assert!(tmp.join("out/conv2/0.png").is_file() && tmp.join("out/conv2/0/2.png").is_file() && tmp.join("out/pool2/3.png").is_file());
+    // Started again: resumed, nothing new.
+    let again = json(&run(&[&args[..], &[&set_s, "-o", &out_s]].concat()));
+    assert_eq!((again["images"].as_u64(), again["added"].as_u64()), (Some(6), Some(0)));
+    assert_eq!(again["channels"], first["channels"]);
+    // Two shards, merged.
+    for s in ["0/2", "1/2"] {
+        let out = tmp.join(format!("shard{}", &s[..1])).to_string_lossy().into_owned();
+        let part = json(&run(&[&args[..], &[&set_s, "-o", &out, "--shard", s]].concat()));
+        assert_eq!(part["images"], 3);
+    }
+    let merged = tmp.join("merged.json").to_string_lossy().into_owned();
+    let m = run(&["examples", "merge", &tmp.join("shard0/index.json").to_string_lossy(), &tmp.join("shard1/index.json").to_string_lossy(), "-o", &merged]);
+    assert!(m.status.success(), "{}", stderr(&m));
+    let merged: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&merged).unwrap()).unwrap();
+    let whole: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(tmp.join("out/index.json")).unwrap()).unwrap();
+    assert_eq!(merged["images"], whole["images"]);
+    for l in 0..2 {
+        for c in 0..4 {
+            assert_eq!(merged["layers"][l]["channels"][c]["top"], whole["layers"][l]["channels"][c]["top"], "layer {l} channel {c}");
+            assert_eq!(merged["layers"][l]["channels"][c]["stats"]["histogram"], whole["layers"][l]["channels"][c]["stats"]["histogram"]);
+        }
+    }
+    // Another layer into the same folder: refused, with what the folder holds.
+    let other = run(&["examples", "--model", "digit-cnn", "--layer", "conv1", &set_s, "-o", &out_s]);
+    assert!(!other.status.success());
+    assert!(stderr(&other).contains("is an index of other settings"), "{}", stderr(&other));
+    let _ = std::fs::remove_dir_all(&tmp);
 }
