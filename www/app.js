@@ -23,7 +23,7 @@ const state = {
   sample: null, view: 'activations', booted: false,
 };
 // What tests and benchmarks read; the page itself never needs it.
-const probe = { ready: false, backend: null, note: null, lastTop: null, lastMs: null, firstPredictionMs: null, runs: 0, failures: 0, error: null, startup: {}, linkNotes: [] };
+const probe = { ready: false, backend: null, note: null, lastTop: null, lastMs: null, firstPredictionMs: null, runs: 0, failures: 0, error: null, notice: null, recoveries: 0, startup: {}, linkNotes: [] };
 window.convscope = probe;
 // The memory the page holds: the wasm instance's and the JS heap's (Chromium), in bytes.
 probe.memory = () => ({ wasm: rt.wasmBytes(), js: performance.memory ? performance.memory.usedJSHeapSize : null });
@@ -49,9 +49,19 @@ function showError(message) {
   probe.failures += 1;
 }
 
+// Something the person should know that is no failure (the box clears like an error's).
+function showNotice(message) {
+  errorsShown += 1;
+  const box = $('error');
+  box.textContent = message;
+  box.hidden = false;
+  probe.notice = message;
+}
+
 function clearError() {
   $('error').hidden = true;
   probe.error = null;
+  probe.notice = null;
 }
 
 // Run page work one job at a time (the runtime's queue); report failures in the page; the
@@ -65,6 +75,11 @@ function enqueue(job) {
     return v;
   }, (e) => {
     if (superseded(e)) return;
+    // The GPU went away under this job: the page moves to the CPU and redraws (no error).
+    if (rt.isDeviceLost(e) && probe.backend === 'webgpu') {
+      recover(e.message);
+      return;
+    }
     showError(e && e.message ? e.message : String(e));
     setStatus('Ready (the last action failed)', true);
   });
@@ -78,6 +93,33 @@ function request(job) {
 }
 
 const decode = rt.decode;
+
+// A lost GPU device (a driver reset, a tab in the background too long): the page says so,
+// moves to the CPU engine and redraws what it showed, with the same model (bundled or
+// imported), image, comparison and view settings, without a reload.
+let recovering = null;
+function recover(why) {
+  if (recovering || probe.backend !== 'webgpu') return recovering;
+  rt.forgetDevice(why);
+  const link = currentLink();
+  setStatus('The GPU device was lost: moving to the CPU…');
+  recovering = request(async () => {
+    state.engine = await rt.engine('cpu');
+    const decided = await rt.decide('auto');
+    probe.backend = state.engine.backend;
+    probe.note = decided.note;
+    if (state.onnx()) await onnx.reselect(`onnx:${state.modelName}`);
+    else await loadModel(state.modelName);
+    const checked = checkAgainstModel(link, { ...state.info, methods: attentionMethods() });
+    for (const v of Object.values(VIEWS)) v.restore(checked.state);
+    await predict(true);
+    probe.recoveries += 1;
+    const reason = why.match(/the GPU device was lost \(([^)]*)\)/)?.[1] ?? why;
+    showNotice(`The GPU device was lost (${reason}). convscope moved to the CPU and drew the view again; reload the page to try WebGPU again.`);
+  }).finally(() => { recovering = null; });
+  return recovering;
+}
+rt.onDeviceLost((why) => recover(why));
 
 function drawImage(img) {
   const canvas = $('image-canvas');
@@ -438,6 +480,12 @@ document.addEventListener('keydown', (e) => {
     if (!$(panel).hidden) $(close).click();
   }
 });
+
+// For tests: resolves once every job asked for so far has run.
+probe.settle = () => rt.enqueue(() => null);
+
+// Test hook: lose the GPU device as a driver reset would (the page then recovers).
+if (navigator.webdriver) probe.loseDevice = () => rt.loseDevice();
 
 registerOffline();
 enqueue(main);

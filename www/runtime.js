@@ -52,13 +52,72 @@ export function decide(choice = 'auto') {
   return decisions.get(choice);
 }
 
+// The GPU devices the WebGPU engine was given, watched: a lost one (a driver reset, a tab
+// in the background too long) is told to `onDeviceLost`'s listeners, once.
+const gpuDevices = [];
+const lostListeners = [];
+let lostWhy = null;
+
+/** Call `fn(why)` when the WebGPU engine's device is lost (after `forgetDevice`, the page's
+ * work runs on the CPU). */
+export const onDeviceLost = (fn) => lostListeners.push(fn);
+
+function deviceLost(why) {
+  if (lostWhy !== null) return;
+  lostWhy = why || 'no reason given';
+  for (const fn of lostListeners) fn(lostWhy);
+}
+
+/** Whether an error is the engine's word that its GPU device was lost (core's DEVICE_LOST). */
+export const isDeviceLost = (e) => /the GPU device was lost/.test(e && e.message ? e.message : String(e));
+
+/** Create the WebGPU engine, keeping the devices it asks the browser for (to watch them). */
+async function createWatched(backend) {
+  if (backend !== 'webgpu' || !globalThis.GPUAdapter) return Engine.create(backend);
+  const ask = GPUAdapter.prototype.requestDevice;
+  GPUAdapter.prototype.requestDevice = async function requestDevice(...args) {
+    const device = await ask.apply(this, args);
+    gpuDevices.push(device);
+    device.lost.then((info) => {
+      if (info.reason !== 'destroyed' || device.destroyedByTest) deviceLost(info.message || info.reason);
+    });
+    return device;
+  };
+  try {
+    return await Engine.create(backend);
+  } finally {
+    GPUAdapter.prototype.requestDevice = ask;
+  }
+}
+
+/** After a lost device: the WebGPU engine, its models and analyses are dropped, and every
+ * choice runs on the CPU from now on (a reload tries WebGPU again). */
+export function forgetDevice(why) {
+  lostWhy ??= why;
+  engines.delete('webgpu');
+  for (const map of [models, analyses]) {
+    for (const key of [...map.keys()]) if (key.startsWith('webgpu/')) map.delete(key);
+  }
+  const cpu = loadWasm().then(() => ({ backend: 'cpu', note: `the GPU device was lost (${lostWhy}); convscope continues on the CPU` }));
+  for (const choice of ['auto', 'webgpu', 'cpu']) decisions.set(choice, cpu);
+}
+
+/** Test hook: lose the WebGPU engine's device as a driver reset would (`GPUDevice.destroy`). */
+export function loseDevice() {
+  for (const d of gpuDevices) {
+    d.destroyedByTest = true;
+    d.destroy();
+  }
+  return gpuDevices.length;
+}
+
 /** The engine for a backend choice: one per backend a page (a WebGPU failure gives the CPU
  * engine; its `note` says why). */
 export async function engine(choice = 'auto') {
   const { backend } = await decide(choice);
   if (!engines.has(backend)) {
     engines.set(backend, loadWasm().then(async () => {
-      const e = await Engine.create(backend);
+      const e = await createWatched(backend);
       enginesCreated += 1;
       // WebGPU refused: later asks for the CPU get this same engine.
       if (e.backend !== backend && !engines.has(e.backend)) engines.set(e.backend, Promise.resolve(e));
@@ -101,11 +160,13 @@ export const MAX_SIDE = 2048;
 /** Decode an image blob to RGBA with the browser's decoders, reduced to at most `MAX_SIDE`
  * pixels on its longer side (`original` keeps the file's own size). */
 export async function decode(blob, name) {
+  if (blob.size === 0) throw new Error(`${name} is empty (0 bytes).`);
   let bitmap;
   try {
     bitmap = await createImageBitmap(blob);
   } catch {
-    throw new Error(`Could not read ${name} as an image (supported: PNG, JPEG, GIF, WebP, BMP).`);
+    bitmap = await svgBitmap(blob, name);
+    if (!bitmap) throw new Error(`Could not read ${name} as an image (supported: PNG, JPEG, GIF, WebP, BMP, SVG).`);
   }
   const original = { width: bitmap.width, height: bitmap.height };
   const scale = Math.min(1, MAX_SIDE / Math.max(bitmap.width, bitmap.height));
@@ -125,6 +186,26 @@ export async function decode(blob, name) {
   canvas.width = 0;
   canvas.height = 0;
   return { name, bitmap, width: bitmap.width, height: bitmap.height, original, rgba: new Uint8Array(data.data.buffer) };
+}
+
+/** An SVG drawing drawn at its own size (at most MAX_SIDE), or null when `blob` is not one.
+ * As an image, an SVG loads nothing from elsewhere and runs no script. */
+async function svgBitmap(blob, name) {
+  if (blob.type !== 'image/svg+xml' && !/\.svg$/i.test(name)) return null;
+  const url = URL.createObjectURL(new Blob([blob], { type: 'image/svg+xml' }));
+  try {
+    const img = new Image();
+    img.src = url;
+    await img.decode();
+    if (!img.naturalWidth || !img.naturalHeight) throw new Error(`${name} is an SVG without a size (give its <svg> a width and height).`);
+    const scale = Math.min(1, MAX_SIDE / Math.max(img.naturalWidth, img.naturalHeight));
+    return await createImageBitmap(img, { resizeWidth: Math.max(1, Math.round(img.naturalWidth * scale)), resizeHeight: Math.max(1, Math.round(img.naturalHeight * scale)) });
+  } catch (e) {
+    if (e.message?.includes('without a size')) throw e;
+    return null;
+  } finally {
+    URL.revokeObjectURL(url);
+  }
 }
 
 /** A bundled sample image, fetched and decoded once. */
@@ -162,6 +243,14 @@ export function engineWorker() {
   if (new URL(url).origin === location.origin) return new Worker(url, { type: 'module' });
   const shim = URL.createObjectURL(new Blob([`import ${JSON.stringify(url)};`], { type: 'text/javascript' }));
   return new Worker(shim, { type: 'module' });
+}
+
+/** The message that loads a model into an engine worker, and what it transfers:
+ * `postMessage(...loadMessage({backend, bytes, onnx}))`. The bytes are copied (the page keeps
+ * its own) and the page's compiled wasm goes along (no worker compiles it again). */
+export function loadMessage({ backend, bytes, onnx }) {
+  const copy = bytes.slice();
+  return [{ type: 'load', backend, bytes: copy, onnx, module: wasmModule() }, [copy.buffer]];
 }
 
 const analyses = new Map(); // `${backend}/${model}/${image}/${fit}` -> Promise<Analysis>
@@ -209,8 +298,7 @@ export function runPatterns(job, onProgress) {
       p.worker.postMessage(send, transfer || []);
     });
     if (p.model !== key) {
-      const bytes = (await bundledBytes(job.model)).slice();
-      await talk({ type: 'load', backend: job.backend, bytes, onnx: null, module: wasmModule() }, [bytes.buffer]);
+      await talk(...loadMessage({ backend: job.backend, bytes: await bundledBytes(job.model), onnx: null }));
       p.model = key;
     }
     const done = await talk({ type: 'run', id: 1, layer: job.layer, channels: job.channels, size: job.size, steps: job.steps, seed: job.seed, fit: job.fit, drawEveryMs: 400 });
