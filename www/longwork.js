@@ -3,7 +3,7 @@
 // worker is ended (wasm cannot be interrupted otherwise), its promise rejects with
 // `Superseded`, and the next job starts a fresh worker with the model loaded again. Ending a
 // worker also gives back all the memory it held.
-import { engineWorker, wasmModule } from './runtime.js';
+import { engineWorker, loadMessage } from './runtime.js';
 
 /** What a job that was cancelled or superseded rejects with: not a failure to show. */
 export class Superseded extends Error {
@@ -57,9 +57,7 @@ export function longWork(source) {
         handle?.({ type: 'error', id: running?.id, message: err.message });
       };
     });
-    const { backend, bytes, onnx } = source();
-    const copy = bytes.slice();
-    w.postMessage({ type: 'load', backend, bytes: copy, onnx, module: wasmModule() }, [copy.buffer]);
+    w.postMessage(...loadMessage(source()));
     loaded.catch(() => {});
   }
 

@@ -4,7 +4,7 @@
 // downloads. The engine computes and draws the figures; this file only shows them.
 import { patternGallery } from './pkg/convscope_web.js';
 import { download, imageData, paint } from './draw.js';
-import { engineWorker, wasmModule } from './runtime.js';
+import { engineWorker, loadMessage } from './runtime.js';
 
 const $ = (id) => document.getElementById(id);
 const PAGE = 16; // channels per page: one optimization, one image per channel
@@ -62,8 +62,7 @@ export function setupPatterns(ctx) {
     view.worker.onmessage = (e) => onMessage(e.data);
     view.worker.onerror = (e) => fail(`the patterns worker failed: ${e.message || 'unknown error'}`);
     view.loaded = new Promise((ok, bad) => { view.onLoaded = ok; view.onLoadFailed = bad; });
-    const bytes = ctx.modelBytes().slice();
-    view.worker.postMessage({ type: 'load', backend: ctx.backend(), bytes, onnx: ctx.onnx(), module: wasmModule() }, [bytes.buffer]);
+    view.worker.postMessage(...loadMessage({ backend: ctx.backend(), bytes: ctx.modelBytes(), onnx: ctx.onnx() }));
     return view.loaded;
   }
 

@@ -20,13 +20,15 @@ async function load({ backend, bytes, onnx, module }) {
   // The page's compiled module when it sends one (no second compile), else the file.
   await init(module ? { module_or_path: module } : undefined);
   const engine = await Engine.create(backend);
-  if (model) model.free();
-  model = onnx
-    ? engine.loadOnnx(bytes, onnx.name, String(onnx.mean ?? ''), String(onnx.std ?? ''), onnx.bgr, onnx.labels || '')
-    : engine.loadModel(bytes);
+  // What the last model held goes with it: its image's analysis, its view, the model.
+  seen?.analysis.free();
   seen = null;
   view?.free();
   view = null;
+  model?.free();
+  model = onnx
+    ? engine.loadOnnx(bytes, onnx.name, String(onnx.mean ?? ''), String(onnx.std ?? ''), onnx.bgr, onnx.labels || '')
+    : engine.loadModel(bytes);
   postMessage({ type: 'loaded', backend: engine.backend, note: engine.note });
 }
 
