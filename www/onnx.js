@@ -122,7 +122,11 @@ export function setupOnnx(ctx) {
   async function labels(file) {
     if (!current) throw new Error(`${file.name}: open your .onnx model first, then its labels file.`);
     const text = await file.text();
-    await load({ ...readForm(), labels: text, labelsName: file.name });
+    try {
+      await load({ ...readForm(), labels: text, labelsName: file.name });
+    } catch (e) {
+      throw new Error(`Could not use ${file.name} as the labels: ${e && e.message ? e.message : e}`);
+    }
   }
 
   $('onnx-input').addEventListener('change', (e) => {

@@ -164,7 +164,11 @@ pub fn model_from(a: &Args, device: &Device) -> Result<Model, String> {
         e => e.to_string(),
     })?;
     let stem = Path::new(name).file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| name.into());
-    onnx::load(&bytes, &stem, &pre, device).map_err(|e| format!("{name}: {e}"))
+    onnx::load(&bytes, &stem, &pre, device).map_err(|e| match (&e, a.get("labels")) {
+        // A labels file that does not fit is that file's fault, not the model's.
+        (convscope_core::Error::BadInput(m), Some(file)) if m.contains("labels") => format!("--labels {file}: {m}"),
+        _ => format!("{name}: {e}"),
+    })
 }
 
 /// Decode an image file (any bit depth, grey or colour, with or without alpha) to RGBA8.
