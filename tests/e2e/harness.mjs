@@ -59,8 +59,8 @@ export async function serveDist({ root = DIST, cors = false } = {}) {
 const WEBGPU_ARGS = process.env.CONVSCOPE_CHROMIUM_ARGS?.split(' ').filter(Boolean)
   ?? ['--enable-unsafe-webgpu', '--use-webgpu-adapter=swiftshader', '--use-angle=swiftshader'];
 
-/** Headless Chromium with a fresh profile and WebGPU (see WEBGPU_ARGS). Returns { context, close }. */
-export async function launchBrowser() {
+/** Headless Chromium with a fresh profile and WebGPU (see WEBGPU_ARGS), and `args`. Returns { context, close }. */
+export async function launchBrowser({ args = [] } = {}) {
   const profile = await mkdtemp(join(tmpdir(), 'convscope-chromium-'));
   const context = await chromium.launchPersistentContext(profile, {
     executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
@@ -68,7 +68,7 @@ export async function launchBrowser() {
     ignoreDefaultArgs: ['--headless'],
     viewport: { width: 1200, height: 760 },
     args: ['--headless=new', '--no-sandbox', '--no-first-run', '--disable-background-networking',
-      '--disable-component-update', '--disable-sync', '--disable-quic', ...WEBGPU_ARGS],
+      '--disable-component-update', '--disable-sync', '--disable-quic', ...WEBGPU_ARGS, ...args],
   });
   return { context, close: async () => { await context.close(); await rm(profile, { recursive: true, force: true }); } };
 }
