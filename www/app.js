@@ -114,7 +114,7 @@ function recover(why) {
     for (const v of Object.values(VIEWS)) v.restore(checked.state);
     await predict(true);
     probe.recoveries += 1;
-    const reason = why.match(/the GPU device was lost \(([^)]*)\)/)?.[1] ?? why;
+    const reason = (why.match(/the GPU device was lost \(([^)]*)\)/)?.[1] ?? why).replace(/\.$/, '');
     showNotice(`The GPU device was lost (${reason}). convscope moved to the CPU and drew the view again; reload the page to try WebGPU again.`);
   }).finally(() => { recovering = null; });
   return recovering;
