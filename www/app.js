@@ -40,21 +40,23 @@ function setStatus(text, ready = false) {
 
 let errorsShown = 0;
 
-function showError(message) {
+// The message box (role=alert): an error, or a notice that is no failure; either clears
+// when a later action succeeds.
+function showInBox(message) {
   errorsShown += 1;
   const box = $('error');
   box.textContent = message;
   box.hidden = false;
+}
+
+function showError(message) {
+  showInBox(message);
   probe.error = message;
   probe.failures += 1;
 }
 
-// Something the person should know that is no failure (the box clears like an error's).
 function showNotice(message) {
-  errorsShown += 1;
-  const box = $('error');
-  box.textContent = message;
-  box.hidden = false;
+  showInBox(message);
   probe.notice = message;
 }
 

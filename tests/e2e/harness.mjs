@@ -123,3 +123,17 @@ export function cliNpy(args) {
   const data = new Float32Array(b.buffer.slice(b.byteOffset + 10 + hlen, b.byteOffset + b.length));
   return [shape, data];
 }
+
+/** Make a 10000x10000 PNG in the page (a green field with a red square) as `window.__huge`,
+ * a File as the file input would give it. */
+export async function makeHugeImage(page) {
+  await page.evaluate(async () => {
+    const c = new OffscreenCanvas(10000, 10000);
+    const g = c.getContext('2d');
+    g.fillStyle = '#3a6';
+    g.fillRect(0, 0, 10000, 10000);
+    g.fillStyle = '#c33';
+    g.fillRect(2000, 2000, 6000, 6000);
+    window.__huge = new File([await c.convertToBlob({ type: 'image/png' })], 'huge.png', { type: 'image/png' });
+  });
+}

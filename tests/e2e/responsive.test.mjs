@@ -4,7 +4,7 @@
 // cancelled or superseded by a newer request; a 10000x10000 image reaches the engine reduced.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { openPage, sharedBrowser } from './harness.mjs';
+import { makeHugeImage, openPage, sharedBrowser } from './harness.mjs';
 
 const shared = await sharedBrowser();
 
@@ -124,16 +124,10 @@ test('a 10000x10000 image is analysed reduced: the engine never holds its full s
   const memory = () => page.evaluate(() => window.convscope.memory());
   const base = await memory();
   // A 10000x10000 PNG made in the page, opened as a file would be.
+  await makeHugeImage(page);
   const result = await page.evaluate(async () => {
-    const c = new OffscreenCanvas(10000, 10000);
-    const g = c.getContext('2d');
-    g.fillStyle = '#3a6';
-    g.fillRect(0, 0, 10000, 10000);
-    g.fillStyle = '#c33';
-    g.fillRect(2000, 2000, 6000, 6000);
-    const blob = await c.convertToBlob({ type: 'image/png' });
     const runs = window.convscope.runs;
-    const file = new File([blob], 'huge.png', { type: 'image/png' });
+    const file = window.__huge;
     const input = document.getElementById('file-input');
     const dt = new DataTransfer();
     dt.items.add(file);

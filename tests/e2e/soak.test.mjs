@@ -10,7 +10,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
-import { launchBrowser, openPage, pickSample, serveDist } from './harness.mjs';
+import { launchBrowser, makeHugeImage, openPage, pickSample, serveDist } from './harness.mjs';
 
 const OPS = Number(process.env.CONVSCOPE_SOAK_OPS || 100);
 const REFS = process.env.CONVSCOPE_ONNX_REFS;
@@ -143,15 +143,7 @@ async function soak(query, { ops: total, cheap }) {
     const url = `${server.url}${query}`;
     const { page, consoleErrors } = await openPage(browser.context, url);
     // The big photo is made once (making it is not the page's work).
-    await page.evaluate(async () => {
-      const c = new OffscreenCanvas(10000, 10000);
-      const g = c.getContext('2d');
-      g.fillStyle = '#3a6';
-      g.fillRect(0, 0, 10000, 10000);
-      g.fillStyle = '#c33';
-      g.fillRect(2000, 2000, 6000, 6000);
-      window.__huge = new File([await c.convertToBlob({ type: 'image/png' })], 'huge.png', { type: 'image/png' });
-    });
+    await makeHugeImage(page);
     await page.selectOption('#pattern-steps', '16');
     await page.selectOption('#pattern-size', '64');
     const series = [];
