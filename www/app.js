@@ -112,8 +112,7 @@ function recover(why) {
     probe.note = decided.note;
     if (state.onnx()) await onnx.reselect(`onnx:${state.modelName}`);
     else await loadModel(state.modelName);
-    const checked = checkAgainstModel(link, { ...state.info, methods: attentionMethods() });
-    for (const v of Object.values(VIEWS)) v.restore(checked.state);
+    restoreViews(link);
     await predict(true);
     probe.recoveries += 1;
     const reason = (why.match(/the GPU device was lost \(([^)]*)\)/)?.[1] ?? why).replace(/\.$/, '');
@@ -425,6 +424,14 @@ function readLink() {
   return parseHash(pairsToHash(merged));
 }
 
+// Give every view its settings from a link's state, checked against the page's model
+// (layers, classes, methods); returns the messages for the settings that did not fit.
+function restoreViews(link) {
+  const checked = checkAgainstModel(link, { ...state.info, methods: attentionMethods() });
+  for (const v of Object.values(VIEWS)) v.restore(checked.state);
+  return checked.errors;
+}
+
 function showLinkNotes(notes) {
   probe.linkNotes = notes;
   const box = $('link-notes');
@@ -463,11 +470,8 @@ async function main() {
   if (wanted.backend === 'webgpu' && probe.backend !== 'webgpu') showError(probe.note);
   await loadModel(wanted.model);
   mark('model_ready');
-  // Settings that depend on the model (layers, classes, methods) are checked against it.
-  const checked = checkAgainstModel(wanted, { ...state.info, methods: attentionMethods() });
-  notes.push(...checked.errors);
+  notes.push(...restoreViews(wanted));
   showLinkNotes(notes);
-  for (const v of Object.values(VIEWS)) v.restore(checked.state);
   probe.ready = true;
   await useSample(wanted.image);
   state.booted = true;
