@@ -20,6 +20,7 @@ use crate::{
     graph::field::{Field, Region},
     preprocess::{Preprocess, RgbaImage},
     readback::read,
+    render::Canvas,
 };
 
 /// The index file's format version.
@@ -281,10 +282,7 @@ impl Index {
             .map(|at| &self.images[at])
             .map_err(|_| Error::BadInput(format!("image {} is not in the index", example.image)))?;
         let [ih, iw] = self.input;
-        let inside = match layer.field {
-            Some(f) => f.region(example.y, example.x, ih, iw),
-            None => Region { y0: 0, y1: ih, x0: 0, x1: iw },
-        };
+        let inside = seen(layer.field, example.y, example.x, ih, iw);
         let (sx, sy, sw, sh) = Preprocess::named(&self.fit)?.source_rect(image.width, image.height);
         let map = |v: usize, offset: f32, scale: f32, len: usize| ((offset + v as f32 * scale).round().max(0.0) as usize).min(len);
         let region = Region {
@@ -295,6 +293,33 @@ impl Index {
         };
         Ok(Region { x1: region.x1.max(region.x0 + 1).min(image.width), y1: region.y1.max(region.y0 + 1).min(image.height), ..region })
     }
+}
+
+/// The part of an `height` x `width` input that position `(y, x)` of a layer with receptive
+/// field `field` sees (all of it for a layer whose positions see the whole input).
+pub fn seen(field: Option<Field>, y: usize, x: usize, height: usize, width: usize) -> Region {
+    match field {
+        Some(f) => f.region(y, x, height, width),
+        None => Region { y0: 0, y1: height, x0: 0, x1: width },
+    }
+}
+
+/// `region` of `picture`, scaled to `size` pixels on its longer side, nearest-neighbour (the
+/// small field of an early layer stays as blocky as the pixels it covers).
+pub fn tile(picture: &Canvas, region: Region, size: usize) -> Canvas {
+    let x1 = region.x1.min(picture.width);
+    let y1 = region.y1.min(picture.height);
+    let (x0, y0) = (region.x0.min(x1.saturating_sub(1)), region.y0.min(y1.saturating_sub(1)));
+    let (w, h) = ((x1 - x0).max(1), (y1 - y0).max(1));
+    let mut crop = Vec::with_capacity(w * h * 4);
+    for y in y0..y0 + h {
+        crop.extend_from_slice(&picture.pixels[(y * picture.width + x0) * 4..(y * picture.width + x0 + w) * 4]);
+    }
+    let side = w.max(h);
+    let (tw, th) = ((w * size / side).max(1), (h * size / side).max(1));
+    let mut out = Canvas::new(tw, th, [0, 0, 0, 255]);
+    out.blit_nearest(&crop, w, h, 0, 0, tw, th);
+    out
 }
 
 /// Numbers a row of [`summary`] holds: the peak, where, the sum, then the count of values

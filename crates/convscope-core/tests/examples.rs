@@ -248,3 +248,32 @@ fn shards_merged_give_the_whole_sets_index() {
     let e = again.merge(merged).unwrap_err().to_string();
     assert!(e.contains("is in both indexes"), "{e}");
 }
+
+/// An example's tile is the part of the picture its position sees, scaled whole to the
+/// tile's size: here a picture whose pixels spell their own coordinates.
+#[test]
+fn a_tile_is_the_region_its_position_sees() {
+    use convscope_core::{
+        examples::{seen, tile},
+        render::Canvas,
+    };
+    let (w, h) = (40, 30);
+    let pixels = (0..h).flat_map(|y| (0..w).flat_map(move |x| [x as u8, y as u8, 0, 255])).collect();
+    let picture = Canvas { width: w, height: h, pixels };
+    // A 3x3 field with stride 2 and a padding of 1: position (4, 7) sees rows 7..10, columns 13..16.
+    let field = Field { start: [-1, -1], jump: [2, 2], size: [3, 3] };
+    let region = seen(Some(field), 4, 7, h, w);
+    assert_eq!(region, Region { y0: 7, y1: 10, x0: 13, x1: 16 });
+    let small = tile(&picture, region, 12);
+    assert_eq!((small.width, small.height), (12, 12));
+    assert_eq!(small.pixel(0, 0)[..2], [13, 7]);
+    assert_eq!(small.pixel(11, 11)[..2], [15, 9]);
+    assert_eq!(small.pixel(5, 4)[..2], [14, 8]);
+    // At the corner the field is clipped to the picture, and keeps its aspect.
+    let corner = seen(Some(field), 0, 0, h, w);
+    assert_eq!(corner, Region { y0: 0, y1: 2, x0: 0, x1: 2 });
+    // A layer whose positions see the whole input: the whole picture, 4:3.
+    let whole = tile(&picture, seen(None, 0, 0, h, w), 20);
+    assert_eq!((whole.width, whole.height), (20, 15));
+    assert_eq!(whole.pixel(19, 14)[..2], [38, 28]);
+}
