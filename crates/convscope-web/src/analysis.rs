@@ -7,6 +7,7 @@ use std::{cell::RefCell, rc::Rc};
 use convscope_core::{
     Model, Value,
     activations::{ChannelStats, channel_maps, map_dims},
+    examples,
     render::{Colormap, Overlay, Scale, ZoomFigure},
 };
 use wasm_bindgen::{JsCast, prelude::*};
@@ -100,6 +101,41 @@ impl Analysis {
         let obj: &js_sys::Object = pic.unchecked_ref();
         set(obj, "lo", &lo.into())?;
         set(obj, "hi", &hi.into())?;
+        Ok(pic)
+    }
+
+    /// A dataset example's tile: the part of the image (as the model saw it) that position
+    /// `(y, x)` of `layer` sees, with channel `channel`'s map over it at `opacity`, on a scale
+    /// from 0 (or the map's least value) to `hi` (the channel's best example: tiles of one
+    /// channel compare), `size` pixels on the longer side. `{width, height, rgba, value}`:
+    /// `value` is the channel's value at that position on this image.
+    #[wasm_bindgen(js_name = exampleTile)]
+    #[allow(clippy::too_many_arguments)]
+    pub async fn example_tile(&self, layer: String, channel: usize, y: usize, x: usize, hi: f32, size: usize, opacity: f32) -> Result<JsValue, JsError> {
+        let seen = self.seen.clone();
+        let g = &seen.model.graph;
+        let id = g.layer(&layer).map_err(js_err)?;
+        let value = seen.layers[id.0].clone();
+        let (c, h, w) = map_dims(&value);
+        if channel >= c || y >= h || x >= w {
+            return Err(JsError::new(&format!("{layer} has {c} channels of {h}x{w}: no channel {channel} at ({y}, {x})")));
+        }
+        let map = read_back(channel_maps(&value, &[channel]).map_err(js_err)?.reshape([h * w])).await?;
+        let lo = map.iter().copied().fold(0.0f32, f32::min);
+        let (ih, iw) = (seen.model.input.height, seen.model.input.width);
+        let fig = ZoomFigure {
+            title: String::new(),
+            map: &map,
+            height: h,
+            width: w,
+            scale: Scale::fit(lo, hi.max(lo + f32::EPSILON), lo < 0.0),
+            colormap: Colormap::named("auto", lo < 0.0).map_err(js_err)?,
+            size: ih.max(iw),
+            overlay: seen.overlay(opacity),
+        };
+        let region = examples::seen(g.info(id).field, y, x, ih, iw);
+        let pic = picture(&examples::tile(&fig.image(), region, size.clamp(16, 1024)))?;
+        set(pic.unchecked_ref(), "value", &map[y * w + x].into())?;
         Ok(pic)
     }
 }

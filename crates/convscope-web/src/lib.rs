@@ -11,13 +11,15 @@
 //! - [`Analysis`]: one image's pass through the network (every layer kept on the device),
 //!   shared by any number of views.
 //! - The views, each a small handle over a model and the analyses it shows:
-//!   [`ActivationsView`], [`AttentionView`], [`PatternRun`].
+//!   [`ActivationsView`], [`AttentionView`], [`PatternRun`]; and [`ExampleIndex`], the dataset
+//!   examples of a set of images.
 
 #![warn(missing_docs)]
 
 mod activations;
 mod analysis;
 mod attention;
+mod examples;
 mod js;
 mod logger;
 mod model;
@@ -26,6 +28,7 @@ mod patterns;
 pub use activations::ActivationsView;
 pub use analysis::Analysis;
 pub use attention::AttentionView;
+pub use examples::ExampleIndex;
 pub use model::WebModel;
 pub use patterns::PatternRun;
 
