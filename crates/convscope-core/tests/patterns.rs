@@ -86,13 +86,13 @@ fn linear_unit_under_an_l2_bound_goes_to_w_over_its_norm() {
     }
 }
 
-/// On the CPU only. On native wgpu (lavapipe, burn's fusion) this test fails now and then:
-/// in some runs a step moves the parameters wrongly (the neuron objective not at all, the
-/// direction objective uphill), in others every case passes; reading the gradient back
-/// before the Adam update made it go away, a device flush did not. Left open (see the
+/// On the CPU only: on native wgpu (lavapipe, burn's fusion) the gradient through a
+/// parameterised image is wrong (see `the_gradient_through_a_squashed_image_matches_the_cpu_on_wgpu`),
+/// and the neuron and direction objectives here go uphill in every run. Left open (see the
 /// issue note); the WebGPU page test checks that the patterns switch their channels on.
 #[test]
 fn every_objective_lowers_its_loss_within_a_few_steps() {
+    let mut failed = vec![];
     for (backend, device) in [("cpu", Device::flex())] {
         let m = load_model("digit-cnn", &device);
         let g = &m.graph;
@@ -145,9 +145,12 @@ fn every_objective_lowers_its_loss_within_a_few_steps() {
             let first = to_vec(r.loss().unwrap())[0];
             r.step(10).unwrap();
             let last = to_vec(r.loss().unwrap())[0];
-            assert!(last < first - 1e-4 * first.abs().max(1.0), "{backend}: `{what}` went from {first} to {last}");
+            if last >= first - 1e-4 * first.abs().max(1.0) {
+                failed.push(format!("{backend}: `{what}` went from {first} to {last}"));
+            }
         }
     }
+    assert!(failed.is_empty(), "{failed:#?}");
 }
 
 #[test]
@@ -371,5 +374,35 @@ fn the_default_layer_is_a_third_of_the_way_through_the_feature_maps() {
         let m = common::load_model(model, &device);
         let layer = convscope_core::patterns::default_layer(&m.graph).unwrap();
         assert_eq!(m.graph.info(layer).id, want, "{model}");
+    }
+}
+
+/// The fault that keeps the test above on the CPU, reduced: the input gradient of a channel
+/// of the digit CNN through `scale * f(pixels)` on wgpu, against the CPU's. With `f` the
+/// identity (a leaf feeding the network through a scale) both agree; with any squash (burn's
+/// sigmoid, `1 / (1 + exp(-x))`, `tanh`), or through the Fourier basis, wgpu's gradient is
+/// wrong (off by ~90% of its size), though each of those pieces alone differentiates
+/// correctly on wgpu and the squash without the scale does too. Found with burn 0.22.1 and
+/// fusion on Mesa lavapipe; ignored until it is fixed there (run it with `--ignored`).
+#[test]
+#[ignore = "burn-wgpu fusion gives a wrong gradient here (issue 17): run with --ignored"]
+fn the_gradient_through_a_squashed_image_matches_the_cpu_on_wgpu() {
+    use burn::tensor::{DeviceKind, activation::sigmoid};
+    let grad = |device: &Device, squash: bool| -> Vec<f32> {
+        let m = load_model("digit-cnn", device);
+        let conv2 = m.graph.layer("conv2").unwrap();
+        let x0: Vec<f32> = (0..28 * 28).map(|i| ((i * 7919 % 101) as f32 / 50.0) - 1.0).collect();
+        let leaf = Tensor::<4>::from_data(TensorData::new(x0, [1, 1, 28, 28]), &device.clone().autodiff()).require_grad();
+        let x = if squash { sigmoid(leaf.clone()) * 3.0 } else { leaf.clone() * 3.0 };
+        let a = m.graph.activations(x, &[conv2]).unwrap();
+        let grads = objective::channel(conv2, 3, None).loss(&a).unwrap().backward();
+        to_vec(leaf.grad(&grads).unwrap())
+    };
+    let wgpu = Device::wgpu(DeviceKind::DefaultDevice);
+    for squash in [false, true] {
+        let (c, g) = (grad(&Device::flex(), squash), grad(&wgpu, squash));
+        let scale = c.iter().map(|v| v.abs()).fold(0.0, f32::max);
+        let worst = c.iter().zip(&g).map(|(a, b)| (a - b).abs()).fold(0.0, f32::max);
+        assert!(worst <= 1e-4 * scale, "squash {squash}: wgpu's gradient is off by {worst} (its largest value {scale})");
     }
 }
