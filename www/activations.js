@@ -207,6 +207,7 @@ export function setupActivations(ctx) {
     $('zoom-range').textContent = `colour scale ${fmt(s.lo)} to ${fmt(s.hi)} (${r.perChannel ? 'this channel' : 'the whole layer'}${r.images.length > 1 ? ', both images' : ''}), ${r.colormap}`;
     $('zoom-panel').hidden = false;
     probe.zoomed = { channel, images: r.images.length };
+    ctx.examples.show($('zoom-examples'), r.layer, channel);
   }
 
   const RANK_LABELS = { index: 'channels', max: 'by max, ranks', mean: 'by mean, ranks', active: 'by activity, ranks' };
@@ -270,6 +271,7 @@ export function setupActivations(ctx) {
   $('overlay-opacity').addEventListener('input', () => view.zoom !== null && $('overlay-toggle').checked && zoom(view.zoom));
   $('zoom-close').addEventListener('click', () => {
     $('zoom-panel').hidden = true;
+    ctx.examples.hide($('zoom-examples'));
     const ch = view.zoom;
     view.zoom = null;
     for (const c of document.querySelectorAll('.cell.selected')) c.classList.remove('selected');

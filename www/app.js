@@ -6,6 +6,7 @@ import * as rt from './runtime.js';
 import { setupActivations } from './activations.js';
 import { setupAttention } from './attention.js';
 import { setupPatterns } from './patterns.js';
+import { setupExamples } from './examples.js';
 import { setupOnnx } from './onnx.js';
 import { setupShare } from './share.js';
 import { registerOffline } from './offline.js';
@@ -202,6 +203,7 @@ function useModel(model, name, source) {
   activations.modelChanged(new ActivationsView(model));
   attention.modelChanged(new AttentionView(model));
   patterns.modelChanged();
+  examples.modelChanged();
 }
 
 async function loadModel(name) {
@@ -244,13 +246,16 @@ function setupSamples() {
   }
 }
 
-// Files opened or dropped: an .onnx model (with a labels file beside it), or an image.
+// Files opened or dropped: an .onnx model (with a labels file beside it), a zip of images
+// (a set for the dataset examples), or an image.
 function useFiles(files) {
   const model = files.find((f) => /\.onnx$/i.test(f.name));
   const labels = files.find((f) => /\.(txt|json)$/i.test(f.name));
+  const zip = files.find((f) => /\.zip$/i.test(f.name));
   if (model) request(() => onnx.open(model));
   if (labels) enqueue(() => onnx.labels(labels));
-  const image = files.find((f) => f !== model && f !== labels);
+  if (zip) examples.openZip(zip);
+  const image = files.find((f) => f !== model && f !== labels && f !== zip);
   if (image) request(() => useImage(image, image.name));
 }
 
@@ -267,6 +272,13 @@ function setupInputs() {
   document.addEventListener('drop', (e) => {
     e.preventDefault();
     zone.classList.remove('dragging');
+    // A folder dropped is a set of images for the dataset examples.
+    const folder = [...e.dataTransfer.items].map((i) => i.webkitGetAsEntry?.()).find((en) => en && en.isDirectory);
+    if (folder) {
+      examples.openFolderEntry(folder);
+      $('examples-panel').scrollIntoView({ block: 'nearest' });
+      return;
+    }
     useFiles([...e.dataTransfer.files]);
   });
   document.addEventListener('paste', (e) => {
@@ -330,11 +342,24 @@ function setupDrawing() {
   $('draw-clear').addEventListener('click', clear);
 }
 
+const examples = setupExamples({
+  info: () => state.info,
+  model: () => state.model,
+  modelName: () => state.modelName,
+  modelBytes: () => state.modelBytes,
+  onnx: () => state.onnx(),
+  backend: () => probe.backend,
+  fit: () => state.fit,
+  open: (blob, name) => request(() => useImage(blob, name)),
+  probe,
+});
+
 const activations = setupActivations({
   info: () => state.info,
   model: () => state.model,
   fit: () => state.fit,
   enqueue: (job) => enqueue(job),
+  examples,
   probe,
 });
 
@@ -350,6 +375,7 @@ const attention = setupAttention({
 });
 
 const patterns = setupPatterns({
+  examples,
   info: () => state.info,
   analysis: () => state.analysis,
   modelName: () => state.modelName,

@@ -199,6 +199,7 @@ export function setupPatterns(ctx) {
     pattern.setAttribute('aria-label', `pattern of channel ${ch} of ${r.layer}, large`);
     $('pattern-zoom-title').textContent = `Channel ${ch} of ${r.layer}`;
     $('pattern-zoom').hidden = false;
+    ctx.examples.show($('pattern-zoom-examples'), r.layer, ch);
     try {
       // In the page's queue: a model switch cannot pull the analysis away mid-draw.
       const map = await ctx.enqueue(async () => {
@@ -254,7 +255,7 @@ export function setupPatterns(ctx) {
   });
   $('pattern-export').addEventListener('click', () => exportGallery());
   $('pattern-zoom-download').addEventListener('click', () => exportOne());
-  $('pattern-zoom-close').addEventListener('click', () => { $('pattern-zoom').hidden = true; view.zoom = null; });
+  $('pattern-zoom-close').addEventListener('click', () => { $('pattern-zoom').hidden = true; view.zoom = null; ctx.examples.hide($('pattern-zoom-examples')); });
 
   return {
     modelChanged() {

@@ -8,9 +8,15 @@
 // - `attention {id, op, image, pane, method, cls, against, layer, raw}`: `op` is `explain`,
 //   `faithfulness` or `sanity`; `image` is `{key, name, rgba, width, height, fit}` (its pixels
 //   only when this worker has not seen `key`); `raw` is the map to score or check.
+// - `index {id, json, layers, top, fit, files: [{name, blob}]}` (dataset examples: the index
+//   `json` grown, or a new one of `layers`, by the files it lacks; `index-cancel {id}` stops
+//   it between batches, keeping what it has),
+// - `tiles {id, layer, channel, examples: [{image, y, x}], hi, size, fit, pictures: {name:
+//   blob}}` (the examples' tiles, one message each; a newer `tiles` supersedes it).
 // Messages out: `loaded`, `progress`, `done`, `cancelled`, `result {id, value, raw}`,
+// `index-progress`, `index-saved`, `index-done`, `tile`, `tiles-done`,
 // `error {id, message}`. An attention job is stopped by ending the worker.
-import init, { AttentionView, Engine, PatternRun, onProgress } from './pkg/convscope_web.js';
+import init, { AttentionView, Engine, ExampleIndex, PatternRun, onProgress } from './pkg/convscope_web.js';
 
 let model = null;
 let current = null; // { id, cancelled }
@@ -25,6 +31,7 @@ async function load({ backend, bytes, onnx, module }) {
   seen = null;
   view?.free();
   view = null;
+  forgetTiles();
   model?.free();
   model = onnx
     ? engine.loadOnnx(bytes, onnx.name, String(onnx.mean ?? ''), String(onnx.std ?? ''), onnx.bgr, onnx.labels || '')
@@ -98,11 +105,142 @@ async function attention({ id, op, image, pane, method, cls, against, layer, raw
   }
 }
 
+// Dataset examples. Images are decoded here (never on the page's thread), reduced as the
+// page reduces its own (at most MAX_SIDE pixels a side), and a PNG copy of each, at most
+// PICTURE_SIDE a side, goes back for the page to keep with the index (lossless: an image of
+// at most that size gives the kept copy's tiles the indexed values exactly; a JPEG's
+// artefacts moved deep layers' peaks by a third).
+const MAX_SIDE = 2048;
+const PICTURE_SIDE = 512;
+const INDEX_BATCH = 4;
+const SAVE_EVERY_MS = 3000;
+let indexing = null; // { id, cancelled }
+
+async function decodeFile(blob, name) {
+  if (!blob || blob.size === 0) throw new Error(`${name} is empty (0 bytes)`);
+  let bitmap;
+  try {
+    bitmap = await createImageBitmap(blob);
+  } catch {
+    throw new Error(`${name} could not be read as an image`);
+  }
+  const scale = Math.min(1, MAX_SIDE / Math.max(bitmap.width, bitmap.height));
+  if (scale < 1) {
+    const full = bitmap;
+    bitmap = await createImageBitmap(full, { resizeWidth: Math.max(1, Math.round(full.width * scale)), resizeHeight: Math.max(1, Math.round(full.height * scale)), resizeQuality: 'high' });
+    full.close();
+  }
+  const canvas = new OffscreenCanvas(bitmap.width, bitmap.height);
+  const ctx = canvas.getContext('2d', { willReadFrequently: true });
+  ctx.drawImage(bitmap, 0, 0);
+  const rgba = new Uint8Array(ctx.getImageData(0, 0, bitmap.width, bitmap.height).data.buffer);
+  return { bitmap, rgba, width: bitmap.width, height: bitmap.height };
+}
+
+async function picture(bitmap) {
+  const scale = Math.min(1, PICTURE_SIDE / Math.max(bitmap.width, bitmap.height));
+  const canvas = new OffscreenCanvas(Math.max(1, Math.round(bitmap.width * scale)), Math.max(1, Math.round(bitmap.height * scale)));
+  canvas.getContext('2d').drawImage(bitmap, 0, 0, canvas.width, canvas.height);
+  return canvas.convertToBlob({ type: 'image/png' });
+}
+
+async function index({ id, json, layers, top, fit, files }) {
+  const me = { id, cancelled: false };
+  indexing = me;
+  const idx = json ? ExampleIndex.fromJson(model, json) : new ExampleIndex(model, layers, top, fit);
+  try {
+    const todo = files.filter((f) => !idx.has(f.name));
+    const skipped = [];
+    const t0 = performance.now();
+    let lastSave = t0;
+    let done = 0;
+    const saved = () => ({ json: idx.toJson(), kept: idx.kept(), count: idx.count });
+    while (done < todo.length && !me.cancelled) {
+      const part = todo.slice(done, done + INDEX_BATCH);
+      const names = [];
+      const sizes = [];
+      const pixels = [];
+      const pictures = [];
+      for (const f of part) {
+        try {
+          const im = await decodeFile(f.blob, f.name);
+          names.push(f.name);
+          sizes.push(im.width, im.height);
+          pixels.push(im.rgba);
+          pictures.push({ name: f.name, blob: await picture(im.bitmap) });
+          im.bitmap.close();
+        } catch (err) {
+          skipped.push(err.message);
+        }
+      }
+      if (names.length) {
+        const rgba = new Uint8Array(pixels.reduce((n, p) => n + p.length, 0));
+        pixels.reduce((at, p) => { rgba.set(p, at); return at + p.length; }, 0);
+        await idx.add(names, rgba, Uint32Array.from(sizes));
+      }
+      done += part.length;
+      const now = performance.now();
+      postMessage({ type: 'index-progress', id, done, total: todo.length, count: idx.count, seconds: (now - t0) / 1000, pictures, skipped: skipped.length });
+      if (now - lastSave >= SAVE_EVERY_MS && done < todo.length) {
+        lastSave = now;
+        postMessage({ type: 'index-saved', id, ...saved() });
+      }
+      await tick(); // let a cancel message in
+    }
+    const seconds = (performance.now() - t0) / 1000;
+    postMessage({ type: me.cancelled ? 'index-cancelled' : 'index-done', id, ...saved(), done, total: todo.length, seconds, skipped });
+  } finally {
+    idx.free();
+    if (indexing === me) indexing = null;
+  }
+}
+
+// The examples' images analysed last (a channel's examples share many), newest last.
+const tileCache = new Map(); // name -> Analysis
+const TILE_CACHE = 4;
+let tilesWanted = 0;
+
+function forgetTiles() {
+  for (const a of tileCache.values()) a.free();
+  tileCache.clear();
+}
+
+async function tiles({ id, layer, channel, examples, hi, size, fit, pictures }) {
+  tilesWanted = id;
+  for (const [i, e] of examples.entries()) {
+    if (tilesWanted !== id) return;
+    try {
+      let a = tileCache.get(e.image);
+      if (a) tileCache.delete(e.image);
+      else {
+        const im = await decodeFile(pictures[e.image], e.image);
+        a = await model.analyse(e.image, im.rgba, im.width, im.height, fit);
+        im.bitmap.close();
+      }
+      tileCache.set(e.image, a);
+      if (tileCache.size > TILE_CACHE) {
+        const [oldest, gone] = tileCache.entries().next().value;
+        tileCache.delete(oldest);
+        gone.free();
+      }
+      if (tilesWanted !== id) return;
+      const tile = await a.exampleTile(layer, channel, e.y, e.x, hi, size, 0.5);
+      postMessage({ type: 'tile', id, i, tile }, [tile.rgba.buffer]);
+    } catch (err) {
+      postMessage({ type: 'tile', id, i, error: err && err.message ? err.message : String(err) });
+    }
+  }
+  postMessage({ type: 'tiles-done', id });
+}
+
 onmessage = async (e) => {
   const msg = e.data;
   try {
     if (msg.type === 'load') await load(msg);
     else if (msg.type === 'attention') await attention(msg);
+    else if (msg.type === 'index') await index(msg);
+    else if (msg.type === 'index-cancel' && indexing && indexing.id === msg.id) indexing.cancelled = true;
+    else if (msg.type === 'tiles') await tiles(msg);
     else if (msg.type === 'run') {
       // One run at a time: a new one stops the old first.
       if (current && current.promise) {
