@@ -9,6 +9,9 @@
 //   node tests/e2e/screenshot.mjs OUT.png - blog              the sample post, every figure drawn
 //   node tests/e2e/screenshot.mjs OUT.png [query] zoo MODEL.onnx   an ONNX model opened: its
 //        form, and Grad-CAM at the layer found from its graph
+//   node tests/e2e/screenshot.mjs OUT.png [query] examples FOLDER CHANNEL   the folder indexed
+//        as a set, then the patterns of the query's layer and CHANNEL's zoom: its pattern, its
+//        map on the image and its top examples in the set
 import { serveDist, launchBrowser, openPage } from './harness.mjs';
 
 const [out = 'docs/page.png', query = 'backend=cpu', scenario = 'page'] = process.argv.slice(2);
@@ -54,6 +57,20 @@ try {
     await page.waitForTimeout(300);
     await page.locator('#onnx-form').screenshot({ path: out.replace(/\.png$/, '-form.png') });
     await page.locator('#attention-panel').screenshot({ path: out });
+  } else if (scenario === 'examples') {
+    await page.setViewportSize({ width: 1280, height: 1000 });
+    const channel = Number(process.argv[6] ?? 5);
+    await page.setInputFiles('#set-folder', process.argv[5]);
+    await page.waitForFunction(() => window.convscope.examples.set && window.convscope.examples.set !== 'the bundled samples');
+    await page.click('#index-run');
+    await page.waitForFunction(() => ['done', 'error'].includes(window.convscope.examples.state), null, { timeout: 600_000 });
+    if (!['starting', 'running', 'done'].includes(await page.evaluate(() => window.convscope.patterns.state))) await page.click('#pattern-run');
+    await page.waitForFunction(() => window.convscope.patterns.state === 'done', null, { timeout: 900_000 });
+    await page.click(`.pattern-cell[data-channel="${channel}"]`);
+    await page.waitForFunction((c) => window.convscope.examples.shown?.channel === c && window.convscope.examples.shown.tiles === window.convscope.examples.shown.top.length, channel, { timeout: 240_000 });
+    await page.waitForTimeout(300);
+    await page.locator('#pattern-zoom').screenshot({ path: out });
+    await page.locator('#examples-panel').screenshot({ path: out.replace(/\.png$/, '-panel.png') });
   } else if (scenario === 'attention') {
     await page.setViewportSize({ width: 1280, height: 1000 });
     await page.evaluate(() => window.convscope.explain({ method: 'gradcam', method2: 'integrated-gradients' }));
