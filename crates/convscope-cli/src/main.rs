@@ -109,6 +109,7 @@ pub fn device(name: &str) -> Result<Device, String> {
     match name {
         "cpu" => Ok(Device::flex()),
         "wgpu" => {
+            convscope_core::fusion::turn_off();
             Device::wgpu_options().init().map_err(|e| format!("no wgpu device ({e}); on a machine without a GPU install Mesa's lavapipe (mesa-vulkan-drivers)"))
         }
         other => Err(format!("unknown backend `{other}`; use cpu or wgpu")),

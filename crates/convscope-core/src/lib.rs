@@ -15,6 +15,7 @@ pub mod attention;
 mod error;
 pub mod examples;
 pub mod format;
+pub mod fusion;
 pub mod graph;
 pub mod kernels;
 pub mod model;

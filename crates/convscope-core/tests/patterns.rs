@@ -86,14 +86,12 @@ fn linear_unit_under_an_l2_bound_goes_to_w_over_its_norm() {
     }
 }
 
-/// On the CPU only: on native wgpu (lavapipe, burn's fusion) the gradient through a
-/// parameterised image is wrong (see `the_gradient_through_a_squashed_image_matches_the_cpu_on_wgpu`),
-/// and the neuron and direction objectives here go uphill in every run. Left open (see the
-/// issue note); the WebGPU page test checks that the patterns switch their channels on.
+/// On both devices (on wgpu, burn's fusion is off: see `convscope_core::fusion`; with it on,
+/// the neuron and direction objectives here went uphill in every run).
 #[test]
 fn every_objective_lowers_its_loss_within_a_few_steps() {
     let mut failed = vec![];
-    for (backend, device) in [("cpu", Device::flex())] {
+    for (backend, device) in devices() {
         let m = load_model("digit-cnn", &device);
         let g = &m.graph;
         let l = |id: &str| g.layer(id).unwrap();
@@ -377,17 +375,13 @@ fn the_default_layer_is_a_third_of_the_way_through_the_feature_maps() {
     }
 }
 
-/// The fault that keeps the test above on the CPU, reduced: the input gradient of a channel
-/// of the digit CNN through `scale * f(pixels)` on wgpu, against the CPU's. With `f` the
-/// identity (a leaf feeding the network through a scale) both agree; with any squash (burn's
-/// sigmoid, `1 / (1 + exp(-x))`, `tanh`), or through the Fourier basis, wgpu's gradient is
-/// wrong (off by ~90% of its size), though each of those pieces alone differentiates
-/// correctly on wgpu and the squash without the scale does too. Found with burn 0.22.1 and
-/// fusion on Mesa lavapipe; ignored until it is fixed there (run it with `--ignored`).
+/// The fault that kept the test above on the CPU, in the graph: the input gradient of a
+/// channel of the digit CNN through `scale * f(pixels)` on wgpu, against the CPU's. With burn's
+/// fusion on it was wrong (off by about its own size) for any squash `f` (sigmoid, exp or tanh
+/// forms, the Fourier basis), right for the identity; plain-burn reductions in `fusion.rs`.
 #[test]
-#[ignore = "burn-wgpu fusion gives a wrong gradient here (issue 17): run with --ignored"]
 fn the_gradient_through_a_squashed_image_matches_the_cpu_on_wgpu() {
-    use burn::tensor::{DeviceKind, activation::sigmoid};
+    use burn::tensor::activation::sigmoid;
     let grad = |device: &Device, squash: bool| -> Vec<f32> {
         let m = load_model("digit-cnn", device);
         let conv2 = m.graph.layer("conv2").unwrap();
@@ -398,7 +392,7 @@ fn the_gradient_through_a_squashed_image_matches_the_cpu_on_wgpu() {
         let grads = objective::channel(conv2, 3, None).loss(&a).unwrap().backward();
         to_vec(leaf.grad(&grads).unwrap())
     };
-    let wgpu = Device::wgpu(DeviceKind::DefaultDevice);
+    let Some((_, wgpu)) = devices().into_iter().find(|(name, _)| *name == "wgpu") else { return };
     for squash in [false, true] {
         let (c, g) = (grad(&Device::flex(), squash), grad(&wgpu, squash));
         let scale = c.iter().map(|v| v.abs()).fold(0.0, f32::max);

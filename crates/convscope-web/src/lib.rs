@@ -137,6 +137,7 @@ impl Engine {
         if backend == "cpu" {
             return cpu(String::new());
         }
+        convscope_core::fusion::turn_off();
         match Device::wgpu_options().init_async().await {
             Ok(device) => Engine { device, backend: "webgpu".into(), note: String::new() },
             Err(e) => cpu(format!("WebGPU unavailable ({e}); running on the CPU")),

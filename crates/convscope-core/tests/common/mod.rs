@@ -15,6 +15,7 @@ pub fn repo() -> PathBuf {
 pub fn devices() -> Vec<(&'static str, Device)> {
     let mut out = vec![("cpu", Device::flex())];
     if std::env::var("CONVSCOPE_TEST_BACKENDS").as_deref() != Ok("cpu") {
+        convscope_core::fusion::turn_off();
         out.push(("wgpu", Device::wgpu(DeviceKind::DefaultDevice)));
     }
     out

@@ -1,0 +1,39 @@
+//! burn's operation fusion, turned off before a GPU device runs anything.
+//!
+//! With burn 0.22.1's fusion on the cubecl backend (wgpu natively, WebGPU in the page), some
+//! backward passes come out wrong: the input gradient through sigmoid or exp (ops whose
+//! backward reads their own output) then a pooling, or a convolution and ReLU, differs from the
+//! CPU's by about its own size; the forward passes are right. The same ops run one by one
+//! (fusion's own unfused path) give the CPU's gradient to 1e-9. The reductions to plain burn
+//! ops are `tests/fusion.rs`. So every view that takes a gradient (patterns,
+//! saliency, Grad-CAM's family, Integrated Gradients) was exposed, not only the patterns'
+//! objectives where it was found.
+//!
+//! [`turn_off`] sets fusion's exploration cap to zero (`max_explorations`, the setting behind
+//! `BURN_FUSION_MAX_EXPLORATIONS=0`): every segment of operations then runs unfused. Measured
+//! on Mesa lavapipe, EfficientNet-Lite0: forward within noise, a forward and backward pass
+//! 4-8% slower, saliency 13-16% slower (BENCHMARKS.md). On a real GPU the cost is not measured.
+
+use burn_std::{
+    config::{BurnConfig, RuntimeConfig},
+    sync::Arc,
+};
+
+/// Turn burn's operation fusion off for the GPU devices created after this call (fusion reads
+/// its setting when a device's first stream starts). Idempotent; the CPU backend is not fused
+/// and is not affected.
+pub fn turn_off() {
+    let current = BurnConfig::get();
+    let mut config = serde_json::to_value(&*current).expect("burn's configuration serializes");
+    if config["fusion"]["beam_search"]["max_explorations"] == 0 {
+        return;
+    }
+    config["fusion"]["beam_search"]["max_explorations"] = 0.into();
+    let config: BurnConfig = serde_json::from_value(config).expect("burn's configuration deserializes");
+    *BurnConfig::storage().lock() = Some(Arc::new(config));
+}
+
+/// Whether [`turn_off`] has run (or the environment set the same).
+pub fn is_off() -> bool {
+    BurnConfig::get().fusion().beam_search.max_explorations == Some(0)
+}
