@@ -52,9 +52,22 @@ async function storedSets(model) {
   return keys.map(([, set]) => set);
 }
 
-async function samplesSet() {
-  const files = await Promise.all(SAMPLES.map(async (f) => ({ name: f, blob: await (await fetch(siteUrl(`samples/${f}`))).blob() })));
-  return { name: SAMPLES_SET, files };
+// The samples' files, fetched once a page (a model switch indexes them again, from memory);
+// a failed fetch is forgotten, so the next choice tries again.
+let samples = null;
+
+function samplesSet() {
+  samples ??= Promise.all(
+    SAMPLES.map(async (f) => {
+      const r = await fetch(siteUrl(`samples/${f}`));
+      if (!r.ok) throw new Error(`samples/${f}: HTTP ${r.status}`);
+      return { name: f, blob: await r.blob() };
+    }),
+  ).catch((e) => {
+    samples = null;
+    throw e;
+  });
+  return samples.then((files) => ({ name: SAMPLES_SET, files }));
 }
 
 /** The layers a set is indexed for: the feature-map layers that are not a part of another

@@ -17,6 +17,7 @@
 // `index-progress`, `index-saved`, `index-done`, `tile`, `tiles-done`,
 // `error {id, message}`. An attention job is stopped by ending the worker.
 import init, { AttentionView, Engine, ExampleIndex, PatternRun, onProgress } from './pkg/convscope_web.js';
+import { decode } from './decode.js';
 
 let model = null;
 let current = null; // { id, cancelled }
@@ -105,37 +106,15 @@ async function attention({ id, op, image, pane, method, cls, against, layer, raw
   }
 }
 
-// Dataset examples. Images are decoded here (never on the page's thread), reduced as the
-// page reduces its own (at most MAX_SIDE pixels a side), and a PNG copy of each, at most
+// Dataset examples. Images are decoded here (never on the page's thread) as the page decodes
+// its own (decode.js: at most MAX_SIDE pixels a side), and a PNG copy of each, at most
 // PICTURE_SIDE a side, goes back for the page to keep with the index (lossless: an image of
 // at most that size gives the kept copy's tiles the indexed values exactly; a JPEG's
 // artefacts moved deep layers' peaks by a third).
-const MAX_SIDE = 2048;
 const PICTURE_SIDE = 512;
 const INDEX_BATCH = 4;
 const SAVE_EVERY_MS = 3000;
 let indexing = null; // { id, cancelled }
-
-async function decodeFile(blob, name) {
-  if (!blob || blob.size === 0) throw new Error(`${name} is empty (0 bytes)`);
-  let bitmap;
-  try {
-    bitmap = await createImageBitmap(blob);
-  } catch {
-    throw new Error(`${name} could not be read as an image`);
-  }
-  const scale = Math.min(1, MAX_SIDE / Math.max(bitmap.width, bitmap.height));
-  if (scale < 1) {
-    const full = bitmap;
-    bitmap = await createImageBitmap(full, { resizeWidth: Math.max(1, Math.round(full.width * scale)), resizeHeight: Math.max(1, Math.round(full.height * scale)), resizeQuality: 'high' });
-    full.close();
-  }
-  const canvas = new OffscreenCanvas(bitmap.width, bitmap.height);
-  const ctx = canvas.getContext('2d', { willReadFrequently: true });
-  ctx.drawImage(bitmap, 0, 0);
-  const rgba = new Uint8Array(ctx.getImageData(0, 0, bitmap.width, bitmap.height).data.buffer);
-  return { bitmap, rgba, width: bitmap.width, height: bitmap.height };
-}
 
 async function picture(bitmap) {
   const scale = Math.min(1, PICTURE_SIDE / Math.max(bitmap.width, bitmap.height));
@@ -163,7 +142,7 @@ async function index({ id, json, layers, top, fit, files }) {
       const pictures = [];
       for (const f of part) {
         try {
-          const im = await decodeFile(f.blob, f.name);
+          const im = await decode(f.blob, f.name);
           names.push(f.name);
           sizes.push(im.width, im.height);
           pixels.push(im.rgba);
@@ -213,7 +192,7 @@ async function tiles({ id, layer, channel, examples, hi, size, fit, pictures }) 
       let a = tileCache.get(e.image);
       if (a) tileCache.delete(e.image);
       else {
-        const im = await decodeFile(pictures[e.image], e.image);
+        const im = await decode(pictures[e.image], e.image);
         a = await model.analyse(e.image, im.rgba, im.width, im.height, fit);
         im.bitmap.close();
       }
