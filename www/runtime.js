@@ -3,6 +3,7 @@
 // and sample, one queue of work. Everything is found relative to this file, so the folder can
 // sit under any path of any host. No tensor maths here.
 import init, { Engine, chooseBackend, enableTestHooks } from './pkg/convscope_web.js';
+import { decode } from './decode.js';
 
 const base = new URL('.', import.meta.url);
 /** A site file's address, relative to this module (works from another origin too). */

@@ -101,7 +101,7 @@ test('dataset examples: index the samples (as the CLI does), a 200-image folder 
   assert.equal(resumed.total, 201 - cancelled.count);
   assert.equal(resumed.count, 200);
   assert.equal(resumed.skipped.length, 1);
-  assert.match(resumed.skipped[0], /Could not read notes\.jpg as an image/);
+  assert.match(resumed.skipped[0], /Could not read park\/notes\.jpg as an image/);
   assert.match(await page.textContent('#index-status'), /200 images of set200 indexed/);
   const rate = resumed.imagesPerSecond;
   console.log(`page indexing (CPU, ${LAYER} and every other feature-map layer): ${rate.toFixed(1)} images/s over ${resumed.total} images`);
