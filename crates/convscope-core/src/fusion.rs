@@ -1,4 +1,4 @@
-//! burn's operation fusion, turned off before a GPU device runs anything.
+//! burn's operation fusion: compiled out, and turned off where a build compiles it in.
 //!
 //! With burn 0.22.1's fusion on the cubecl backend (wgpu natively, WebGPU in the page), some
 //! backward passes come out wrong: the input gradient through sigmoid or exp (ops whose
@@ -9,10 +9,12 @@
 //! saliency, Grad-CAM's family, Integrated Gradients) was exposed, not only the patterns'
 //! objectives where it was found.
 //!
-//! [`turn_off`] sets fusion's exploration cap to zero (`max_explorations`, the setting behind
-//! `BURN_FUSION_MAX_EXPLORATIONS=0`): every segment of operations then runs unfused. Measured
-//! on Mesa lavapipe, EfficientNet-Lite0: forward within noise, a forward and backward pass
-//! 4-8% slower, saliency 13-16% slower (BENCHMARKS.md). On a real GPU the cost is not measured.
+//! So no build compiles burn's fusion in (the `fusion` feature of this crate, off, exists to
+//! check a newer burn), which also keeps its code out of the wasm. Where it is compiled in,
+//! [`turn_off`], called before every GPU device is made, sets fusion's exploration cap to zero
+//! (`max_explorations`, the setting behind `BURN_FUSION_MAX_EXPLORATIONS=0`): every segment of
+//! operations then runs unfused, which is what fixed the gradients first. Its cost, and the
+//! build without fusion against the build with it, are in BENCHMARKS.md.
 
 use burn_std::{
     config::{BurnConfig, RuntimeConfig},
@@ -20,8 +22,8 @@ use burn_std::{
 };
 
 /// Turn burn's operation fusion off for the GPU devices created after this call (fusion reads
-/// its setting when a device's first stream starts). Idempotent; the CPU backend is not fused
-/// and is not affected.
+/// its setting when a device's first stream starts), in a build with the `fusion` feature; a
+/// setting nothing reads otherwise. Idempotent; the CPU backend is not fused.
 pub fn turn_off() {
     let current = BurnConfig::get();
     let mut config = serde_json::to_value(&*current).expect("burn's configuration serializes");

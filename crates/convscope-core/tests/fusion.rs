@@ -4,8 +4,9 @@
 //! exp, `x * x`; or `x * 3`, which saves none) under a pooling, or under a convolution and ReLU
 //! (and a channel slice). With fusion on, 8 of the 16 came out wrong on Mesa lavapipe (every
 //! sigmoid and exp case: ops whose backward reads their own output), off by about their own
-//! size; unfused, all 16 agree to 1e-9. `CONVSCOPE_TEST_FUSION=on` leaves fusion on, to check
-//! a newer burn.
+//! size; unfused, all 16 agree to 1e-9. Builds leave fusion out; to check a newer burn,
+//! `CONVSCOPE_TEST_FUSION=on cargo test --release -p convscope-core --features fusion --test
+//! fusion` compiles it in and leaves it on.
 
 mod common;
 
