@@ -34,8 +34,3 @@ pub fn turn_off() {
     let config: BurnConfig = serde_json::from_value(config).expect("burn's configuration deserializes");
     *BurnConfig::storage().lock() = Some(Arc::new(config));
 }
-
-/// Whether [`turn_off`] has run (or the environment set the same).
-pub fn is_off() -> bool {
-    BurnConfig::get().fusion().beam_search.max_explorations == Some(0)
-}
