@@ -8,17 +8,24 @@ import { makeHugeImage, openPage, sharedBrowser } from './harness.mjs';
 
 const shared = await sharedBrowser();
 
-// The longest gap between frames since the last `take()`, in ms, and the gaps over 50 ms
-// (start, length), to find those inside a window of time.
+// Since the last `take()`: the longest gap between frames in ms and the gaps over 50 ms
+// (start, length), to find those inside a window of time; and the longest gap between beats
+// of a 10 ms timer, which is how long the page's own thread was held. A frame can also wait
+// for the compositor: in headless Chromium its raster is SwiftShader on the same two cores,
+// and drawing a result (or the page's first seconds) delays one frame by 200-700 ms on a
+// loaded CI machine with the page's thread idle (both measured): so frames are checked while
+// the worker runs, the page's thread over the whole request.
 const FRAMES = `(() => {
-  const f = { last: performance.now(), max: 0, frames: 0, gaps: [] };
+  const f = { last: performance.now(), max: 0, frames: 0, gaps: [], beat: performance.now(), thread: 0 };
   const loop = (t) => {
     f.max = Math.max(f.max, t - f.last);
     if (t - f.last > 50) f.gaps.push([f.last, t - f.last]);
     f.last = t; f.frames += 1; requestAnimationFrame(loop);
   };
   requestAnimationFrame(loop);
-  f.take = () => { const r = { max: Math.round(f.max), frames: f.frames, gaps: f.gaps }; f.max = 0; f.frames = 0; f.gaps = []; return r; };
+  const beat = () => { const t = performance.now(); f.thread = Math.max(f.thread, t - f.beat); f.beat = t; setTimeout(beat, 10); };
+  beat();
+  f.take = () => { const r = { max: Math.round(f.max), frames: f.frames, gaps: f.gaps, thread: Math.round(f.thread) }; f.max = 0; f.frames = 0; f.gaps = []; f.thread = 0; return r; };
   window.__frames = f;
 })()`;
 
@@ -36,20 +43,23 @@ test('slow methods, faithfulness and the sanity check leave the page drawing fra
     await page.evaluate(() => window.__frames.take());
     const t0 = Date.now();
     const before = await page.evaluate(() => window.convscope.attention.work.length);
-    const att = await page.evaluate((m) => window.convscope.explain({ method: m, score: true }), method);
+    // Measured before anything big comes back: handing the maps to this test is not the page's.
+    const [r, frames] = await page.evaluate(async (m) => {
+      const p = (await window.convscope.explain({ method: m, score: true })).panes[0];
+      const frames = window.__frames.take();
+      return [{ id: p.method.id, deletion: p.scores?.ours.deletion.length, raw: p.raw.length, cells: p.height * p.width }, frames];
+    }, method);
     const ms = Date.now() - t0;
-    const frames = await page.evaluate(() => window.__frames.take());
     const jobs = (await page.evaluate(() => window.convscope.attention.work)).slice(before);
-    const r = att.panes[0];
-    assert.equal(r.method.id, method);
-    assert.ok(r.scores && r.scores.ours.deletion.length === 11, `${method} is scored`);
-    assert.equal(r.raw.length, r.height * r.width, `${method}'s map is the worker's, adopted whole`);
+    assert.equal(r.id, method);
+    assert.equal(r.deletion, 11, `${method} is scored`);
+    assert.equal(r.raw, r.cells, `${method}'s map is the worker's, adopted whole`);
     assert.equal(jobs.length, 2, 'the map and its scores, each in the worker');
     const running = during(frames.gaps, jobs);
-    worked.push({ method, ms, frames: frames.frames, running, whole: frames.max });
+    worked.push({ method, ms, frames: frames.frames, running, whole: frames.max, thread: frames.thread });
     assert.ok(running < GAP_MS, `${method} and its faithfulness (${ms} ms): the longest frame gap while the worker ran was ${running} ms`);
-    // Drawing the result between the jobs takes the page's thread a little longer, never long.
-    assert.ok(frames.max < 2 * GAP_MS, `${method}: the longest frame gap of the whole request was ${frames.max} ms`);
+    // Drawing the result between the jobs holds the page's thread a little, never long.
+    assert.ok(frames.thread < GAP_MS, `${method}: the page's thread was held for ${frames.thread} ms in the whole request`);
     // The page drew all along: at least ~20 frames a second.
     assert.ok(frames.frames > ms / 50, `${method}: ${frames.frames} frames in ${ms} ms`);
   }
@@ -61,15 +71,17 @@ test('slow methods, faithfulness and the sanity check leave the page drawing fra
   await page.evaluate(() => window.__frames.take());
   const t0 = Date.now();
   const before = await page.evaluate(() => window.convscope.attention.work.length);
-  await page.evaluate(() => window.convscope.sanity());
+  const frames = await page.evaluate(async () => {
+    await window.convscope.sanity();
+    return window.__frames.take();
+  });
   const reports = await page.evaluate(() => window.convscope.attention.sanity);
-  const frames = await page.evaluate(() => window.__frames.take());
   const jobs = (await page.evaluate(() => window.convscope.attention.work)).slice(before);
   assert.ok(reports[0].steps.length >= 3, JSON.stringify(reports));
   const running = during(frames.gaps, jobs);
   assert.ok(running < GAP_MS, `the sanity check (${Date.now() - t0} ms): the longest frame gap while it ran was ${running} ms`);
-  assert.ok(frames.max < 2 * GAP_MS, `the sanity check: the longest frame gap of the whole request was ${frames.max} ms`);
-  console.log('frame gaps:', JSON.stringify(worked), 'sanity', running, frames.max);
+  assert.ok(frames.thread < GAP_MS, `the sanity check: the page's thread was held for ${frames.thread} ms in the whole request`);
+  console.log('frame gaps:', JSON.stringify(worked), 'sanity', running, frames.max, frames.thread);
   assert.equal(await page.evaluate(() => window.convscope.error), null);
   assert.deepEqual(consoleErrors, []);
   await page.close();
@@ -166,6 +178,7 @@ test('an embedded figure of a slow method computes it in the worker: the host pa
   assert.equal(r.result.panes[0].method, 'occlusion');
   assert.equal(r.result.panes[0].raw.length, 224 * 224);
   assert.ok(frames.max < GAP_MS, `the embedded occlusion map: the longest frame gap was ${frames.max} ms`);
+  assert.ok(frames.thread < GAP_MS, `the embedded occlusion map: the host page's thread was held for ${frames.thread} ms`);
   assert.deepEqual(errors, []);
   await page.close();
 });
