@@ -37,7 +37,7 @@ usage:
         [--faithfulness] [--sanity] [--seed N] [--max-channels N] [--json] [--backend cpu|wgpu] [--fit ...]
   convscope patterns --model M [--layer ID] -o DIR [--channels 0..16] [--steps 512] [--size 128]
         [--seed N] [--lr 0.05] [--param fft|pixel] [--no-decorrelate] [--no-transforms]
-        [--fit model|as-is] [--objective channel|neuron] [--start IMAGE] [--redirect-steps 32] [--cell PX] [--npy OUT.npy] [--json] [--backend cpu|wgpu]
+        [--fit model|as-is] [--objective channel|neuron] [--start IMAGE] [--redirect-steps 32] [--curve 16,32,64] [--cell PX] [--npy OUT.npy] [--json] [--backend cpu|wgpu]
   convscope examples --model M --layer ID[,ID2] DIR -o OUT [--channels 0..16] [--top 9] [--fit whole|center-crop]
         [--batch 8] [--shard i/n] [--json] [--backend cpu|wgpu]
   convscope examples merge SHARD1/index.json SHARD2/index.json ... -o OUT.json
@@ -65,7 +65,9 @@ efficientnet-lite0); one optimization for all the channels (one image each) from
 --start IMAGE): Fourier basis with colour decorrelation, Lucid's transforms scaled to --size,
 Adam; the image is resized to the model's input (--fit as-is feeds it at its own size where
 the layer allows). Writes DIR/<channel>.png and DIR/gallery.png (channels their own pattern
-leaves off are marked OFF); --npy writes the images, float32 [N, C, size, size] in 0..1.
+leaves off are marked OFF); --npy writes the images, float32 [N, C, size, size] in 0..1;
+--curve K1,K2,.. also writes DIR/gallery-K.png and (with --json) each channel's own mean at
+those steps of the same run.
 examples: every PNG and JPEG under DIR through the model once (in batches), keeping per channel
 of each --layer its --top images by their peak value, where the peak is, and the channel's
 statistics (mean, fraction active, histogram) in OUT/index.json (a run started again resumes

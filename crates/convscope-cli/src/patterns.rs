@@ -38,6 +38,7 @@ pub fn run(raw: &[String]) -> Result<(), String> {
         "json",
         "npy",
         "redirect-steps",
+        "curve",
     ])?;
     let device = device(a.get("backend").unwrap_or("cpu"))?;
     let model = model_from(&a, &device)?;
@@ -84,16 +85,47 @@ pub fn run(raw: &[String]) -> Result<(), String> {
     std::fs::create_dir_all(out).map_err(|e| format!("cannot create {}: {e}", out.display()))?;
     let what = render.objective().describe(&model.graph);
     eprintln!("{what}: {n} images of {size} px, {steps} steps");
+    // --curve: the objective reached (each channel's mean on its own pattern) and a gallery at
+    // these steps of the same run. A run does not depend on its length, so step k of it is a
+    // k-step run.
+    let mut curve: Vec<usize> = match a.get("curve") {
+        Some(list) => list
+            .split(',')
+            .map(|k| k.trim().parse::<usize>().map_err(|_| format!("--curve is a list of step counts like 16,32,64, not `{list}`")))
+            .collect::<Result<_, _>>()?,
+        None => Vec::new(),
+    };
+    curve.retain(|&k| k > 0 && k < steps);
+    curve.sort_unstable();
+    curve.dedup();
+    let mut points = Vec::new();
+    let seed = render.options().seed;
+    let gallery = |steps: usize, rgba: &[u8], off: &[bool], file: &Path| -> Result<(), String> {
+        let labels: Vec<String> = channels.iter().map(|c| c.to_string()).collect();
+        let notes: Vec<String> = off.iter().map(|&off| if off { "OFF".into() } else { String::new() }).collect();
+        let cell: usize = a.number("cell", "a number of pixels")?.unwrap_or(size.max(96));
+        let title = format!("{} {} - {} steps, {size} px, seed {seed}", model.name, info.id, steps);
+        let grid = PictureGrid { title, rgba, height: size, width: size, labels: &labels, notes: &notes, cols: (n as f64).sqrt().ceil() as usize, cell };
+        write_png(&grid.render(), &file.to_string_lossy())
+    };
+    let c = model.input.channels;
     let start = Instant::now();
     let chunk = 8;
     while render.steps() < steps {
-        render.step(chunk.min(steps - render.steps())).map_err(|e| e.to_string())?;
+        let next = curve.iter().copied().find(|&k| k > render.steps()).unwrap_or(steps);
+        render.step(chunk.min(next - render.steps())).map_err(|e| e.to_string())?;
         let loss = read_f32(render.loss().expect("stepped"))?[0];
         progress(render.steps(), steps, start.elapsed().as_secs_f64(), loss);
+        if render.steps() == next && next < steps {
+            let means = read_f32(render.channel_means(layer).map_err(|e| e.to_string())?)?;
+            let own = patterns::own(&info, &means, &channels);
+            let rgba = patterns::to_rgba(&read_f32(render.image())?, c, size, size);
+            gallery(next, &rgba, &own.off, &out.join(format!("gallery-{next}.png")))?;
+            points.push(serde_json::json!({ "steps": next, "seconds": start.elapsed().as_secs_f64(), "own_means": own.values, "loss": loss }));
+        }
     }
     eprintln!();
     let secs = start.elapsed().as_secs_f64();
-    let c = model.input.channels;
     let pixels = read_f32(render.image())?;
     let rgba = patterns::to_rgba(&pixels, c, size, size);
     let means = read_f32(render.channel_means(layer).map_err(|e| e.to_string())?)?;
@@ -106,23 +138,18 @@ pub fn run(raw: &[String]) -> Result<(), String> {
         let canvas = convscope_core::render::Canvas { width: size, height: size, pixels: rgba[i * plane..(i + 1) * plane].to_vec() };
         write_png(&canvas, &out.join(format!("{ch}.png")).to_string_lossy())?;
     }
-    let labels: Vec<String> = channels.iter().map(|c| c.to_string()).collect();
-    let notes: Vec<String> = own.off.iter().map(|&off| if off { "OFF".into() } else { String::new() }).collect();
-    let cell: usize = a.number("cell", "a number of pixels")?.unwrap_or(size.max(96));
-    let title = format!("{} {} - {} steps, {size} px, seed {}", model.name, info.id, steps, render.options().seed);
-    let grid = PictureGrid { title, rgba: &rgba, height: size, width: size, labels: &labels, notes: &notes, cols: (n as f64).sqrt().ceil() as usize, cell };
-    let gallery = out.join("gallery.png");
-    write_png(&grid.render(), &gallery.to_string_lossy())?;
+    let gallery_file = out.join("gallery.png");
+    gallery(steps, &rgba, &own.off, &gallery_file)?;
     let off: Vec<usize> = channels.iter().zip(&own.off).filter(|(_, off)| **off).map(|(c, _)| *c).collect();
     if a.has("json") {
         let j = serde_json::json!({
             "model": model.name, "layer": info.id, "channels": channels, "steps": steps, "size": size,
             "seconds": secs, "ms_per_step": secs * 1000.0 / steps.max(1) as f64, "own_means": own.values, "off": off,
-            "loss": read_f32(render.loss().expect("stepped"))?[0], "objective": what,
+            "loss": read_f32(render.loss().expect("stepped"))?[0], "objective": what, "curve": points,
         });
         println!("{j}");
     } else {
-        println!("wrote {} and {n} channel PNGs in {:.1} s ({:.0} ms a step)", gallery.display(), secs, secs * 1000.0 / steps.max(1) as f64);
+        println!("wrote {} and {n} channel PNGs in {:.1} s ({:.0} ms a step)", gallery_file.display(), secs, secs * 1000.0 / steps.max(1) as f64);
         if !off.is_empty() {
             println!("channels still off on their own pattern (marked OFF): {off:?}");
         }

@@ -317,3 +317,40 @@ fn examples_index_a_folder_resume_and_merge_shards() {
     assert!(stderr(&other).contains("is an index of other settings"), "{}", stderr(&other));
     let _ = std::fs::remove_dir_all(&tmp);
 }
+
+#[test]
+fn patterns_curve_is_the_same_run_stopped_earlier() {
+    let dir = std::env::temp_dir().join(format!("convscope-curve-{}", std::process::id()));
+    let (long, short) = (dir.join("long"), dir.join("short"));
+    let args = |steps: &str, out: &Path, curve: Option<&str>| -> Vec<String> {
+        let mut a: Vec<String> =
+            ["patterns", "--model", "digit-cnn", "--layer", "conv1", "--channels", "0..3", "--size", "28", "--json", "--steps", steps, "-o"]
+                .map(String::from)
+                .to_vec();
+        a.push(out.to_string_lossy().into_owned());
+        if let Some(c) = curve {
+            a.extend(["--curve".to_string(), c.to_string()]);
+        }
+        a
+    };
+    let json = |args: Vec<String>| -> serde_json::Value {
+        let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+        let o = run(&refs);
+        assert!(o.status.success(), "{}", stderr(&o));
+        serde_json::from_slice(&o.stdout).unwrap()
+    };
+    let l = json(args("24", &long, Some("16,8,99,0")));
+    let s = json(args("16", &short, None));
+    // Out-of-range points are dropped, the rest sorted; each point has its gallery.
+    let points = l["curve"].as_array().unwrap();
+    assert_eq!(points.iter().map(|p| p["steps"].as_u64().unwrap()).collect::<Vec<_>>(), [8, 16]);
+    assert!(long.join("gallery-8.png").exists() && long.join("gallery-16.png").exists());
+    // Step 16 of a 24-step run is the 16-step run, to the bit.
+    assert_eq!(points[1]["own_means"], s["own_means"]);
+    // And it went on climbing after it.
+    let mean = |v: &serde_json::Value| v.as_array().unwrap().iter().map(|x| x.as_f64().unwrap()).sum::<f64>();
+    assert!(mean(&l["own_means"]) > mean(&points[0]["own_means"]), "{l}");
+    let bad = run(&["patterns", "--model", "digit-cnn", "--steps", "8", "--curve", "4,x", "-o", dir.join("bad").to_str().unwrap()]);
+    assert!(stderr(&bad).contains("--curve is a list of step counts like 16,32,64, not `4,x`"), "{}", stderr(&bad));
+    let _ = std::fs::remove_dir_all(&dir);
+}
