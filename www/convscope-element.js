@@ -14,7 +14,7 @@ import * as rt from './runtime.js';
 import { longWork } from './longwork.js';
 import { DEFAULTS, checkAgainstModel, pairsToHash, parseHash, toHash } from './urlstate.js';
 
-const KEYS = Object.keys(DEFAULTS).filter((k) => k !== 'v');
+const KEYS = Object.keys(DEFAULTS);
 const GRID_CHANNELS = 32; // maps in an activations figure
 const FIGURE_PX = 448; // a zoom's or an attention map's longer side
 
@@ -37,6 +37,9 @@ figcaption a { color: #3b5bdb; }
 /** The settings of an element: its attributes read as a convscope link. */
 function settingsOf(el) {
   const pairs = KEYS.filter((key) => el.hasAttribute(key)).map((key) => [key, el.getAttribute(key)]);
+  // Snippets carried no version before schema 2: an element without `v` keeps schema 1's
+  // defaults, so a figure already in someone's page does not change.
+  if (!el.hasAttribute('v')) pairs.unshift(['v', '1']);
   return parseHash(pairsToHash(pairs));
 }
 

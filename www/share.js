@@ -20,8 +20,8 @@ export function setupShare(ctx) {
     if (own.model) notes.push(`It shows your own model (${own.model}): a link cannot carry it, so it opens ${DEFAULTS.model} instead.`);
     const hash = toHash(link, { view });
     const url = `${site()}${hash}`;
+    // The element's snippet says its version too: without one it reads as schema 1.
     const params = new URLSearchParams(hash.slice(1));
-    params.delete('v');
     const attrs = [...params].map(([k, v]) => `${k}="${v.replace(/&/g, '&amp;').replace(/"/g, '&quot;')}"`).join(' ');
     const title = `convscope: ${view} of ${link.model} on ${link.image}`;
     const iframe = `<iframe src="${site()}embed.html${hash}" title="${title}" width="520" height="520" style="border:0;max-width:100%" loading="lazy"></iframe>`;

@@ -7,13 +7,13 @@
 //
 //   #v=1&model=efficientnet-lite0&image=coffee.png&layer=blocks.10&zoom=7
 //
-// Leave a key out for its default. Keys and values are case-sensitive. Percent-encode
+// Leave a key out for its default (the defaults of the link's `v`: see `was` below). Keys and values are case-sensitive. Percent-encode
 // &, #, % and spaces (%20); a + is a plus sign (method=gradcam++), not a space. If a key is
 // given twice, the last one wins. A bad value gets a message and only that key falls back
 // to its default; an unknown key gets a message and is ignored.
 //
 //   key       what                                               values (default first)
-//   v         schema version                                     1
+//   v         schema version                                     2 | 1
 //   view      the view the link is about                         activations | attention | patterns
 //   model     bundled model                                      efficientnet-lite0 | digit-cnn
 //   image     sample image                                       chelsea.png | coffee.png | camera.png |
@@ -45,15 +45,18 @@
 //   steps     optimization steps                                 128 | 16 | 32 | 64 | 256 | 512
 //   size      pattern size in pixels                             96 | 64 | 128
 //   seed      random seed                                        0 | 0..4294967295
-//   pfit      how the pattern is fed to the model                model | as-is
+//   pfit      how the pattern is fed to the model                as-is | model
 //  embed page only:
 //   start     when the embed runs the model                      view | click
 //   caption   text under the embed, at most 200 characters       (none) | any text
 //
+// Version 2 changed a default (bench/patterns-curve.sh measured it): a patterns link of v=1
+// that leaves out `pfit` still means the pattern resized to the model's input.
+//
 // A link does not say which layers, classes or methods exist: `checkAgainstModel` checks
 // those once the model is loaded.
 
-export const SCHEMA_VERSION = 1;
+export const SCHEMA_VERSION = 2;
 export const MODELS = Object.freeze(['efficientnet-lite0', 'digit-cnn']);
 export const SAMPLES = Object.freeze(['chelsea.png', 'coffee.png', 'camera.png', 'rocket.jpg', 'astronaut.png']);
 
@@ -99,7 +102,7 @@ const bool = {
 };
 
 const version = {
-  parse: (s) => (digits(s) && Number(s) >= 1 && Number(s) <= Number.MAX_SAFE_INTEGER ? ok(Number(s)) : no('is not a schema version (1)')),
+  parse: (s) => (digits(s) && Number(s) >= 1 && Number(s) <= Number.MAX_SAFE_INTEGER ? ok(Number(s)) : no(`is not a schema version (1 to ${SCHEMA_VERSION})`)),
   show: String,
 };
 
@@ -144,7 +147,8 @@ const orNone = (kind) => ({
   show: (v) => (v === null ? '' : kind.show(v)),
 });
 
-// The schema, in the order links are written. `none` says what null means, for messages.
+// The schema, in the order links are written. `none` says what null means, for messages;
+// `was[v]` is the default a link of the older version `v` meant.
 const SCHEMA = [
   { key: 'v', group: 'common', def: SCHEMA_VERSION, kind: version },
   { key: 'view', group: 'common', def: 'activations', kind: oneOf(VIEWS) },
@@ -176,7 +180,7 @@ const SCHEMA = [
   { key: 'steps', group: 'patterns', def: 128, kind: intOf([16, 32, 64, 128, 256, 512]) },
   { key: 'size', group: 'patterns', def: 96, kind: intOf([64, 96, 128]) },
   { key: 'seed', group: 'patterns', def: 0, kind: int(0, MAX_SEED) },
-  { key: 'pfit', group: 'patterns', def: 'model', kind: oneOf(['model', 'as-is']) },
+  { key: 'pfit', group: 'patterns', def: 'as-is', was: { 1: 'model' }, kind: oneOf(['as-is', 'model']) },
 
   { key: 'start', group: 'embed', def: 'view', kind: oneOf(['view', 'click']) },
   { key: 'caption', group: 'embed', def: null, kind: orNone(text(MAX_CAPTION)), none: 'no caption' },
@@ -209,6 +213,9 @@ function shown(spec, value) {
   }
 }
 
+// What leaving `spec`'s key out means in a link of schema version `v`.
+const defaultOf = (spec, v) => (spec.was && v in spec.was ? spec.was[v] : spec.def);
+
 const same = (a, b) => a === b || (Array.isArray(a) && Array.isArray(b) && a.length === b.length && a.every((x, i) => x === b[i]));
 
 /** Read a hash (`#a=1&b=2`, with or without the '#', or empty) into `{ state, errors }`:
@@ -226,7 +233,9 @@ export function parseHash(hash) {
     const raw = given.get(spec.key);
     const r = spec.kind.parse(raw);
     if (r.why !== undefined) {
-      const fallback = spec.def === null ? spec.none : spec.kind.show(spec.def);
+      const def = defaultOf(spec, state.v);
+      state[spec.key] = def;
+      const fallback = def === null ? spec.none : spec.kind.show(def);
       errors.push(`link setting \`${spec.key}\`: \`${quote(raw)}\` ${r.why}; using ${fallback}`);
       continue;
     }
@@ -234,6 +243,10 @@ export function parseHash(hash) {
     if (spec.key === 'v' && r.value > SCHEMA_VERSION) {
       errors.push(`this link was made by a newer convscope (v=${r.value}); some settings may not apply`);
     }
+  }
+  // An older link's left-out keys mean what they meant when it was made.
+  for (const spec of SCHEMA) {
+    if (!given.has(spec.key)) state[spec.key] = defaultOf(spec, state.v);
   }
   for (const [key, value] of given) {
     // '&&' (an empty pair) says nothing; a value without a name is reported as such.

@@ -27,32 +27,32 @@ const EMBED = ['start', 'caption'];
 
 // Every key, none at its default, as hash text and as the state it reads as.
 const FULL_TEXT = {
-  v: '1', view: 'attention', model: 'digit-cnn', image: 'rocket.jpg', fit: 'center-crop', backend: 'webgpu',
+  v: '2', view: 'attention', model: 'digit-cnn', image: 'rocket.jpg', fit: 'center-crop', backend: 'webgpu',
   layer: 'blocks.10', page: '64', zoom: '7', scale: 'layer', cmap: 'coolwarm', rank: 'active', compare: 'coffee.png', overlay: '40',
   method: 'scorecam', class: '281', contrast: '285', camlayer: 'blocks.15', method2: 'gradcam++', opacity: '70', raw: '1', camcmap: 'viridis',
-  player: 'blocks.5', channels: '16..32', steps: '256', size: '128', seed: '4294967295', pfit: 'as-is',
+  player: 'blocks.5', channels: '16..32', steps: '256', size: '128', seed: '4294967295', pfit: 'model',
   start: 'click', caption: 'A cat, seen by Grad-CAM & co. 100% 🐱',
 };
 const FULL_STATE = {
-  v: 1, view: 'attention', model: 'digit-cnn', image: 'rocket.jpg', fit: 'center-crop', backend: 'webgpu',
+  v: 2, view: 'attention', model: 'digit-cnn', image: 'rocket.jpg', fit: 'center-crop', backend: 'webgpu',
   layer: 'blocks.10', page: 64, zoom: 7, scale: 'layer', cmap: 'coolwarm', rank: 'active', compare: 'coffee.png', overlay: 40,
   method: 'scorecam', class: 281, contrast: 285, camlayer: 'blocks.15', method2: 'gradcam++', opacity: 70, raw: true, camcmap: 'viridis',
-  player: 'blocks.5', channels: Array.from({ length: 16 }, (_, i) => 16 + i), steps: 256, size: 128, seed: 4294967295, pfit: 'as-is',
+  player: 'blocks.5', channels: Array.from({ length: 16 }, (_, i) => 16 + i), steps: 256, size: 128, seed: 4294967295, pfit: 'model',
   start: 'click', caption: 'A cat, seen by Grad-CAM & co. 100% 🐱',
 };
 const hashOf = (fields) => `#${Object.entries(fields).map(([k, v]) => `${k}=${encodeURIComponent(v)}`).join('&')}`;
 
 test('the exports', () => {
-  assert.equal(SCHEMA_VERSION, 1);
+  assert.equal(SCHEMA_VERSION, 2);
   assert.ok(Object.isFrozen(DEFAULTS));
   assert.deepEqual(MODELS, ['efficientnet-lite0', 'digit-cnn']);
   assert.deepEqual(SAMPLES, ['chelsea.png', 'coffee.png', 'camera.png', 'rocket.jpg', 'astronaut.png']);
   assert.deepEqual(Object.keys(FULL_STATE), ALL_KEYS, 'the tests name every key, in schema order');
   assert.deepEqual(DEFAULTS, {
-    v: 1, view: 'activations', model: 'efficientnet-lite0', image: 'chelsea.png', fit: 'whole', backend: 'auto',
+    v: 2, view: 'activations', model: 'efficientnet-lite0', image: 'chelsea.png', fit: 'whole', backend: 'auto',
     layer: null, page: 0, zoom: null, scale: 'channel', cmap: 'auto', rank: 'index', compare: null, overlay: null,
     method: 'gradcam', class: null, contrast: null, camlayer: null, method2: null, opacity: 55, raw: false, camcmap: 'magma',
-    player: null, channels: null, steps: 128, size: 96, seed: 0, pfit: 'model',
+    player: null, channels: null, steps: 128, size: 96, seed: 0, pfit: 'as-is',
     start: 'view', caption: null,
   });
 });
@@ -85,7 +85,7 @@ test('every key, given, reads as its typed value', () => {
 });
 
 test('the example link, a + and percent-decoding', () => {
-  const { state, errors } = parseHash('#v=1&model=efficientnet-lite0&image=coffee.png&layer=blocks.10&zoom=7');
+  const { state, errors } = parseHash('#v=2&model=efficientnet-lite0&image=coffee.png&layer=blocks.10&zoom=7');
   assert.deepEqual(errors, []);
   assert.deepEqual(state, { ...DEFAULTS, image: 'coffee.png', layer: 'blocks.10', zoom: 7 });
   assert.equal(parseHash('#method=gradcam++').state.method, 'gradcam++', 'a + is a plus sign');
@@ -190,16 +190,34 @@ test('values written by pairsToHash read back as given: spaces stay spaces, a + 
 });
 
 test('a link from a newer schema: a message, and parsing goes on', () => {
-  const { state, errors } = parseHash('#v=2&layer=blocks.3&zoom=4&newkey=1');
+  const { state, errors } = parseHash('#v=3&layer=blocks.3&zoom=4&newkey=1');
   assert.deepEqual(errors, [
-    'this link was made by a newer convscope (v=2); some settings may not apply',
+    'this link was made by a newer convscope (v=3); some settings may not apply',
     'link setting `newkey` is not known; ignored',
   ]);
-  assert.equal(state.v, 2);
+  assert.equal(state.v, 3);
   assert.equal(state.layer, 'blocks.3');
   assert.equal(state.zoom, 4);
-  assert.equal(parseHash('#zoom=4').state.v, 1, 'a missing v reads as 1');
-  assert.ok(toHash(state).startsWith('#v=1&'), 'a link written now is v=1');
+  assert.equal(state.pfit, 'as-is', "a newer link's left-out keys: today's defaults");
+  assert.equal(parseHash('#zoom=4').state.v, 2, 'a missing v reads as the current version');
+  assert.ok(toHash(state).startsWith('#v=2&'), 'a link written now is v=2');
+});
+
+test('a v=1 link keeps the defaults it was made with (patterns at their own size since v=2)', () => {
+  const old = parseHash('#v=1&view=patterns&player=blocks.5');
+  assert.deepEqual(old.errors, []);
+  assert.deepEqual([old.state.steps, old.state.pfit, old.state.size], [128, 'model', 96]);
+  assert.equal(parseHash('#v=2&view=patterns').state.pfit, 'as-is');
+  // What it says is kept; a bad value falls back to its own version's default.
+  assert.equal(parseHash('#v=1&pfit=as-is').state.pfit, 'as-is');
+  const bad = parseHash('#v=1&pfit=fit');
+  assert.equal(bad.state.pfit, 'model');
+  assert.deepEqual(bad.errors, ['link setting `pfit`: `fit` is not one of as-is, model; using model']);
+  assert.deepEqual(parseHash('#pfit=fit').errors, ['link setting `pfit`: `fit` is not one of as-is, model; using as-is']);
+  // Written again, it is a v=2 link that says what the old one left out.
+  const again = toHash(old.state);
+  assert.equal(again, '#v=2&view=patterns&model=efficientnet-lite0&image=chelsea.png&player=blocks.5&pfit=model');
+  assert.deepEqual(parseHash(again).state, { ...old.state, v: 2 });
 });
 
 // A fake model.
@@ -315,17 +333,17 @@ test('checkAgainstModel: fields left out skip their checks; it never changes its
 });
 
 test('toHash: the always keys, then what differs from the defaults', () => {
-  assert.equal(toHash(DEFAULTS), '#v=1&view=activations&model=efficientnet-lite0&image=chelsea.png');
+  assert.equal(toHash(DEFAULTS), '#v=2&view=activations&model=efficientnet-lite0&image=chelsea.png');
   const example = parseHash('#v=1&model=efficientnet-lite0&image=coffee.png&layer=blocks.10&zoom=7').state;
-  assert.equal(toHash(example), '#v=1&view=activations&model=efficientnet-lite0&image=coffee.png&layer=blocks.10&zoom=7');
+  assert.equal(toHash(example), '#v=2&view=activations&model=efficientnet-lite0&image=coffee.png&layer=blocks.10&zoom=7');
   // Keys of the other views are left out; the view option picks the view.
   assert.equal(toHash(FULL_STATE),
-    '#v=1&view=attention&model=digit-cnn&image=rocket.jpg&fit=center-crop&backend=webgpu'
+    '#v=2&view=attention&model=digit-cnn&image=rocket.jpg&fit=center-crop&backend=webgpu'
     + '&method=scorecam&class=281&contrast=285&camlayer=blocks.15&method2=gradcam%2B%2B&opacity=70&raw=1&camcmap=viridis'
     + '&start=click&caption=A%20cat,%20seen%20by%20Grad-CAM%20%26%20co.%20100%25%20%F0%9F%90%B1');
   assert.equal(toHash(FULL_STATE, { view: 'patterns' }),
-    '#v=1&view=patterns&model=digit-cnn&image=rocket.jpg&fit=center-crop&backend=webgpu'
-    + '&player=blocks.5&channels=16..32&steps=256&size=128&seed=4294967295&pfit=as-is'
+    '#v=2&view=patterns&model=digit-cnn&image=rocket.jpg&fit=center-crop&backend=webgpu'
+    + '&player=blocks.5&channels=16..32&steps=256&size=128&seed=4294967295&pfit=model'
     + '&start=click&caption=A%20cat,%20seen%20by%20Grad-CAM%20%26%20co.%20100%25%20%F0%9F%90%B1');
   const channels = (list) => toHash({ ...DEFAULTS, view: 'patterns', channels: list }).split('&').pop();
   assert.equal(channels([16, 17, 18]), 'channels=16..19');
@@ -337,16 +355,16 @@ test('toHash: the always keys, then what differs from the defaults', () => {
 test('toHash with all: every view\'s keys (the full page\'s own hash), and they read back', () => {
   const hash = toHash(FULL_STATE, { all: true });
   assert.match(hash, /&layer=.*&method=scorecam.*&player=blocks\.5/, hash);
-  assert.match(hash, /^#v=1&view=attention&/, 'the view stays the state\'s');
+  assert.match(hash, /^#v=2&view=attention&/, 'the view stays the state\'s');
   const back = parseHash(hash);
   assert.deepEqual(back.errors, []);
-  assert.deepEqual(back.state, { ...FULL_STATE, v: 1 });
+  assert.deepEqual(back.state, { ...FULL_STATE, v: 2 });
 });
 
 test('toHash never throws and leaves out what would not read back', () => {
   for (const junk of [null, undefined, 42, 'x', {}, [], { view: 'nope', model: 'x', zoom: '7', raw: 'yes', channels: 'all', caption: '\ud800' }]) {
     const hash = toHash(junk);
-    assert.equal(hash, '#v=1&view=activations&model=efficientnet-lite0&image=chelsea.png', JSON.stringify(junk));
+    assert.equal(hash, '#v=2&view=activations&model=efficientnet-lite0&image=chelsea.png', JSON.stringify(junk));
   }
   assert.equal(toHash(DEFAULTS, null), toHash(DEFAULTS));
 });
@@ -366,7 +384,7 @@ function randomState(r, view) {
   };
   const caption = () => Array.from({ length: int(r, 1, 200) }, () => pick(r, TEXT)).join('');
   const gen = {
-    v: () => 1, view: () => view, model: () => pick(r, MODELS), image: () => pick(r, SAMPLES),
+    v: () => 2, view: () => view, model: () => pick(r, MODELS), image: () => pick(r, SAMPLES),
     fit: () => pick(r, ['whole', 'center-crop']), backend: () => pick(r, ['auto', 'webgpu', 'cpu']),
     layer: () => maybe(() => pick(r, IDS)), page: () => int(r, 0, 5000), zoom: () => maybe(() => int(r, 0, 5000)),
     scale: () => pick(r, ['channel', 'layer']), cmap: () => pick(r, ['auto', 'viridis', 'magma', 'cividis', 'gray', 'coolwarm']),
