@@ -36,7 +36,7 @@ test('each view\'s "Copy link" reopens that view: same layer, channels, method, 
   await page.check('#overlay-toggle');
   await page.click('[data-share="link"][data-view="activations"]');
   const actLink = await page.evaluate(() => window.convscope.lastShare.url);
-  assert.match(actLink, /#v=1&view=activations&model=efficientnet-lite0&image=chelsea\.png&backend=cpu&layer=blocks\.1/);
+  assert.match(actLink, /#v=2&view=activations&model=efficientnet-lite0&image=chelsea\.png&backend=cpu&layer=blocks\.1/);
   await page.waitForSelector('[data-view="activations"] ~ .share-status:not([hidden])');
   assert.match(await page.textContent('[data-view="activations"] ~ .share-status'), /blocks\.1/);
   assert.match(await page.evaluate(() => location.hash), /layer=blocks\.1.*zoom=/, 'the address bar follows the controls');
@@ -72,7 +72,9 @@ test('each view\'s "Copy link" reopens that view: same layer, channels, method, 
   assert.equal(pat.state, 'done', pat.error);
   await page.click('[data-share="link"][data-view="patterns"]');
   const patLink = await page.evaluate(() => window.convscope.lastShare.url);
-  assert.match(patLink, /view=patterns.*player=blocks\.2&channels=16\.\.24&steps=16&size=64&seed=3&pfit=as-is/);
+  // At its own size is the default since v=2: the link leaves it out.
+  assert.match(patLink, /#v=2&view=patterns.*player=blocks\.2&channels=16\.\.24&steps=16&size=64&seed=3$/);
+  assert.equal(pat.fit, 'as-is');
   assert.deepEqual(consoleErrors, []);
   await page.close();
 
@@ -143,8 +145,8 @@ test('bad link settings each get a message naming the key; the rest of the link 
   await page.click('[data-share="embed"][data-view="attention"]');
   assert.match(await page.textContent('#share-notes'), /your own image \(mine\.png\): a link cannot carry the file, so it opens the sample chelsea\.png instead/);
   assert.match(await page.inputValue('#share-link'), /image=chelsea\.png/);
-  assert.match(await page.inputValue('#share-element'), /<conv-scope view="attention" model="efficientnet-lite0" image="chelsea\.png"/);
-  assert.match(await page.inputValue('#share-iframe'), /embed\.html#v=1&view=attention&/);
+  assert.match(await page.inputValue('#share-element'), /<conv-scope v="2" view="attention" model="efficientnet-lite0" image="chelsea\.png"/);
+  assert.match(await page.inputValue('#share-iframe'), /embed\.html#v=2&view=attention&/);
   await page.keyboard.press('Escape');
   assert.equal(await page.isVisible('#share-dialog'), false, 'Escape closes the dialog');
   assert.equal(await page.evaluate(() => document.activeElement.dataset.share), 'embed', 'focus goes back to the button');
@@ -164,6 +166,8 @@ test('a blog on another origin: an iframe and two elements drawn with the full p
 <conv-scope id="grid" view="activations" model="efficientnet-lite0" image="chelsea.png" layer="stem" backend="cpu"></conv-scope>
 <div style="height: 6000px">a long post</div>
 <conv-scope id="cam" view="attention" image="chelsea.png" method="gradcam" backend="cpu" start="view"></conv-scope>
+<conv-scope id="old" view="patterns" backend="cpu" start="click"></conv-scope>
+<conv-scope id="new" v="2" view="patterns" backend="cpu" start="click"></conv-scope>
 <script>window.heights = []; addEventListener('message', (e) => { if (e.data && e.data.type === 'convscope:height') window.heights.push(e.data.height); });</script>
 </body></html>`;
   const host = createServer((req, res) => res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' }).end(blog));
@@ -186,6 +190,12 @@ test('a blog on another origin: an iframe and two elements drawn with the full p
   const zoom = await frame.evaluate(() => document.querySelector('conv-scope').result);
   assert.equal(await state('grid'), 'done');
   assert.equal(await frame.evaluate(() => document.querySelector('conv-scope').state), 'done');
+
+  // An element without `v` was written before v=2: it keeps v=1's defaults; the iframe's
+  // v=1 link reaches its element as v=1.
+  const fits = await page.evaluate(() => ['old', 'new'].map((i) => [document.getElementById(i).settings.v, document.getElementById(i).settings.pfit]));
+  assert.deepEqual(fits, [[1, 'model'], [2, 'as-is']]);
+  assert.equal(await frame.evaluate(() => document.querySelector('conv-scope').settings.v), 1);
 
   // Off screen: nothing computed yet.
   assert.equal(await state('cam'), 'poster', 'the element below the fold waits');
@@ -216,7 +226,7 @@ test('a blog on another origin: an iframe and two elements drawn with the full p
   assert.ok((await page.evaluate(() => window.heights)).some((h) => h > 200), 'the iframe told its height');
   assert.match(await frame.getAttribute('conv-scope', 'view'), /activations/);
   const open = await frame.evaluate(() => document.querySelector('conv-scope').shadowRoot.querySelector('a.open').href);
-  assert.match(open, new RegExp(`^${site.url.replace(/[.]/g, '\\.')}index\\.html#v=1&view=activations.*layer=stem&zoom=5&compare=coffee\\.png&overlay=60`));
+  assert.match(open, new RegExp(`^${site.url.replace(/[.]/g, '\\.')}index\\.html#v=2&view=activations.*layer=stem&zoom=5&compare=coffee\\.png&overlay=60`));
   assert.deepEqual(errors, []);
   await page.close();
 
