@@ -19,6 +19,6 @@ py=${1:-python3}
 bin=${CARGO_TARGET_DIR:-target}/release/convscope
 mkdir -p "$out"
 ONNX_OUT=$out/lite0.onnx "$py" bench/peer_torch.py cpu "$runs" | tee "$out/torch.json"
-"$bin" bench --backend cpu --runs "$runs" --attention --methods gradcam --json | tee "$out/convscope-forward.json"
+"$bin" bench --backend cpu --image www/samples/chelsea.png --runs "$runs" --attention --methods gradcam --json | tee "$out/convscope-forward.json"
 "$bin" bench --backend cpu --patterns --steps "$steps" --json | tee "$out/convscope-patterns.json"
 "$py" bench/table.py "$out" cpu

@@ -14,7 +14,8 @@ const RELU6: Clamp = Clamp { min: 0.0, max: 6.0 };
 
 /// `(n, c, [h, w], kernel, stride, padding)`: EfficientNet-Lite0's and MobileNetV2's depthwise
 /// layers (3x3 and 5x5, stride 1 and 2, TF-same asymmetric padding at stride 2), the
-/// torchvision zoo's (symmetric padding, 7x7 in ConvNeXt), and odd sizes.
+/// torchvision zoo's (symmetric padding, 7x7 in ConvNeXt), and odd sizes; narrow and wide
+/// planes, channel counts that fill blocks of 16 in part.
 fn cases() -> Vec<(usize, usize, [usize; 2], Geometry)> {
     let g = |k: usize, s: usize, p: [[usize; 2]; 2]| Geometry { kernel: [k, k], stride: [s, s], padding: p };
     vec![
@@ -26,6 +27,10 @@ fn cases() -> Vec<(usize, usize, [usize; 2], Geometry)> {
         (2, 16, [9, 9], g(7, 1, [[3, 3], [3, 3]])),
         (1, 3, [11, 8], Geometry { kernel: [3, 5], stride: [1, 2], padding: [[0, 2], [2, 1]] }),
         (1, 2, [5, 5], g(3, 1, [[0, 0], [0, 0]])),
+        // Rows wider than a block of lanes run on the row kernels, the rest on the blocked ones.
+        (1, 5, [21, 37], g(3, 1, [[1, 1], [1, 1]])),
+        (2, 3, [18, 34], g(5, 2, [[1, 2], [1, 2]])),
+        (1, 4, [9, 41], Geometry { kernel: [3, 5], stride: [1, 2], padding: [[0, 2], [2, 1]] }),
     ]
 }
 

@@ -8,7 +8,7 @@
 //! loops carry no bounds or padding tests and vectorize: one source, compiled for AVX2, AVX-512
 //! or SIMD128 by `macerator` and chosen at run time.
 
-use super::{Clamp, planes};
+use super::{Clamp, planes, planes_with};
 
 /// Where a depthwise kernel reads: its size, strides and the padding on each side.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -87,7 +87,7 @@ impl Phases {
 }
 
 /// Lanes of one block of [`accumulate`]: two AVX2 registers, one AVX-512 register.
-const LANES: usize = 16;
+pub(super) const LANES: usize = 16;
 
 /// `out[j] = init + Σ w[t] * src[t][j]`: a block of [`LANES`] outputs at a time stays in
 /// registers across every tap (fixed-size arrays, so the compiler emits vector operations for
@@ -118,33 +118,132 @@ fn clamp_row(row: &mut [f32], clamp: Option<Clamp>) {
     }
 }
 
-/// One output plane: `x` is the input plane, `w` the channel's `kh * kw` kernel.
-#[allow(clippy::extra_unused_type_parameters, clippy::too_many_arguments)]
-#[macerator::with_simd]
-fn forward_plane<S: macerator::Simd>(out: &mut [f32], x: &[f32], w: &[f32], bias: f32, g: &Geometry, input: [usize; 2], clamp: Option<Clamp>) {
-    let p = Phases::of(x, g, input);
-    let [_, ow] = g.output(input).expect("checked by the caller");
-    let [kh, kw] = g.kernel;
-    let (top, h) = (g.padding[0][0], input[0]);
-    let mut ws = Vec::with_capacity(kh * kw);
-    let mut srcs: Vec<&[f32]> = Vec::with_capacity(kh * kw);
-    for (oh, row) in out.chunks_exact_mut(ow).enumerate() {
-        ws.clear();
-        srcs.clear();
-        for i in 0..kh {
-            let r = oh * g.stride[0] + i;
-            // Rows of padding add nothing.
-            if r < top || r >= top + h {
-                continue;
-            }
-            for j in 0..kw {
-                let at = p.tap(r, j);
-                ws.push(w[i * kw + j]);
-                srcs.push(&p.data[at..at + ow.next_multiple_of(LANES)]);
+/// Output rows computed together: their `ROWS x LANES` accumulators stay in registers across
+/// every tap, which gives the multiply-adds independent chains (one chain per block would wait
+/// on each add's latency, and a narrow plane has only one block per row).
+const ROWS: usize = 4;
+
+/// `a * b + c`: one fused instruction where the backend has it, two operations where a fused
+/// multiply-add would be a slow library call (wasm, pre-AVX2 x86).
+#[inline(always)]
+fn madd<S: macerator::Simd>(a: f32, b: f32, c: f32) -> f32 {
+    if <f32 as macerator::VFma>::is_accelerated::<S>() { a.mul_add(b, c) } else { a * b + c }
+}
+
+/// `acc += w * src`, lane by lane.
+#[inline(always)]
+fn madd_block<S: macerator::Simd>(acc: &mut [f32; LANES], w: f32, src: &[f32; LANES]) {
+    for l in 0..LANES {
+        acc[l] = madd::<S>(w, src[l], acc[l]);
+    }
+}
+
+/// `acc += w * src`, lane by lane, a weight for each lane.
+#[inline(always)]
+pub(super) fn madd_lanes<S: macerator::Simd>(acc: &mut [f32; LANES], w: &[f32; LANES], src: &[f32; LANES]) {
+    for l in 0..LANES {
+        acc[l] = madd::<S>(w[l], src[l], acc[l]);
+    }
+}
+
+/// The padded rows of one input plane that the current output rows read, each split into
+/// phases as in [`Phases`]: a ring of slots in a scratch buffer, filled as the rows come into
+/// reach, so the plane is never copied whole (nor zero-filled) and what is read stays in cache.
+struct Window<'a> {
+    data: &'a mut Vec<f32>,
+    /// Padded row held by each slot.
+    held: Vec<usize>,
+    slots: usize,
+    /// Length of a slot: `stride` phases of `len`, plus a block of slack (see [`accumulate`]).
+    slot: usize,
+    len: usize,
+}
+
+impl<'a> Window<'a> {
+    fn new(data: &'a mut Vec<f32>, g: &Geometry, input: [usize; 2]) -> Self {
+        let len = g.phase_len(input);
+        let slot = g.stride[1] * len + LANES;
+        let slots = (ROWS - 1) * g.stride[0] + g.kernel[0];
+        data.clear();
+        data.resize(slots * slot, 0.0);
+        Window { data, held: vec![usize::MAX; slots], slots, slot, len }
+    }
+
+    /// Where padded row `r` starts, copying it in from `x` first if its slot holds another.
+    fn row(&mut self, r: usize, x: &[f32], g: &Geometry, input: [usize; 2]) -> usize {
+        let k = r % self.slots;
+        let at = k * self.slot;
+        if self.held[k] != r {
+            self.held[k] = r;
+            let dst = &mut self.data[at..at + self.slot];
+            dst.fill(0.0);
+            let (top, left, s) = (g.padding[0][0], g.padding[1][0], g.stride[1]);
+            if r >= top && r < top + input[0] {
+                let src = &x[(r - top) * input[1]..][..input[1]];
+                if s == 1 {
+                    dst[left..left + input[1]].copy_from_slice(src);
+                } else {
+                    for phase in 0..s {
+                        let first = (phase + s - left % s) % s;
+                        let out = &mut dst[phase * self.len + (left + first) / s..(phase + 1) * self.len];
+                        for (d, &v) in out.iter_mut().zip(src.iter().skip(first).step_by(s)) {
+                            *d = v;
+                        }
+                    }
+                }
             }
         }
-        accumulate(row, &ws, &srcs, bias);
-        clamp_row(row, clamp);
+        at
+    }
+}
+
+/// One output plane: `x` is the input plane, `w` the channel's `kh * kw` kernel; `scratch`
+/// holds the [`Window`].
+#[allow(clippy::extra_unused_type_parameters, clippy::too_many_arguments)]
+#[macerator::with_simd]
+fn forward_plane<S: macerator::Simd>(
+    out: &mut [f32],
+    x: &[f32],
+    w: &[f32],
+    bias: f32,
+    g: &Geometry,
+    input: [usize; 2],
+    clamp: Option<Clamp>,
+    scratch: &mut Vec<f32>,
+) {
+    let [oh, ow] = g.output(input).expect("checked by the caller");
+    let [kh, kw] = g.kernel;
+    let sh = g.stride[0];
+    let mut win = Window::new(scratch, g, input);
+    let taps: Vec<usize> = (0..kw).map(|j| (j % g.stride[1]) * win.len + j / g.stride[1]).collect();
+    let mut base = vec![[0usize; ROWS]; kh];
+    for first in (0..oh).step_by(ROWS) {
+        let rows = ROWS.min(oh - first);
+        // Rows past the plane's end repeat its last row: computed, not stored.
+        for (i, b) in base.iter_mut().enumerate() {
+            for (r, b) in b.iter_mut().enumerate() {
+                *b = win.row((first + r.min(rows - 1)) * sh + i, x, g, input);
+            }
+        }
+        let data = &win.data[..];
+        for c in (0..ow).step_by(LANES) {
+            let mut acc = [[bias; LANES]; ROWS];
+            for (i, b) in base.iter().enumerate() {
+                for (j, &tap) in taps.iter().enumerate() {
+                    let wt = w[i * kw + j];
+                    for (a, &b) in acc.iter_mut().zip(b) {
+                        let src: &[f32; LANES] = data[b + tap + c..][..LANES].try_into().expect("a window row holds whole blocks");
+                        madd_block::<S>(a, wt, src);
+                    }
+                }
+            }
+            let n = LANES.min(ow - c);
+            for (r, a) in acc.iter().enumerate().take(rows) {
+                let o = &mut out[(first + r) * ow + c..][..n];
+                o.copy_from_slice(&a[..n]);
+                clamp_row(o, clamp);
+            }
+        }
     }
 }
 
@@ -250,13 +349,21 @@ impl Planes {
 /// The convolution: `x` is `[n, c, h, w]`, `w` is `[c, 1, kh, kw]`, `bias` is `[c]`; returns
 /// `[n, c, oh, ow]`, clamped to `clamp` when given.
 pub fn forward(x: &[f32], w: &[f32], bias: Option<&[f32]>, s: Planes, g: &Geometry, clamp: Option<Clamp>) -> Vec<f32> {
+    if super::blocked::suits(s.input) {
+        return super::blocked::forward(x, w, bias, s, g, clamp);
+    }
+    forward_rows(x, w, bias, s, g, clamp)
+}
+
+/// [`forward`] on the row kernels, whatever the planes' width.
+fn forward_rows(x: &[f32], w: &[f32], bias: Option<&[f32]>, s: Planes, g: &Geometry, clamp: Option<Clamp>) -> Vec<f32> {
     let [oh, ow] = g.output(s.input).expect("checked by the caller");
     let k = g.kernel[0] * g.kernel[1];
     let mut out = vec![0.0; s.n * s.c * oh * ow];
-    planes(&mut out, oh * ow, |plane, o| {
+    planes_with(&mut out, oh * ow, |scratch, plane, o| {
         let ch = plane % s.c;
         let xp = &x[plane * s.len()..][..s.len()];
-        forward_plane(o, xp, &w[ch * k..][..k], bias.map_or(0.0, |b| b[ch]), g, s.input, clamp);
+        forward_plane(o, xp, &w[ch * k..][..k], bias.map_or(0.0, |b| b[ch]), g, s.input, clamp, scratch);
     });
     out
 }
@@ -265,6 +372,9 @@ pub fn forward(x: &[f32], w: &[f32], bias: Option<&[f32]>, s: Planes, g: &Geomet
 pub fn input_grad(dy: &[f32], w: &[f32], s: Planes, g: &Geometry) -> Vec<f32> {
     let [oh, ow] = g.output(s.input).expect("checked by the caller");
     let k = g.kernel[0] * g.kernel[1];
+    if super::blocked::suits(s.input) {
+        return super::blocked::input_grad(dy, w, s, g);
+    }
     let mut dx = vec![0.0; s.n * s.c * s.len()];
     planes(&mut dx, s.len(), |plane, d| {
         let ch = plane % s.c;
@@ -342,6 +452,10 @@ mod tests {
             ([5, 5], [2, 2], [[1, 2], [1, 2]], [9, 11]),
             ([5, 5], [1, 1], [[2, 2], [2, 2]], [5, 6]),
             ([3, 5], [1, 2], [[0, 0], [2, 1]], [4, 13]),
+            ([3, 3], [1, 1], [[1, 1], [1, 1]], [7, 35]),
+            ([3, 3], [2, 2], [[0, 1], [0, 1]], [20, 20]),
+            ([5, 5], [2, 2], [[1, 2], [1, 2]], [9, 33]),
+            ([3, 5], [1, 2], [[0, 0], [2, 1]], [4, 40]),
         ] {
             let g = Geometry { kernel, stride, padding };
             let s = Planes { n: 2, c: 3, input };
@@ -353,6 +467,14 @@ mod tests {
             assert_eq!(got.len(), want.len());
             for (a, e) in got.iter().zip(&want) {
                 assert!((a - e).abs() < 1e-5, "{g:?}: {a} vs {e}");
+            }
+            // Both kernels, whichever `forward` chose (the blocked ones for narrow planes).
+            let blocked = super::super::blocked::forward(&x, &w, Some(&b), s, &g, None);
+            let rows = forward_rows(&x, &w, Some(&b), s, &g, None);
+            for (got, which) in [(blocked, "blocked"), (rows, "rows")] {
+                for (a, e) in got.iter().zip(&want) {
+                    assert!((a - e).abs() < 1e-5, "{which} {g:?} {input:?}: {a} vs {e}");
+                }
             }
         }
     }

@@ -15,6 +15,7 @@
 //!   products too.
 //! - [`clamp`]: ReLU, ReLU6 and clip, whose backward is one pass over the saved output.
 
+mod blocked;
 pub mod depthwise;
 
 use burn::{
@@ -60,6 +61,24 @@ fn planes(out: &mut [f32], len: usize, f: impl Fn(usize, &mut [f32]) + Send + Sy
     }
     #[cfg(not(feature = "rayon"))]
     out.chunks_mut(len).enumerate().for_each(|(i, c)| f(i, c));
+}
+
+/// [`planes`] with a scratch buffer per task, reused across the chunks that task runs (so a
+/// kernel's per-plane scratch is allocated once per thread, not once per plane).
+fn planes_with(out: &mut [f32], len: usize, f: impl Fn(&mut Vec<f32>, usize, &mut [f32]) + Send + Sync) {
+    if len == 0 {
+        return;
+    }
+    #[cfg(feature = "rayon")]
+    {
+        use rayon::prelude::*;
+        out.par_chunks_mut(len).enumerate().for_each_init(Vec::new, |scratch, (i, c)| f(scratch, i, c));
+    }
+    #[cfg(not(feature = "rayon"))]
+    {
+        let mut scratch = Vec::new();
+        out.chunks_mut(len).enumerate().for_each(|(i, c)| f(&mut scratch, i, c));
+    }
 }
 
 /// The convolutions the kernels take.
