@@ -1,8 +1,8 @@
-//! convscope's own CPU kernels against burn's ops: the depthwise and the 1x1 convolution
-//! (forward, and the gradients with respect to the input, the weight and the bias) on every
-//! kernel size, stride, padding and channel count the bundled and imported models use, the
-//! clamp and its backward, finite differences, and the same function on wgpu (where burn's ops
-//! run).
+//! convscope's own CPU kernels against burn's ops: the depthwise, the 1x1 and the direct
+//! (first-layer) convolution (forward, and the gradients with respect to the input, the weight
+//! and the bias) on every kernel size, stride, padding and channel count the bundled and
+//! imported models use, the clamp and its backward, finite differences, and the same function
+//! on wgpu (where burn's ops run).
 
 mod common;
 
@@ -56,6 +56,7 @@ fn run_conv(device: &Device, mine: bool, (n, c, o, [h, w], conv): Case, clamp: O
     let (w_shape, options) = match conv {
         Conv::Depthwise(g) => ([c, 1, g.kernel[0], g.kernel[1]], ConvOptions::new_with_padding(g.stride, g.padding.map(|[a, e]| (a, e)), [1, 1], c)),
         Conv::Pointwise => ([o, c, 1, 1], ConvOptions::new([1, 1], [0, 0], [1, 1], 1)),
+        Conv::Direct(g) => ([o, c, g.kernel[0], g.kernel[1]], ConvOptions::new_with_padding(g.stride, g.padding.map(|[a, e]| (a, e)), [1, 1], 1)),
     };
     let x = Tensor::<4>::from_data(TensorData::new(rng.vec(n * c * h * w, scale), [n, c, h, w]), device).require_grad();
     let wt = Tensor::<4>::from_data(TensorData::new(rng.vec(w_shape.iter().product(), 1.0), w_shape), device).require_grad();
@@ -111,6 +112,31 @@ fn pointwise_forward_and_every_gradient_equal_burns() {
         for clamp in [None, Some(RELU6)] {
             let what = format!("case {i} {case:?} clamp {clamp:?}");
             let (mine, burn) = (run_conv(&device, true, case, clamp, 40 + i as u64), run_conv(&device, false, case, clamp, 40 + i as u64));
+            assert_close(&format!("{what}: y"), &mine.y, &burn.y, 1e-5);
+            assert_close(&format!("{what}: dx"), &mine.dx, &burn.dx, 1e-5);
+            assert_close(&format!("{what}: dw"), &mine.dw, &burn.dw, 1e-5);
+            assert_close(&format!("{what}: db"), &mine.db, &burn.db, 1e-5);
+        }
+    }
+}
+
+#[test]
+fn direct_forward_and_every_gradient_equal_burns() {
+    let device = Device::flex().autodiff();
+    let g = |k: usize, s: usize, p: [[usize; 2]; 2]| Geometry { kernel: [k, k], stride: [s, s], padding: p };
+    // EfficientNet-Lite0's stem (TF-same at stride 2), a grey first layer, odd sizes and
+    // channel counts, a batch of two.
+    for (i, case) in [
+        (1, 3, 32, [30, 28], Conv::Direct(g(3, 2, [[0, 1], [0, 1]]))),
+        (2, 1, 6, [12, 9], Conv::Direct(g(5, 1, [[2, 2], [2, 2]]))),
+        (1, 4, 20, [8, 23], Conv::Direct(Geometry { kernel: [3, 5], stride: [1, 2], padding: [[0, 2], [2, 1]] })),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        for clamp in [None, Some(RELU6)] {
+            let what = format!("case {i} {case:?} clamp {clamp:?}");
+            let (mine, burn) = (run_conv(&device, true, case, clamp, 60 + i as u64), run_conv(&device, false, case, clamp, 60 + i as u64));
             assert_close(&format!("{what}: y"), &mine.y, &burn.y, 1e-5);
             assert_close(&format!("{what}: dx"), &mine.dx, &burn.dx, 1e-5);
             assert_close(&format!("{what}: dw"), &mine.dw, &burn.dw, 1e-5);
@@ -194,7 +220,8 @@ fn the_clamp_and_its_backward_equal_burns() {
 #[test]
 fn on_every_device_the_layer_is_the_same() {
     let (n, c, input, g) = cases()[3];
-    for case in [(n, c, c, input, Conv::Depthwise(g)), (1, 16, 24, [6, 6], Conv::Pointwise)] {
+    let stem = Conv::Direct(Geometry { kernel: [3, 3], stride: [2, 2], padding: [[0, 1], [0, 1]] });
+    for case in [(n, c, c, input, Conv::Depthwise(g)), (1, 16, 24, [6, 6], Conv::Pointwise), (1, 3, 16, [10, 12], stem)] {
         let reference = run_conv(&Device::flex().autodiff(), false, case, Some(RELU6), 11);
         for (name, device) in devices() {
             let got = run_conv(&device.autodiff(), true, case, Some(RELU6), 11);

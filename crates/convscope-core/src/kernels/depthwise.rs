@@ -132,7 +132,7 @@ fn madd<S: macerator::Simd>(a: f32, b: f32, c: f32) -> f32 {
 
 /// `acc += w * src`, lane by lane.
 #[inline(always)]
-fn madd_block<S: macerator::Simd>(acc: &mut [f32; LANES], w: f32, src: &[f32; LANES]) {
+pub(super) fn madd_block<S: macerator::Simd>(acc: &mut [f32; LANES], w: f32, src: &[f32; LANES]) {
     for l in 0..LANES {
         acc[l] = madd::<S>(w, src[l], acc[l]);
     }

@@ -17,6 +17,7 @@
 
 mod blocked;
 pub mod depthwise;
+mod direct;
 
 use burn::{
     backend::{
@@ -28,7 +29,7 @@ use burn::{
         },
         backend_extension,
         flex::FlexTensor,
-        ops::FloatTensorOps,
+        ops::{FloatTensorOps, ModuleOps},
         tensor::FloatTensor,
     },
     tensor::{DType, Shape, Tensor, TensorData, ops::ConvOptions},
@@ -88,6 +89,9 @@ pub enum Conv {
     Depthwise(Geometry),
     /// 1x1, stride 1, no padding, one group: a matrix product per image.
     Pointwise,
+    /// One group of few input channels (a network's first layer), any size, stride and
+    /// padding, computed directly (see [`Conv::direct`]); its gradients are burn's.
+    Direct(Geometry),
 }
 
 impl Conv {
@@ -96,7 +100,14 @@ impl Conv {
         match self {
             Conv::Depthwise(g) => ConvOptions::new_with_padding(g.stride, g.padding.map(|[a, b]| (a, b)), [1, 1], channels),
             Conv::Pointwise => ConvOptions::new([1, 1], [0, 0], [1, 1], 1),
+            Conv::Direct(g) => ConvOptions::new_with_padding(g.stride, g.padding.map(|[a, b]| (a, b)), [1, 1], 1),
         }
+    }
+
+    /// The direct convolution for `c` input channels, where it is the faster choice (see
+    /// `direct::suits`).
+    pub fn direct(c: usize, g: Geometry) -> Option<Conv> {
+        direct::suits(c, g.kernel).then_some(Conv::Direct(g))
     }
 }
 
@@ -186,6 +197,12 @@ impl KernelOps for Flex {
                 let out = depthwise::forward(&values(&x), &values(&weight), Some(&values(&bias)), Planes { n, c, input: [h, w] }, &g, clamp);
                 tensor(out, [n, c, oh, ow])
             }
+            Conv::Direct(g) => {
+                let o = dims4(&weight)[0];
+                let [oh, ow] = g.output([h, w]).expect("the graph checks that the kernel fits");
+                let out = direct::forward(&values(&x), &values(&weight), Some(&values(&bias)), direct::Shape { n, c, o, input: [h, w] }, &g, clamp);
+                tensor(out, [n, o, oh, ow])
+            }
             Conv::Pointwise => {
                 let o = dims4(&weight)[0];
                 // [1, o, c] x [n, c, hw]: the product writes the output once, then one pass
@@ -213,6 +230,12 @@ impl KernelOps for Flex {
                 let dx = depthwise::input_grad(&values(&grad), &values(&weight), Planes { n, c: o, input }, &g);
                 tensor(dx, [n, o, input[0], input[1]])
             }
+            Conv::Direct(_) => {
+                // burn's transposed convolution; it reads only the input's shape.
+                let c = dims4(&weight)[1];
+                let x = Flex::float_zeros(Shape::new([n, c, input[0], input[1]]), &Default::default(), DType::F32.into());
+                Flex::conv2d_x_backward(x, weight, grad, conv.options(o))
+            }
             Conv::Pointwise => {
                 let c = dims4(&weight)[1];
                 // [1, c, o] x [n, o, hw]
@@ -229,6 +252,12 @@ impl KernelOps for Flex {
             Conv::Depthwise(g) => {
                 let dw = depthwise::weight_grad(&values(&x), &values(&grad), Planes { n, c, input: [h, w] }, &g);
                 tensor(dw, [c, 1, g.kernel[0], g.kernel[1]])
+            }
+            Conv::Direct(g) => {
+                // burn's; it reads only the weight's shape.
+                let o = dims4(&grad)[1];
+                let weight = Flex::float_zeros(Shape::new([o, c, g.kernel[0], g.kernel[1]]), &Default::default(), DType::F32.into());
+                Flex::conv2d_weight_backward(x, weight, grad, conv.options(o))
             }
             Conv::Pointwise => {
                 let o = dims4(&grad)[1];

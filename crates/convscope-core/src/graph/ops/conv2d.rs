@@ -92,6 +92,8 @@ impl OpDef for Conv2d {
             Some(Conv::Depthwise(Geometry { kernel: [kh, kw], stride: self.stride, padding: self.padding }))
         } else if [kh, kw, self.groups] == [1, 1, 1] && self.stride == [1, 1] && self.padding == [[0, 0], [0, 0]] {
             Some(Conv::Pointwise)
+        } else if self.groups == 1 && is_undilated(&self.dilation) {
+            Conv::direct(i, Geometry { kernel: [kh, kw], stride: self.stride, padding: self.padding })
         } else {
             None
         };
