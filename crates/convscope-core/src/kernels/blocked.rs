@@ -7,7 +7,7 @@
 
 use super::{
     Clamp,
-    depthwise::{Geometry, LANES, Planes, madd_lanes},
+    depthwise::{Geometry, LANES, Planes, clamp_row, madd_lanes},
     planes_with,
 };
 
@@ -41,8 +41,9 @@ fn gather(buf: &mut Vec<f32>, planes: &[f32], nc: usize, input: [usize; 2], pad:
     [hp, wp]
 }
 
-/// The block's `nc` kernels as `[kh * kw][LANES]`, then its biases as one more row.
-fn weights(w: &[f32], bias: Option<&[f32]>, first: usize, nc: usize, taps: usize) -> Vec<f32> {
+/// The block's `nc` kernels (channels `first..first + nc` of `w`, `taps` weights each) as
+/// `[taps][LANES]`, then their biases as one more row.
+pub(super) fn weights(w: &[f32], bias: Option<&[f32]>, first: usize, nc: usize, taps: usize) -> Vec<f32> {
     let mut out = vec![0.0; (taps + 1) * LANES];
     for k in 0..nc {
         for t in 0..taps {
@@ -75,7 +76,6 @@ fn forward_block<S: macerator::Simd>(
     scratch.resize(split + oh * ow * LANES, 0.0);
     let (xb, yb) = scratch.split_at_mut(split);
     let bias: &[f32; LANES] = wb[kh * kw * LANES..].try_into().expect("one bias per lane");
-    let (lo, hi) = clamp.map_or((f32::NEG_INFINITY, f32::INFINITY), |c| (c.min, c.max));
     for r in 0..oh {
         for first in (0..ow).step_by(PIXELS) {
             let n = PIXELS.min(ow - first);
@@ -93,11 +93,7 @@ fn forward_block<S: macerator::Simd>(
                 }
             }
             for (a, y) in acc.iter_mut().zip(yb[(r * ow + first) * LANES..].chunks_exact_mut(LANES)).take(n) {
-                if clamp.is_some() {
-                    for v in a.iter_mut() {
-                        *v = v.max(lo).min(hi);
-                    }
-                }
+                clamp_row(a, clamp);
                 y.copy_from_slice(a);
             }
         }

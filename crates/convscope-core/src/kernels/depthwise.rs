@@ -49,6 +49,22 @@ struct Phases {
     len: usize,
 }
 
+/// `row` padded by `left` zeros into `dst` (already zero), split into `s` phases of `len`:
+/// padded column `c` lands in phase `c % s` at `c / s`.
+fn split_row(dst: &mut [f32], row: &[f32], left: usize, s: usize, len: usize) {
+    if s == 1 {
+        dst[left..left + row.len()].copy_from_slice(row);
+        return;
+    }
+    for phase in 0..s {
+        let first = (phase + s - left % s) % s;
+        let out = &mut dst[phase * len + (left + first) / s..(phase + 1) * len];
+        for (d, &v) in out.iter_mut().zip(row.iter().skip(first).step_by(s)) {
+            *d = v;
+        }
+    }
+}
+
 impl Phases {
     fn zeros(g: &Geometry, input: [usize; 2]) -> Self {
         let (stride, len) = (g.stride[1], g.phase_len(input));
@@ -62,20 +78,7 @@ impl Phases {
         let [top, left] = [g.padding[0][0], g.padding[1][0]];
         let (s, len) = (p.stride, p.len);
         for (i, row) in x.chunks_exact(input[1]).enumerate() {
-            let dst = &mut p.data[(top + i) * s * len..][..s * len];
-            if s == 1 {
-                dst[left..left + row.len()].copy_from_slice(row);
-                continue;
-            }
-            // Padded column c = left + j lands in phase c % s at c / s.
-            for phase in 0..s {
-                let first = (phase + s - left % s) % s;
-                let at = (left + first) / s;
-                let out = &mut dst[phase * len + at..(phase + 1) * len];
-                for (d, &v) in out.iter_mut().zip(row.iter().skip(first).step_by(s)) {
-                    *d = v;
-                }
-            }
+            split_row(&mut p.data[(top + i) * s * len..][..s * len], row, left, s, len);
         }
         p
     }
@@ -109,8 +112,9 @@ fn accumulate(out: &mut [f32], w: &[f32], src: &[&[f32]], init: f32) {
     }
 }
 
+/// `row` clamped in place, when there is a clamp.
 #[inline(always)]
-fn clamp_row(row: &mut [f32], clamp: Option<Clamp>) {
+pub(super) fn clamp_row(row: &mut [f32], clamp: Option<Clamp>) {
     if let Some(Clamp { min, max }) = clamp {
         for v in row {
             *v = v.max(min).min(max);
@@ -179,18 +183,7 @@ impl<'a> Window<'a> {
             dst.fill(0.0);
             let (top, left, s) = (g.padding[0][0], g.padding[1][0], g.stride[1]);
             if r >= top && r < top + input[0] {
-                let src = &x[(r - top) * input[1]..][..input[1]];
-                if s == 1 {
-                    dst[left..left + input[1]].copy_from_slice(src);
-                } else {
-                    for phase in 0..s {
-                        let first = (phase + s - left % s) % s;
-                        let out = &mut dst[phase * self.len + (left + first) / s..(phase + 1) * self.len];
-                        for (d, &v) in out.iter_mut().zip(src.iter().skip(first).step_by(s)) {
-                            *d = v;
-                        }
-                    }
-                }
+                split_row(dst, &x[(r - top) * input[1]..][..input[1]], left, s, self.len);
             }
         }
         at

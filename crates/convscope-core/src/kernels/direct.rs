@@ -8,7 +8,8 @@
 
 use super::{
     Clamp,
-    depthwise::{Geometry, LANES, madd_block},
+    blocked::weights,
+    depthwise::{Geometry, LANES, clamp_row, madd_block},
     planes,
 };
 
@@ -45,7 +46,6 @@ fn block<S: macerator::Simd>(out: &mut [f32], nc: usize, xp: &[f32], wb: &[f32],
     let [sh, sw] = g.stride;
     let taps = s.c * kh * kw;
     let bias: &[f32; LANES] = wb[taps * LANES..][..LANES].try_into().expect("whole lanes");
-    let (lo, hi) = clamp.map_or((f32::NEG_INFINITY, f32::INFINITY), |c| (c.min, c.max));
     for r in 0..oh {
         for first in (0..ow).step_by(PIXELS) {
             let n = PIXELS.min(ow - first);
@@ -64,11 +64,7 @@ fn block<S: macerator::Simd>(out: &mut [f32], nc: usize, xp: &[f32], wb: &[f32],
                 }
             }
             for (p, a) in acc.iter_mut().enumerate().take(n) {
-                if clamp.is_some() {
-                    for v in a.iter_mut() {
-                        *v = v.max(lo).min(hi);
-                    }
-                }
+                clamp_row(a, clamp);
                 for (plane, &v) in out.chunks_exact_mut(oh * ow).zip(a.iter()).take(nc) {
                     plane[r * ow + first + p] = v;
                 }
@@ -86,16 +82,6 @@ pub fn forward(x: &[f32], w: &[f32], bias: Option<&[f32]>, s: Shape, g: &Geometr
     let (top, left) = (g.padding[0][0], g.padding[1][0]);
     let (hp, wp) = (h + top + g.padding[0][1], wd + left + g.padding[1][1]);
     let taps = s.c * kh * kw;
-    // Per block of output channels: its weights as [c * kh * kw][LANES], then its biases.
-    let blocks = s.o.div_ceil(LANES);
-    let mut wb = vec![0.0; blocks * (taps + 1) * LANES];
-    for k in 0..s.o {
-        let at = k / LANES * (taps + 1) * LANES + k % LANES;
-        for t in 0..taps {
-            wb[at + t * LANES] = w[k * taps + t];
-        }
-        wb[at + taps * LANES] = bias.map_or(0.0, |b| b[k]);
-    }
     let mut out = vec![0.0; s.n * s.o * oh * ow];
     let mut xp = vec![0.0; hp * wp * s.c];
     for (img, o) in out.chunks_exact_mut(s.o * oh * ow).enumerate() {
@@ -109,7 +95,7 @@ pub fn forward(x: &[f32], w: &[f32], bias: Option<&[f32]>, s: Shape, g: &Geometr
         }
         planes(o, LANES * oh * ow, |b, planes| {
             let nc = planes.len() / (oh * ow);
-            block(planes, nc, &xp, &wb[b * (taps + 1) * LANES..][..(taps + 1) * LANES], s, g, wp, clamp);
+            block(planes, nc, &xp, &weights(w, bias, b * LANES, nc, taps), s, g, wp, clamp);
         });
     }
     out
