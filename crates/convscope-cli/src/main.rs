@@ -6,6 +6,7 @@ mod bench;
 mod cam;
 mod convert;
 mod examples;
+mod memory;
 mod npy;
 mod patterns;
 
@@ -77,6 +78,7 @@ per channel its top: image, position in the layer's grid, value, crop [x, y, w, 
 image's pixels.";
 
 fn main() -> ExitCode {
+    memory::keep_freed();
     let raw: Vec<String> = std::env::args().skip(1).collect();
     let Some((cmd, rest)) = raw.split_first() else {
         eprintln!("{USAGE}");
