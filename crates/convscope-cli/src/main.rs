@@ -6,9 +6,9 @@ mod bench;
 mod cam;
 mod convert;
 mod examples;
-mod memory;
 mod npy;
 mod patterns;
+mod runtime;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -78,13 +78,13 @@ per channel its top: image, position in the layer's grid, value, crop [x, y, w, 
 image's pixels.";
 
 fn main() -> ExitCode {
-    memory::keep_freed();
+    runtime::keep_freed();
     let raw: Vec<String> = std::env::args().skip(1).collect();
     let Some((cmd, rest)) = raw.split_first() else {
         eprintln!("{USAGE}");
         return ExitCode::from(2);
     };
-    let result = match cmd.as_str() {
+    let result = runtime::on_pool(|| match cmd.as_str() {
         "predict" => predict(rest),
         "layers" => layers(rest),
         "activations" => activations::run(rest),
@@ -98,7 +98,7 @@ fn main() -> ExitCode {
             Ok(())
         }
         other => Err(format!("unknown command `{other}`\n\n{USAGE}")),
-    };
+    });
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

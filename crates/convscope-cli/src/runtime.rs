@@ -1,6 +1,7 @@
-//! How the native tool keeps the memory it frees: for the next op, not back to the system.
+//! How the native tool runs its work: on the thread pool its kernels use, keeping the memory it
+//! frees for the next op.
 //!
-//! Every op allocates its output. On glibc an allocation above the mapping threshold (128 KB,
+//! **Memory.** Every op allocates its output. On glibc an allocation above the mapping threshold (128 KB,
 //! rising to at most 32 MB) is mapped fresh from the system and unmapped when freed, so every
 //! op of a batch-16 pattern step page-faulted and zero-filled its tens of megabytes anew:
 //! `perf` put 38% of the step in the kernel (`clear_page_erms`, page faults). Kept, the same
@@ -8,6 +9,19 @@
 //! the same reason. The cost is that the process stays at its peak size until it exits,
 //! which suits a command that runs one job. The page (wasm) has one linear memory that never
 //! shrinks, so this is native only.
+
+/// The stack of the pool's threads, which run every command (the main thread's size).
+const STACK: usize = 8 << 20;
+
+/// Runs `job` on a thread of the global pool and waits for it. Each parallel op of the
+/// kernels then splits among the pool's threads directly; called from the main thread it would
+/// hand itself over to the pool and sleep until done, a wake-up and a sleep per op (`perf`:
+/// a fifth of a forward pass was in the system's scheduler and futexes).
+pub fn on_pool<R: Send>(job: impl FnOnce() -> R + Send) -> R {
+    // Fails only if the pool was built already, which leaves it as it is.
+    let _ = rayon::ThreadPoolBuilder::new().stack_size(STACK).build_global();
+    rayon::scope(|_| job())
+}
 
 /// Serves every allocation from the heap and keeps what is freed there. Returns whether the
 /// allocator took both settings (always `true` where there is nothing to set).
@@ -24,6 +38,14 @@ pub fn keep_freed() -> bool {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn jobs_run_on_the_pool() {
+        assert_eq!(rayon::current_thread_index(), None);
+        let (index, sum) = super::on_pool(|| (rayon::current_thread_index(), (0..1000u64).sum::<u64>()));
+        assert!(index.is_some(), "the job ran off the pool");
+        assert_eq!(sum, 499_500);
+    }
+
     #[test]
     fn the_allocator_takes_the_settings() {
         assert!(super::keep_freed());
