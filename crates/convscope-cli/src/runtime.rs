@@ -5,7 +5,7 @@
 //! rising to at most 32 MB) is mapped fresh from the system and unmapped when freed, so every
 //! op of a batch-16 pattern step page-faulted and zero-filled its tens of megabytes anew:
 //! `perf` put 38% of the step in the kernel (`clear_page_erms`, page faults). Kept, the same
-//! step takes 1.3 s instead of 2.3 s (BENCHMARKS.md); PyTorch keeps its freed buffers for
+//! step takes 1.3-1.4 s instead of 2.2 s (BENCHMARKS.md); PyTorch keeps its freed buffers for
 //! the same reason. The cost is that the process stays at its peak size until it exits,
 //! which suits a command that runs one job. The page (wasm) has one linear memory that never
 //! shrinks, so this is native only.
