@@ -78,7 +78,8 @@ per channel its top: image, position in the layer's grid, value, crop [x, y, w, 
 image's pixels.";
 
 fn main() -> ExitCode {
-    runtime::keep_freed();
+    // SAFETY: first thing in `main`: no other thread exists yet.
+    unsafe { runtime::keep_freed() };
     let raw: Vec<String> = std::env::args().skip(1).collect();
     let Some((cmd, rest)) = raw.split_first() else {
         eprintln!("{USAGE}");
