@@ -41,17 +41,23 @@ fn gather(buf: &mut Vec<f32>, planes: &[f32], nc: usize, input: [usize; 2], pad:
     [hp, wp]
 }
 
-/// The block's `nc` kernels (channels `first..first + nc` of `w`, `taps` weights each) as
-/// `[taps][LANES]`, then their biases as one more row.
-pub(super) fn weights(w: &[f32], bias: Option<&[f32]>, first: usize, nc: usize, taps: usize) -> Vec<f32> {
-    let mut out = vec![0.0; (taps + 1) * LANES];
-    for k in 0..nc {
-        for t in 0..taps {
-            out[t * LANES + k] = w[(first + k) * taps + t];
-        }
-        out[taps * LANES + k] = bias.map_or(0.0, |b| b[first + k]);
-    }
-    out
+/// The kernels of `channels` channels (`taps` weights each) in blocks of [`LANES`]: per block
+/// `[taps][LANES]`, then its biases as one more row (zero past the last channel). Packed once
+/// per call, for every image.
+pub(super) fn weights(w: &[f32], bias: Option<&[f32]>, channels: usize, taps: usize) -> Vec<Vec<f32>> {
+    (0..channels.div_ceil(LANES))
+        .map(|b| {
+            let mut out = vec![0.0; (taps + 1) * LANES];
+            for k in 0..LANES.min(channels - b * LANES) {
+                let ch = b * LANES + k;
+                for t in 0..taps {
+                    out[t * LANES + k] = w[ch * taps + t];
+                }
+                out[taps * LANES + k] = bias.map_or(0.0, |b| b[ch]);
+            }
+            out
+        })
+        .collect()
 }
 
 /// One block's output: `out` holds its `nc` planes.
@@ -155,12 +161,13 @@ pub fn forward(x: &[f32], w: &[f32], bias: Option<&[f32]>, s: Planes, g: &Geomet
     let [oh, ow] = g.output(s.input).expect("checked by the caller");
     let taps = g.kernel[0] * g.kernel[1];
     let plane = s.input[0] * s.input[1];
+    let wb = weights(w, bias, s.c, taps);
     let mut out = vec![0.0; s.n * s.c * oh * ow];
     for (img, o) in out.chunks_exact_mut(s.c * oh * ow).enumerate() {
         planes_with(o, LANES * oh * ow, |scratch, b, o| {
             let (first, nc) = (b * LANES, o.len() / (oh * ow));
             let xb = &x[(img * s.c + first) * plane..][..nc * plane];
-            forward_block(o, xb, &weights(w, bias, first, nc, taps), nc, g, s.input, clamp, scratch);
+            forward_block(o, xb, &wb[b], nc, g, s.input, clamp, scratch);
         });
     }
     out
@@ -171,12 +178,13 @@ pub fn input_grad(dy: &[f32], w: &[f32], s: Planes, g: &Geometry) -> Vec<f32> {
     let [oh, ow] = g.output(s.input).expect("checked by the caller");
     let taps = g.kernel[0] * g.kernel[1];
     let plane = s.input[0] * s.input[1];
+    let wb = weights(w, None, s.c, taps);
     let mut dx = vec![0.0; s.n * s.c * plane];
     for (img, d) in dx.chunks_exact_mut(s.c * plane).enumerate() {
         planes_with(d, LANES * plane, |scratch, b, d| {
             let (first, nc) = (b * LANES, d.len() / plane);
             let dyb = &dy[(img * s.c + first) * oh * ow..][..nc * oh * ow];
-            input_grad_block(d, dyb, &weights(w, None, first, nc, taps), nc, g, s.input, scratch);
+            input_grad_block(d, dyb, &wb[b], nc, g, s.input, scratch);
         });
     }
     dx

@@ -82,6 +82,7 @@ pub fn forward(x: &[f32], w: &[f32], bias: Option<&[f32]>, s: Shape, g: &Geometr
     let (top, left) = (g.padding[0][0], g.padding[1][0]);
     let (hp, wp) = (h + top + g.padding[0][1], wd + left + g.padding[1][1]);
     let taps = s.c * kh * kw;
+    let wb = weights(w, bias, s.o, taps);
     let mut out = vec![0.0; s.n * s.o * oh * ow];
     let mut xp = vec![0.0; hp * wp * s.c];
     for (img, o) in out.chunks_exact_mut(s.o * oh * ow).enumerate() {
@@ -95,7 +96,7 @@ pub fn forward(x: &[f32], w: &[f32], bias: Option<&[f32]>, s: Shape, g: &Geometr
         }
         planes(o, LANES * oh * ow, |b, planes| {
             let nc = planes.len() / (oh * ow);
-            block(planes, nc, &xp, &weights(w, bias, b * LANES, nc, taps), s, g, wp, clamp);
+            block(planes, nc, &xp, &wb[b], s, g, wp, clamp);
         });
     }
     out
