@@ -55,45 +55,46 @@ mod tests {
         assert_eq!(sum, 499_500);
     }
 
-    /// Page faults of this process so far (`minflt` in `/proc/self/stat`).
+    /// Whether freed memory is kept: glibc only.
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    fn faults() -> u64 {
-        let stat = std::fs::read_to_string("/proc/self/stat").expect("procfs");
-        let after_name = stat.rsplit(')').next().expect("a stat line");
-        after_name.split_whitespace().nth(7).and_then(|v| v.parse().ok()).expect("minflt")
-    }
+    mod glibc {
+        /// Page faults of this process so far (`minflt` in `/proc/self/stat`).
+        fn faults() -> u64 {
+            let stat = std::fs::read_to_string("/proc/self/stat").expect("procfs");
+            let after_name = stat.rsplit(')').next().expect("a stat line");
+            after_name.split_whitespace().nth(7).and_then(|v| v.parse().ok()).expect("minflt")
+        }
 
-    /// Run alone by [`freed_memory_is_reused`], in a process of its own.
-    #[test]
-    #[ignore = "run by freed_memory_is_reused in a process of its own"]
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    fn alone_reuse() {
-        // SAFETY: this process runs this one test, and nothing else allocates meanwhile.
-        unsafe { super::keep_freed() };
-        // A pool thread's allocation larger than a thread arena's 64 MB block: written whole,
-        // freed, then again. Kept, the second one faults in no new pages (mapped fresh, it
-        // faulted in all 25,600).
-        std::thread::spawn(|| {
-            let touch = || drop(std::hint::black_box(vec![1u8; 100 << 20]));
-            touch();
-            let before = faults();
-            touch();
-            let new = faults() - before;
-            assert!(new < 2_000, "{new} page faults for memory freed and allocated again");
-        })
-        .join()
-        .expect("the allocating thread");
-    }
+        /// Run alone by [`freed_memory_is_reused`], in a process of its own.
+        #[test]
+        #[ignore = "run by freed_memory_is_reused in a process of its own"]
+        fn alone_reuse() {
+            // SAFETY: this process runs this one test, and nothing else allocates meanwhile.
+            unsafe { crate::runtime::keep_freed() };
+            // An allocation on a thread other than the main one (as the pool's are), larger than
+            // a thread arena's 64 MB block: written whole, freed, then again. Kept, the second
+            // one faults in no new pages (mapped fresh, it faulted in all 25,600).
+            std::thread::spawn(|| {
+                let touch = || drop(std::hint::black_box(vec![1u8; 100 << 20]));
+                touch();
+                let before = faults();
+                touch();
+                let new = faults() - before;
+                assert!(new < 2_000, "{new} page faults for memory freed and allocated again");
+            })
+            .join()
+            .expect("the allocating thread");
+        }
 
-    #[test]
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    fn freed_memory_is_reused() {
-        let exe = std::env::current_exe().expect("the test binary");
-        let out = std::process::Command::new(exe)
-            .args(["runtime::tests::alone_reuse", "--exact", "--ignored", "--test-threads=1", "--nocapture"])
-            .output()
-            .expect("the test binary runs");
-        let log = String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
-        assert!(out.status.success() && log.contains("1 passed"), "{log}");
+        #[test]
+        fn freed_memory_is_reused() {
+            let exe = std::env::current_exe().expect("the test binary");
+            let out = std::process::Command::new(exe)
+                .args(["runtime::tests::glibc::alone_reuse", "--exact", "--ignored", "--test-threads=1", "--nocapture"])
+                .output()
+                .expect("the test binary runs");
+            let log = String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+            assert!(out.status.success() && log.contains("1 passed"), "{log}");
+        }
     }
 }
