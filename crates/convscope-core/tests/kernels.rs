@@ -217,6 +217,22 @@ fn the_clamp_and_its_backward_equal_burns() {
     }
 }
 
+/// The clamp's backward masks a gradient it holds alone in place; one that is shared (kept
+/// elsewhere too) it must copy, leaving the other holder's values as they were.
+#[test]
+fn the_clamps_backward_leaves_a_shared_gradient_as_it_was() {
+    use burn::backend::{Flex, flex::FlexTensor};
+    use kernels::KernelOps;
+    let tensor = |v: [f32; 5]| FlexTensor::from_data(TensorData::new(v.to_vec(), [5]));
+    let y = tensor([-1.0, 0.5, 7.0, 3.0, 6.0]);
+    let g = tensor([1.0, 2.0, 3.0, 4.0, 5.0]);
+    let values = |t: FlexTensor| t.into_data().to_vec::<f32>().unwrap();
+    let kept = g.clone();
+    assert_eq!(values(Flex::clamp_backward(y.clone(), g, RELU6)), [0.0, 2.0, 0.0, 4.0, 0.0]);
+    assert_eq!(values(kept), [1.0, 2.0, 3.0, 4.0, 5.0]);
+    assert_eq!(values(Flex::clamp_backward(y, tensor([1.0, 2.0, 3.0, 4.0, 5.0]), RELU6)), [0.0, 2.0, 0.0, 4.0, 0.0]);
+}
+
 #[test]
 fn on_every_device_the_layer_is_the_same() {
     let (n, c, input, g) = cases()[3];

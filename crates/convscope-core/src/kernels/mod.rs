@@ -10,14 +10,16 @@
 //! - [`conv2d`] with [`Conv::Depthwise`]: depthwise convolution, bias and clamp fused at the
 //!   store; its input gradient is a direct kernel, and its weight gradient one pass, computed
 //!   only when the weight is tracked.
-//! - [`conv2d`] with [`Conv::Pointwise`]: a 1x1 convolution as one matrix product per image
-//!   (no zero-filled output, no im2col), bias and clamp in one pass; its gradients are matrix
-//!   products too.
-//! - [`clamp`]: ReLU, ReLU6 and clip, whose backward is one pass over the saved output.
+//! - [`conv2d`] with [`Conv::Pointwise`]: a 1x1 convolution as one matrix product per image,
+//!   written straight into its output (`pointwise.rs`), bias and clamp in one pass; its
+//!   input gradient is a matrix product written the same way, its weight gradient burn's.
+//! - [`clamp`]: ReLU, ReLU6 and clip, whose backward is one pass over the saved output, in
+//!   place on a gradient it holds alone.
 
 mod blocked;
 pub mod depthwise;
 mod direct;
+mod pointwise;
 
 use burn::{
     backend::{
@@ -205,20 +207,8 @@ impl KernelOps for Flex {
             }
             Conv::Pointwise => {
                 let o = dims4(&weight)[0];
-                // [1, o, c] x [n, c, hw]: the product writes the output once, then one pass
-                // adds the bias and clamps.
-                let y = Flex::float_matmul(Flex::float_reshape(weight, Shape::new([1, o, c])), Flex::float_reshape(x, Shape::new([n, c, h * w])));
-                let mut y = if y.is_contiguous() && y.layout().start_offset() == 0 { y } else { y.to_contiguous() };
-                let b = values(&bias);
-                let (lo, hi) = clamp.map_or((f32::NEG_INFINITY, f32::INFINITY), |k| (k.min, k.max));
-                // In place: the product's result is not shared, so nothing is copied.
-                planes(&mut y.storage_mut::<f32>()[..n * o * h * w], h * w, |plane, row| {
-                    let bias = b[plane % o];
-                    for v in row {
-                        *v = (*v + bias).max(lo).min(hi);
-                    }
-                });
-                Flex::float_reshape(y, Shape::new([n, o, h, w]))
+                let s = pointwise::Shape { n, c, o, hw: h * w };
+                tensor(pointwise::forward(&values(&x), &values(&weight), &values(&bias), s, clamp), [n, o, h, w])
             }
         }
     }
@@ -238,10 +228,8 @@ impl KernelOps for Flex {
             }
             Conv::Pointwise => {
                 let c = dims4(&weight)[1];
-                // [1, c, o] x [n, o, hw]
-                let wt = Flex::float_swap_dims(Flex::float_reshape(weight, Shape::new([1, o, c])), 1, 2);
-                let dx = Flex::float_matmul(wt, Flex::float_reshape(grad, Shape::new([n, o, gh * gw])));
-                Flex::float_reshape(dx, Shape::new([n, c, gh, gw]))
+                let s = pointwise::Shape { n, c, o, hw: gh * gw };
+                tensor(pointwise::input_grad(&values(&grad), &values(&weight), s), [n, c, gh, gw])
             }
         }
     }
@@ -285,15 +273,25 @@ impl KernelOps for Flex {
         tensor(out, x.layout().shape().clone())
     }
 
-    fn clamp_backward(output: FlexTensor, grad: FlexTensor, c: Clamp) -> FlexTensor {
-        let (y, g) = (values(&output), values(&grad));
-        let mut out = vec![0.0; g.len()];
-        planes(&mut out, ELEMENTWISE, |i, o| {
-            let at = i * ELEMENTWISE;
-            for ((d, &y), &g) in o.iter_mut().zip(&y[at..]).zip(&g[at..]) {
-                *d = if y > c.min && y < c.max { g } else { 0.0 };
+    fn clamp_backward(output: FlexTensor, mut grad: FlexTensor, c: Clamp) -> FlexTensor {
+        let y = values(&output);
+        let mask = |at: usize, d: &mut [f32]| {
+            for (d, &y) in d.iter_mut().zip(&y[at..]) {
+                *d = if y > c.min && y < c.max { *d } else { 0.0 };
             }
-        });
+        };
+        // In place when this op holds the gradient alone (a node's gradient, consumed, does):
+        // no new buffer, one pass.
+        if grad.is_contiguous() && grad.layout().start_offset() == 0 {
+            let len = grad.layout().num_elements();
+            if let Some(g) = grad.try_storage_mut::<f32>() {
+                assert_eq!(len, y.len(), "the gradient and the output differ in size");
+                planes(&mut g[..len], ELEMENTWISE, |i, d| mask(i * ELEMENTWISE, d));
+                return grad;
+            }
+        }
+        let mut out = values(&grad).into_owned();
+        planes(&mut out, ELEMENTWISE, |i, d| mask(i * ELEMENTWISE, d));
         tensor(out, grad.layout().shape().clone())
     }
 }

@@ -1,0 +1,190 @@
+//! 1x1 convolutions as one matrix product per image, written once into the output.
+//!
+//! burn-flex's matrix product allocates its output through `FlexTensor::empty`, which
+//! zero-fills a byte vector and then copies it into an aligned allocation: two passes over
+//! every 1x1 convolution's output before the product writes it. Here the product (the same
+//! `gemm` crate flex calls) writes straight into the output's own vector, uninitialized until
+//! then, and the bias and clamp follow in one pass per plane.
+
+use super::{Clamp, planes};
+
+/// One call's shape: `n` images of `c` channels in, `o` out, `hw` pixels each.
+#[derive(Debug, Clone, Copy)]
+pub struct Shape {
+    /// Images.
+    pub n: usize,
+    /// Input channels (the product's depth).
+    pub c: usize,
+    /// Output channels.
+    pub o: usize,
+    /// Pixels of a plane.
+    pub hw: usize,
+}
+
+/// Multiply-adds above which one image's product is split among the threads (flex's own
+/// threshold for its matrix products).
+#[cfg(feature = "rayon")]
+const PARALLEL: usize = 192 * 192 * 192;
+
+/// A `[rows, cols]` matrix read through strides: element `(i, j)` at `i * rs + j * cs`.
+#[derive(Debug, Clone, Copy)]
+struct Strided<'a> {
+    data: &'a [f32],
+    rs: usize,
+    cs: usize,
+}
+
+impl Strided<'_> {
+    /// The offset one past the last element of a `[rows, cols]` view, for the bounds check.
+    fn end(&self, rows: usize, cols: usize) -> usize {
+        (rows - 1) * self.rs + (cols - 1) * self.cs + 1
+    }
+}
+
+/// `out[img] = lhs x rhs[img]` for every image: `lhs` `[m, k]`, shared by all images;
+/// `rhs` `[k, cols]` per image, contiguous and row-major, images `k * cols` apart. Returns the
+/// `n` products, `[m, cols]` each, row-major.
+fn products(lhs: Strided, rhs: &[f32], n: usize, [m, k, cols]: [usize; 3]) -> Vec<f32> {
+    let len = n * m * cols;
+    if len == 0 {
+        return Vec::new();
+    }
+    // The bounds every product reads within, checked once here (`gemm` takes raw pointers).
+    assert!(k > 0 && lhs.end(m, k) <= lhs.data.len(), "the left matrix is smaller than its shape");
+    assert_eq!(rhs.len(), n * k * cols, "the right matrices do not match their shape");
+    let mut out: Vec<f32> = Vec::with_capacity(len);
+    let one = |dst: *mut f32, img: usize, threads: gemm::Parallelism| {
+        let rhs = &rhs[img * k * cols..][..k * cols];
+        // SAFETY: `dst` points to `m * cols` writable floats of this image's output; `lhs` is
+        // valid for `m x k` elements through its strides and `rhs` for `k x cols` row-major
+        // (both checked above). With `read_dst` false, `gemm` only writes `dst`, so its
+        // uninitialized contents are never read.
+        unsafe {
+            gemm::gemm(
+                m,
+                cols,
+                k,
+                dst,
+                1,
+                cols as isize,
+                false,
+                lhs.data.as_ptr(),
+                lhs.cs as isize,
+                lhs.rs as isize,
+                rhs.as_ptr(),
+                1,
+                cols as isize,
+                0.0,
+                1.0,
+                false,
+                false,
+                false,
+                threads,
+            );
+        }
+    };
+    let spare = &mut out.spare_capacity_mut()[..len];
+    let per_image = m * cols;
+    #[cfg(feature = "rayon")]
+    {
+        use rayon::prelude::*;
+        if n > 1 {
+            spare.par_chunks_mut(per_image).enumerate().for_each(|(img, dst)| one(dst.as_mut_ptr().cast(), img, gemm::Parallelism::None));
+        } else {
+            let threads = if m * k * cols >= PARALLEL { gemm::Parallelism::Rayon(0) } else { gemm::Parallelism::None };
+            one(spare.as_mut_ptr().cast(), 0, threads);
+        }
+    }
+    #[cfg(not(feature = "rayon"))]
+    for (img, dst) in spare.chunks_mut(per_image).enumerate() {
+        one(dst.as_mut_ptr().cast(), img, gemm::Parallelism::None);
+    }
+    // SAFETY: every image's product wrote all `m * cols` of its floats, so all `len` are
+    // initialized.
+    unsafe { out.set_len(len) };
+    out
+}
+
+/// The convolution: `x` `[n, c, hw]`, `w` `[o, c]`, `bias` `[o]`, then the clamp; returns
+/// `[n, o, hw]`.
+pub fn forward(x: &[f32], w: &[f32], bias: &[f32], s: Shape, clamp: Option<Clamp>) -> Vec<f32> {
+    assert_eq!(bias.len(), s.o, "one bias per output channel");
+    let mut y = products(Strided { data: w, rs: s.c, cs: 1 }, x, s.n, [s.o, s.c, s.hw]);
+    let (lo, hi) = clamp.map_or((f32::NEG_INFINITY, f32::INFINITY), |k| (k.min, k.max));
+    planes(&mut y, s.hw, |plane, row| {
+        let b = bias[plane % s.o];
+        for v in row {
+            *v = (*v + b).max(lo).min(hi);
+        }
+    });
+    y
+}
+
+/// Its gradient with respect to `x`: `dy` `[n, o, hw]` (already through the clamp), `w`
+/// `[o, c]`; returns `[n, c, hw]`, each image `wᵀ x dy`.
+pub fn input_grad(dy: &[f32], w: &[f32], s: Shape) -> Vec<f32> {
+    products(Strided { data: w, rs: 1, cs: s.c }, dy, s.n, [s.c, s.o, s.hw])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn values(len: usize, seed: u32) -> Vec<f32> {
+        let mut state = seed.wrapping_mul(2_654_435_761).wrapping_add(1);
+        (0..len)
+            .map(|_| {
+                state ^= state << 13;
+                state ^= state >> 17;
+                state ^= state << 5;
+                (state % 2001) as f32 / 1000.0 - 1.0
+            })
+            .collect()
+    }
+
+    /// The definition, one sum per output value, in f64.
+    fn naive(x: &[f32], w: &[f32], b: &[f32], s: Shape) -> Vec<f32> {
+        let mut y = vec![0.0; s.n * s.o * s.hw];
+        for img in 0..s.n {
+            for oc in 0..s.o {
+                for p in 0..s.hw {
+                    let sum: f64 = (0..s.c).map(|ci| f64::from(w[oc * s.c + ci]) * f64::from(x[(img * s.c + ci) * s.hw + p])).sum();
+                    y[(img * s.o + oc) * s.hw + p] = (sum + f64::from(b[oc])) as f32;
+                }
+            }
+        }
+        y
+    }
+
+    fn close(a: &[f32], b: &[f32]) {
+        assert_eq!(a.len(), b.len());
+        for (i, (p, q)) in a.iter().zip(b).enumerate() {
+            assert!((p - q).abs() <= 1e-4 * (1.0 + q.abs()), "value {i}: {p} against {q}");
+        }
+    }
+
+    #[test]
+    fn forward_and_input_gradient_are_the_definition() {
+        // One image and a batch; planes of 7x7 to 56x56; depths from 3 to 96; a product big
+        // enough to be split among threads.
+        for (n, c, o, hw) in [(1, 3, 5, 49), (3, 16, 24, 196), (2, 40, 8, 3136), (1, 96, 144, 3136), (5, 1, 1, 1)] {
+            let s = Shape { n, c, o, hw };
+            let (x, w, b) = (values(n * c * hw, 1), values(o * c, 2), values(o, 3));
+            close(&forward(&x, &w, &b, s, None), &naive(&x, &w, &b, s));
+            let clamp = Clamp { min: 0.0, max: 0.5 };
+            let clamped: Vec<f32> = naive(&x, &w, &b, s).iter().map(|v| v.clamp(0.0, 0.5)).collect();
+            close(&forward(&x, &w, &b, s, Some(clamp)), &clamped);
+            // dx = wᵀ dy: the forward of the transposed weight, without bias.
+            let dy = values(n * o * hw, 4);
+            let wt: Vec<f32> = (0..c * o).map(|i| w[(i % o) * c + i / o]).collect();
+            let back = Shape { n, c: o, o: c, hw };
+            close(&input_grad(&dy, &w, s), &naive(&dy, &wt, &vec![0.0; c], back));
+        }
+    }
+
+    #[test]
+    #[should_panic(expected = "do not match their shape")]
+    fn a_short_input_is_refused() {
+        forward(&[0.0; 10], &[0.0; 4], &[0.0; 2], Shape { n: 1, c: 2, o: 2, hw: 6 }, None);
+    }
+}
