@@ -31,6 +31,10 @@ fn cases() -> Vec<(usize, usize, [usize; 2], Geometry)> {
         (1, 5, [21, 37], g(3, 1, [[1, 1], [1, 1]])),
         (2, 3, [18, 34], g(5, 2, [[1, 2], [1, 2]])),
         (1, 4, [9, 41], Geometry { kernel: [3, 5], stride: [1, 2], padding: [[0, 2], [2, 1]] }),
+        // Stride 1 on wide rows, whose input gradient is the forward pass of the flipped
+        // kernel: asymmetric padding up to the kernel's size less one, none on a side.
+        (2, 3, [10, 40], Geometry { kernel: [3, 5], stride: [1, 1], padding: [[0, 2], [4, 1]] }),
+        (1, 2, [17, 19], g(5, 1, [[0, 0], [0, 0]])),
     ]
 }
 

@@ -1,5 +1,6 @@
 //! Depthwise 2-D convolution on NCHW planes of `f32`: the forward pass with the bias and the
-//! clamp applied as each output row is stored, the input gradient as a direct kernel, and the
+//! clamp applied as each output row is stored, the input gradient as a direct kernel (at
+//! stride 1, the forward kernel itself over the output gradient, the kernel flipped), and the
 //! weight and bias gradients in one pass over the planes.
 //!
 //! Every kernel first copies a plane once into its *phase plane*: the input with its padding
@@ -33,6 +34,17 @@ impl Geometry {
         let [kh, kw] = self.kernel;
         let [sh, sw] = self.stride;
         (hp >= kh && wp >= kw && sh > 0 && sw > 0).then(|| [(hp - kh) / sh + 1, (wp - kw) / sw + 1])
+    }
+
+    /// At stride 1, the geometry whose forward pass over the output gradient is the input
+    /// gradient (with the kernel flipped): each side's padding becomes `k - 1 - padding`, so
+    /// an `[h, w]` input's gradient comes out `[h, w]`. `None` at other strides, or where a
+    /// side is padded by the kernel's size or more (its outer rows would see nothing).
+    fn flipped(&self, input: [usize; 2]) -> Option<Geometry> {
+        let [kh, kw] = self.kernel;
+        let [[t, b], [l, r]] = self.padding;
+        let fits = self.stride == [1, 1] && t < kh && b < kh && l < kw && r < kw && self.output(input).is_some();
+        fits.then(|| Geometry { kernel: self.kernel, stride: [1, 1], padding: [[kh - 1 - t, kh - 1 - b], [kw - 1 - l, kw - 1 - r]] })
     }
 
     /// Length of one phase row: `ceil(padded width / stride)`.
@@ -367,6 +379,11 @@ pub fn input_grad(dy: &[f32], w: &[f32], s: Planes, g: &Geometry) -> Vec<f32> {
     let k = g.kernel[0] * g.kernel[1];
     if super::blocked::suits(s.input) {
         return super::blocked::input_grad(dy, w, s, g);
+    }
+    if let Some(flipped) = g.flipped(s.input) {
+        // At stride 1 the input gradient is the forward pass of the flipped kernel over `dy`.
+        let wf: Vec<f32> = w.chunks_exact(k).flat_map(|kernel| kernel.iter().rev()).copied().collect();
+        return forward_rows(dy, &wf, None, Planes { input: [oh, ow], ..s }, &flipped, None);
     }
     let mut dx = vec![0.0; s.n * s.c * s.len()];
     planes(&mut dx, s.len(), |plane, d| {
