@@ -35,6 +35,11 @@ fn cases() -> Vec<(usize, usize, [usize; 2], Geometry)> {
         // kernel: asymmetric padding up to the kernel's size less one, none on a side.
         (2, 3, [10, 40], Geometry { kernel: [3, 5], stride: [1, 1], padding: [[0, 2], [4, 1]] }),
         (1, 2, [17, 19], g(5, 1, [[0, 0], [0, 0]])),
+        // Stride 2 on wide rows (the gradient spread out, then the same), even and odd sizes;
+        // and a side padded by the kernel's size, which keeps the gather kernel.
+        (2, 3, [20, 33], g(3, 2, [[1, 1], [1, 1]])),
+        (1, 2, [23, 24], g(5, 2, [[1, 2], [2, 1]])),
+        (1, 2, [6, 20], g(3, 2, [[3, 0], [0, 3]])),
     ]
 }
 
