@@ -276,8 +276,11 @@ impl KernelOps for Flex {
     fn clamp_backward(output: FlexTensor, mut grad: FlexTensor, c: Clamp) -> FlexTensor {
         let y = values(&output);
         let mask = |at: usize, d: &mut [f32]| {
-            for (d, &y) in d.iter_mut().zip(&y[at..]) {
-                *d = if y > c.min && y < c.max { *d } else { 0.0 };
+            let y = &y[at..at + d.len()];
+            for (d, &y) in d.iter_mut().zip(y) {
+                // `&`, not `&&`: no branch, so the loop is vectorized (a select per lane).
+                let inside = (y > c.min) & (y < c.max);
+                *d = if inside { *d } else { 0.0 };
             }
         };
         // In place when this op holds the gradient alone (a node's gradient, consumed, does):
