@@ -36,9 +36,13 @@ fn cases() -> Vec<(usize, usize, [usize; 2], Geometry)> {
         (2, 3, [10, 40], Geometry { kernel: [3, 5], stride: [1, 1], padding: [[0, 2], [4, 1]] }),
         (1, 2, [17, 19], g(5, 1, [[0, 0], [0, 0]])),
         // Stride 2 on wide rows (the gradient spread out, then the same), even and odd sizes;
-        // and a side padded by the kernel's size, which keeps the gather kernel.
+        // no padding on an even size (padded after by the kernel's size on the transposed
+        // side), padding after as large as the kernel; and a side padded by the kernel's size
+        // before, which keeps the gather kernel.
         (2, 3, [20, 33], g(3, 2, [[1, 1], [1, 1]])),
         (1, 2, [23, 24], g(5, 2, [[1, 2], [2, 1]])),
+        (1, 2, [21, 22], g(3, 2, [[0, 0], [0, 0]])),
+        (1, 2, [21, 21], g(3, 2, [[0, 3], [0, 3]])),
         (1, 2, [6, 20], g(3, 2, [[3, 0], [0, 3]])),
     ]
 }

@@ -41,7 +41,8 @@ impl Geometry {
     /// between neighbours, `(o - 1) * stride + 1` values a side; at stride 1, the gradient
     /// itself). Each side is padded `k - 1 - before` before and `n + before - spread` after, so
     /// an `[h, w]` input's gradient comes out `[h, w]`. Returns it with the spread size; `None`
-    /// where a side is padded by the kernel's size or more.
+    /// where a side is padded before by the kernel's size or more, or after so far that the
+    /// last output's window lies wholly in the padding.
     fn transposed(&self, input: [usize; 2]) -> Option<(Geometry, [usize; 2])> {
         let out = self.output(input)?;
         let side = |d: usize| -> Option<([usize; 2], usize)> {

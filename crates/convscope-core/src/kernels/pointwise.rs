@@ -49,16 +49,32 @@ fn products(lhs: Strided, rhs: &[f32], n: usize, [m, k, cols]: [usize; 3]) -> Ve
     if len == 0 {
         return Vec::new();
     }
+    if k == 0 {
+        // No input channels: every product is zero (the bias follows).
+        return vec![0.0; len];
+    }
     // The bounds every product reads within, checked once here (`gemm` takes raw pointers).
-    assert!(k > 0 && lhs.end(m, k) <= lhs.data.len(), "the left matrix is smaller than its shape");
+    assert!(lhs.end(m, k) <= lhs.data.len(), "the left matrix is smaller than its shape");
     assert_eq!(rhs.len(), n * k * cols, "the right matrices do not match their shape");
-    let mut out: Vec<f32> = Vec::with_capacity(len);
+    // A product with one row, one column or a depth of at most 2 takes `gemm`'s vector
+    // paths, which view the output as a slice: that output is zeroed first (these products
+    // are small: a squeeze-excite layer, a classifier head), every other one is written once.
+    let mut out: Vec<f32> = if m <= 1 || cols <= 1 || k <= 2 {
+        let mut zeroed = vec![0.0; len];
+        // SAFETY: shortening a vector of floats drops nothing; its capacity keeps the zeros,
+        // which `gemm` overwrites below.
+        unsafe { zeroed.set_len(0) };
+        zeroed
+    } else {
+        Vec::with_capacity(len)
+    };
     let one = |dst: *mut f32, img: usize, threads: gemm::Parallelism| {
         let rhs = &rhs[img * k * cols..][..k * cols];
         // SAFETY: `dst` points to `m * cols` writable floats of this image's output; `lhs` is
         // valid for `m x k` elements through its strides and `rhs` for `k x cols` row-major
         // (both checked above). With `read_dst` false, `gemm` only writes `dst`, so its
-        // uninitialized contents are never read.
+        // uninitialized contents are never read (and the paths that view it as a slice get it
+        // zeroed).
         unsafe {
             gemm::gemm(
                 m,
@@ -167,7 +183,11 @@ mod tests {
     fn forward_and_input_gradient_are_the_definition() {
         // One image and a batch; planes of 7x7 to 56x56; depths from 3 to 96; a product big
         // enough to be split among threads.
-        for (n, c, o, hw) in [(1, 3, 5, 49), (3, 16, 24, 196), (2, 40, 8, 3136), (1, 96, 144, 3136), (5, 1, 1, 1)] {
+        // Then the vector paths: one pixel (a squeeze-excite layer), one output or one input
+        // channel, a depth of 2, and no input channel at all.
+        let shapes = [(1, 3, 5, 49), (3, 16, 24, 196), (2, 40, 8, 3136), (1, 96, 144, 3136), (5, 1, 1, 1)];
+        let vector = [(2, 24, 96, 1), (1, 8, 1, 300), (1, 1, 8, 300), (2, 2, 6, 50), (1, 0, 4, 9)];
+        for (n, c, o, hw) in shapes.into_iter().chain(vector) {
             let s = Shape { n, c, o, hw };
             let (x, w, b) = (values(n * c * hw, 1), values(o * c, 2), values(o, 3));
             close(&forward(&x, &w, &b, s, None), &naive(&x, &w, &b, s));
