@@ -519,5 +519,5 @@ probe.settle = () => rt.enqueue(() => null);
 // Test hook: lose the GPU device as a driver reset would (the page then recovers).
 if (navigator.webdriver) probe.loseDevice = () => rt.loseDevice();
 
-registerOffline();
-enqueue(main);
+// The offline copy is made once the first prediction is drawn (or has failed), not beside it.
+registerOffline({ after: enqueue(main) });

@@ -57,6 +57,8 @@ test('offline: with the server stopped, the page predicts, shows layers, Grad-CA
     assert.equal(sw.cache, built.cache, 'the worker serves this build\'s cache');
     assert.equal(sw.listed, built.cache, 'precache.json comes from that cache');
     assert.deepEqual(sw.missing, [], 'every precached file is in the cache');
+    const when = await page.evaluate(() => ({ registered: window.convscopeOffline.registeredAt, first: window.convscope.firstPredictionMs }));
+    assert.ok(when.registered >= when.first, `the worker (which downloads the site again) is registered after the first prediction, not beside it: ${JSON.stringify(when)}`);
 
     const failed = [];
     page.on('requestfailed', (r) => failed.push(`${r.url()}: ${r.failure()?.errorText}`));

@@ -4,7 +4,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
-import { openPage, pickSample, sharedBrowser } from './harness.mjs';
+import { launchBrowser, openPage, pickSample, sharedBrowser } from './harness.mjs';
 
 const reference = JSON.parse(await readFile(new URL('../data/reference_top5.json', import.meta.url)));
 const IMAGES = ['chelsea.png', 'coffee.png', 'camera.png', 'rocket.jpg'];
@@ -137,4 +137,30 @@ test('the digit model reads a digit drawn on the pad', { timeout: 600_000 }, asy
   const top = await page.evaluate(() => window.convscope.lastTop);
   assert.equal(top[0].label, '7', JSON.stringify(top));
   await page.close();
+});
+
+test('a cold load fetches the wasm and the linked model once each, from the preloads in the head', { timeout: 600_000 }, async () => {
+  const browser = await launchBrowser();
+  try {
+    const { page, requests } = await openPage(browser.context, `${shared.server.url}#model=digit-cnn&backend=cpu`);
+    const got = await page.evaluate(() => ({
+      error: window.convscope.error,
+      script: window.convscope.startup.script,
+      entries: performance.getEntriesByType('resource').filter((e) => /\.(wasm|csm)$/.test(e.name))
+        .map((e) => ({ file: e.name.split('/').pop(), by: e.initiatorType, start: e.startTime })),
+    }));
+    assert.equal(got.error, null);
+    const fetched = (end) => requests.filter((u) => u.endsWith(end)).length;
+    assert.equal(fetched('convscope_web_bg.wasm'), 1, 'the wasm is downloaded once');
+    assert.equal(fetched('digit-cnn.csm'), 1, "the linked model's weights are downloaded once");
+    assert.equal(fetched('efficientnet-lite0.csm'), 0, 'the default model is not downloaded when the link names another');
+    for (const file of ['convscope_web_bg.wasm', 'digit-cnn.csm']) {
+      const e = got.entries.find((x) => x.file === file);
+      assert.equal(e?.by, 'link', `${file} comes from its preload: ${JSON.stringify(got.entries)}`);
+      assert.ok(e.start < got.script, `${file} starts downloading before the page's script runs: ${JSON.stringify(got)}`);
+    }
+    await page.close();
+  } finally {
+    await browser.close();
+  }
 });
