@@ -185,14 +185,19 @@ test('inside an iframe (an embed), the page registers no service worker', { time
     }, null, { timeout: 240_000 });
     const got = await page.evaluate(async () => {
       const inner = document.querySelector('iframe').contentWindow;
+      // Past the moment the full page would register its worker (after the first prediction).
+      await inner.convscope.settle();
+      await new Promise((ok) => setTimeout(ok, 1_000));
       return {
         error: inner.convscope.error,
         enabled: inner.convscopeOffline && inner.convscopeOffline.enabled,
+        registeredAt: inner.convscopeOffline && inner.convscopeOffline.registeredAt,
         registrations: (await navigator.serviceWorker.getRegistrations()).length,
       };
     });
     assert.equal(got.error, null, `page error in the iframe: ${got.error}`);
     assert.equal(got.enabled, false, 'registerOffline() stands down inside an iframe');
+    assert.equal(got.registeredAt, null, 'the iframe never registers');
     assert.equal(got.registrations, 0, 'no service worker registered');
   } finally {
     await browser.close();

@@ -139,10 +139,10 @@ test('the digit model reads a digit drawn on the pad', { timeout: 600_000 }, asy
   await page.close();
 });
 
-test('a cold load fetches the wasm and the linked model once each, from the preloads in the head', { timeout: 600_000 }, async () => {
+test('a cold load fetches the wasm and the linked model (the hash over the query, the last of a repeated key) once each, from the preloads in the head', { timeout: 600_000 }, async () => {
   const browser = await launchBrowser();
   try {
-    const { page, requests } = await openPage(browser.context, `${shared.server.url}#model=digit-cnn&backend=cpu`);
+    const { page, requests } = await openPage(browser.context, `${shared.server.url}?model=efficientnet-lite0#model=bogus&model=digit-cnn&backend=cpu`);
     const got = await page.evaluate(() => ({
       error: window.convscope.error,
       script: window.convscope.startup.script,
