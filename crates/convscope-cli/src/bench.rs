@@ -23,10 +23,13 @@ pub fn run(raw: &[String]) -> Result<(), String> {
     if std::env::var("CONVSCOPE_KERNELS").as_deref() == Ok("burn") {
         convscope_core::kernels::enable(false);
     }
-    let a = Args::parse(raw, &["json", "attention", "patterns"])?;
-    a.only(&["runs", "backend", "image", "json", "attention", "methods", "max-channels", "patterns", "steps"])?;
+    let a = Args::parse(raw, &["json", "attention", "patterns", "profile"])?;
+    a.only(&["runs", "backend", "image", "json", "attention", "methods", "max-channels", "patterns", "steps", "profile"])?;
     if a.has("patterns") {
         return patterns(&a);
+    }
+    if a.has("profile") {
+        return profile(&a);
     }
     let methods: Vec<&str> = match a.get("methods") {
         Some(list) => list.split(',').collect(),
@@ -124,6 +127,93 @@ pub fn run(raw: &[String]) -> Result<(), String> {
     }
     if a.has("json") {
         println!("{}", serde_json::Value::Array(results));
+    }
+    Ok(())
+}
+
+/// Each layer's id and kind, and its median time in ms.
+type Layers = (Vec<(String, String)>, Vec<f64>);
+
+/// `--profile`: where a CPU forward pass of EfficientNet-Lite0 spends its time, by kind of op
+/// (a convolution by the kernel that runs it), on one thread and on two: the median of each
+/// layer's time over `--runs` passes after warm-up, summed by kind, and each kind's speed-up
+/// from the second thread (`--json` adds each layer's own).
+fn profile(a: &Args) -> Result<(), String> {
+    if a.get("backend").is_some_and(|b| b != "cpu") {
+        return Err("--profile times the CPU path only (a GPU's ops return before they have run): leave out --backend".into());
+    }
+    let runs: usize = a.get("runs").unwrap_or("20").parse().map_err(|_| "--runs needs a number")?;
+    if runs == 0 {
+        return Err("--runs needs at least 1".into());
+    }
+    let image_path = a.get("image").map(String::from).unwrap_or_else(|| concat!(env!("CARGO_MANIFEST_DIR"), "/../../www/samples/chelsea.png").to_string());
+    let image = load_image(&image_path)?;
+    let threads = [1usize, 2];
+    // Per thread count, each layer's median time in ms; and each layer's id and kind.
+    let mut medians: Vec<Vec<f64>> = Vec::new();
+    let mut labels: Vec<(String, String)> = Vec::new();
+    for &t in &threads {
+        let pool = rayon::ThreadPoolBuilder::new().num_threads(t).stack_size(crate::runtime::STACK).build().map_err(|e| e.to_string())?;
+        // The model is loaded on the pool's thread (a graph stays on the thread it is built on).
+        let (kinds, per_layer): Layers = pool.install(|| {
+            let model = load_model("efficientnet-lite0", &device("cpu")?)?;
+            let input = model.input_tensor(&image).map_err(|e| e.to_string())?;
+            let layers = model.graph.layers().len();
+            let pass = || model.graph.forward_timed(input.clone()).map_err(|e| e.to_string());
+            for _ in 0..3 {
+                pass()?;
+            }
+            let mut times = vec![Vec::with_capacity(runs); layers];
+            for _ in 0..runs {
+                for (layer, d) in pass()?.into_iter().enumerate() {
+                    times[layer].push(d.as_secs_f64() * 1e3);
+                }
+            }
+            let kinds = model
+                .graph
+                .layers()
+                .iter()
+                .enumerate()
+                .map(|(l, info)| (info.id.clone(), model.graph.op_label(convscope_core::graph::LayerId(l)).to_string()))
+                .collect();
+            Ok::<_, String>((kinds, times.into_iter().map(median).collect()))
+        })?;
+        labels = kinds;
+        medians.push(per_layer);
+    }
+    let layers = labels.len();
+    // Kinds in network order of first appearance.
+    let mut kinds: Vec<(String, usize, Vec<f64>)> = Vec::new();
+    for layer in 0..layers {
+        let label = labels[layer].1.clone();
+        let at = match kinds.iter().position(|k| k.0 == label) {
+            Some(at) => at,
+            None => {
+                kinds.push((label, 0, vec![0.0; threads.len()]));
+                kinds.len() - 1
+            }
+        };
+        kinds[at].1 += 1;
+        for (column, m) in medians.iter().enumerate() {
+            kinds[at].2[column] += m[layer];
+        }
+    }
+    let totals: Vec<f64> = medians.iter().map(|m| m.iter().sum()).collect();
+    if a.has("json") {
+        let rows: Vec<_> = kinds.iter().map(|(kind, n, ms)| serde_json::json!({"kind": kind, "layers": n, "ms": ms})).collect();
+        let per_layer: Vec<_> = labels
+            .iter()
+            .enumerate()
+            .map(|(l, (id, kind))| serde_json::json!({"id": id, "kind": kind, "ms": medians.iter().map(|m| m[l]).collect::<Vec<_>>()}))
+            .collect();
+        println!("{}", serde_json::json!({"threads": threads, "runs": runs, "total_ms": totals, "kinds": rows, "layers": per_layer}));
+        return Ok(());
+    }
+    println!("efficientnet-lite0 forward, native cpu, by kind of op: medians over {runs} passes, ms");
+    println!("| kind | layers | 1 thread | share | 2 threads | share | speed-up |\n|---|---|---|---|---|---|---|");
+    for (kind, n, ms) in kinds.iter().chain(std::iter::once(&("all".to_string(), layers, totals.clone()))) {
+        let share = |c: usize| 100.0 * ms[c] / totals[c];
+        println!("| {kind} | {n} | {:.2} | {:.0}% | {:.2} | {:.0}% | {:.2}x |", ms[0], share(0), ms[1], share(1), ms[0] / ms[1]);
     }
     Ok(())
 }

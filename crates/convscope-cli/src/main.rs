@@ -44,6 +44,7 @@ usage:
   convscope examples merge SHARD1/index.json SHARD2/index.json ... -o OUT.json
   convscope convert --from SHARED_MODELS_DIR --out WEIGHTS_DIR [--dtype f16|f32]
   convscope bench [--runs N] [--backend cpu|wgpu|both] [--attention [--methods a,b] [--max-channels N]] [--json]
+  convscope bench --profile [--runs N] [--json]   (the CPU forward pass by kind of op, 1 and 2 threads)
 
 M is a bundled model (efficientnet-lite0, digit-cnn), a path to a .csm file, or an .onnx file
 exported from PyTorch or Keras, with [--mean R,G,B] [--std R,G,B] (applied to pixel values

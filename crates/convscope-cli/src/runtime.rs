@@ -16,7 +16,7 @@
 //! **Threads.** [`on_pool`] runs the command itself on the pool.
 
 /// The stack of the pool's threads, which run every command (the main thread's size).
-const STACK: usize = 8 << 20;
+pub const STACK: usize = 8 << 20;
 
 /// Runs `job` on a thread of the global pool and waits for it. Each parallel op of the
 /// kernels then splits among the pool's threads directly; called from the main thread it would

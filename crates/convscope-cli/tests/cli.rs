@@ -354,3 +354,34 @@ fn patterns_curve_is_the_same_run_stopped_earlier() {
     assert!(stderr(&bad).contains("--curve is a list of step counts like 16,32,64, not `4,x`"), "{}", stderr(&bad));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn bench_profile_splits_a_forward_pass_by_kind_of_op() {
+    let out = run(&["bench", "--profile", "--runs", "2", "--json"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let layers = run(&["layers", "--model", "efficientnet-lite0", "--json"]);
+    let layers: serde_json::Value = serde_json::from_slice(&layers.stdout).unwrap();
+    let kinds = v["kinds"].as_array().unwrap();
+    let count = |kind: &str| kinds.iter().find(|k| k["kind"] == kind).map(|k| k["layers"].as_u64().unwrap());
+    // EfficientNet-Lite0: a direct stem, 16 depthwise convolutions, and 32 1x1 ones (each
+    // block's projection, 15 expansions, the head).
+    assert_eq!(count("conv2d, direct kernel"), Some(1), "{v}");
+    assert_eq!(count("conv2d, depthwise kernel"), Some(16), "{v}");
+    assert_eq!(count("conv2d 1x1, matrix product"), Some(32), "{v}");
+    assert_eq!(count("conv2d, burn's"), None, "every convolution runs on a kernel of convscope's: {v}");
+    let all: u64 = kinds.iter().map(|k| k["layers"].as_u64().unwrap()).sum();
+    assert_eq!(all as usize, layers["layers"].as_array().unwrap().len(), "every layer is counted once");
+    for column in 0..2 {
+        let total = v["total_ms"][column].as_f64().unwrap();
+        let sum: f64 = kinds.iter().map(|k| k["ms"][column].as_f64().unwrap()).sum();
+        assert!(total > 0.0 && (sum - total).abs() <= 1e-9 * total, "the kinds add up to the pass: {sum} against {total}");
+        for kind in ["conv2d, depthwise kernel", "conv2d 1x1, matrix product"] {
+            let ms = kinds.iter().find(|k| k["kind"] == kind).unwrap()["ms"][column].as_f64().unwrap();
+            assert!(ms > 0.0 && ms < total, "{kind}: {ms} ms of {total}");
+        }
+    }
+    let gpu = run(&["bench", "--profile", "--backend", "wgpu"]);
+    assert!(!gpu.status.success());
+    assert!(stderr(&gpu).contains("--profile times the CPU path only"), "{}", stderr(&gpu));
+}

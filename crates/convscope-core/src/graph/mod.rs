@@ -294,6 +294,29 @@ impl Graph {
         Ok((logits, captured))
     }
 
+    /// The wall time of each layer in one forward pass, in network order: a profile (see
+    /// [`Graph::op_label`] to group it by kind). Meaningful on the CPU, whose ops have finished
+    /// when they return; a GPU's ops are only queued then. Native only (no clock in wasm).
+    #[cfg(not(target_arch = "wasm32"))]
+    pub fn forward_timed(&self, input: Tensor<4>) -> Result<Vec<std::time::Duration>> {
+        self.check_input(&input)?;
+        let mut values = vec![None; self.nodes.len()];
+        let mut input = Some(input);
+        let mut times = Vec::with_capacity(self.nodes.len());
+        for at in 0..self.nodes.len() {
+            let start = std::time::Instant::now();
+            self.execute(&mut input, &mut values, at..at + 1, &|_| false, false)?;
+            times.push(start.elapsed());
+        }
+        Ok(times)
+    }
+
+    /// What runs a layer on the CPU: its kind, or for a convolution which kernel (for a
+    /// profile).
+    pub fn op_label(&self, layer: LayerId) -> &str {
+        self.nodes[layer.0].op.label().unwrap_or(&self.layers[layer.0].kind)
+    }
+
     /// The activations of `layers` (any order), running the network only as far as the
     /// deepest of them. The input may have any height and width when the network up to that
     /// layer allows it ([`Graph::any_size_up_to`]).

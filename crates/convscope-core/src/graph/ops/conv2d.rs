@@ -135,6 +135,15 @@ impl Kernel for Conv2dKernel {
         }))
     }
 
+    fn label(&self) -> Option<&'static str> {
+        Some(match self.fast {
+            Some(Conv::Depthwise(_)) => "conv2d, depthwise kernel",
+            Some(Conv::Pointwise) => "conv2d 1x1, matrix product",
+            Some(Conv::Direct(_)) => "conv2d, direct kernel",
+            None => "conv2d, burn's",
+        })
+    }
+
     fn randomized(&self, rng: &mut Rng) -> Option<Rc<dyn Kernel>> {
         Some(Rc::new(Conv2dKernel { weight: like(&self.weight, rng), bias: self.bias.as_ref().map(|b| like(b, rng)), ..self.clone() }))
     }

@@ -76,6 +76,12 @@ pub trait Kernel: Debug {
     fn randomized(&self, _rng: &mut Rng) -> Option<Rc<dyn Kernel>> {
         None
     }
+
+    /// What runs the op on the CPU where that says more than its kind (a convolution: which
+    /// of the kernels), for a profile; `None` for the op's kind alone.
+    fn label(&self) -> Option<&'static str> {
+        None
+    }
 }
 
 macro_rules! registry {
