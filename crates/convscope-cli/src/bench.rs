@@ -156,27 +156,29 @@ fn profile(a: &Args) -> Result<(), String> {
         let pool = rayon::ThreadPoolBuilder::new().num_threads(t).stack_size(crate::runtime::STACK).build().map_err(|e| e.to_string())?;
         // The model is loaded on the pool's thread (a graph stays on the thread it is built on).
         let (kinds, per_layer): Layers = pool.install(|| {
-            let model = load_model("efficientnet-lite0", &device("cpu")?)?;
-            let input = model.input_tensor(&image).map_err(|e| e.to_string())?;
-            let layers = model.graph.layers().len();
-            let pass = || model.graph.forward_timed(input.clone()).map_err(|e| e.to_string());
-            for _ in 0..3 {
-                pass()?;
-            }
-            let mut times = vec![Vec::with_capacity(runs); layers];
-            for _ in 0..runs {
-                for (layer, d) in pass()?.into_iter().enumerate() {
-                    times[layer].push(d.as_secs_f64() * 1e3);
+            crate::runtime::awake(|| {
+                let model = load_model("efficientnet-lite0", &device("cpu")?)?;
+                let input = model.input_tensor(&image).map_err(|e| e.to_string())?;
+                let layers = model.graph.layers().len();
+                let pass = || model.graph.forward_timed(input.clone()).map_err(|e| e.to_string());
+                for _ in 0..3 {
+                    pass()?;
                 }
-            }
-            let kinds = model
-                .graph
-                .layers()
-                .iter()
-                .enumerate()
-                .map(|(l, info)| (info.id.clone(), model.graph.op_label(convscope_core::graph::LayerId(l)).to_string()))
-                .collect();
-            Ok::<_, String>((kinds, times.into_iter().map(median).collect()))
+                let mut times = vec![Vec::with_capacity(runs); layers];
+                for _ in 0..runs {
+                    for (layer, d) in pass()?.into_iter().enumerate() {
+                        times[layer].push(d.as_secs_f64() * 1e3);
+                    }
+                }
+                let kinds = model
+                    .graph
+                    .layers()
+                    .iter()
+                    .enumerate()
+                    .map(|(l, info)| (info.id.clone(), model.graph.op_label(convscope_core::graph::LayerId(l)).to_string()))
+                    .collect();
+                Ok::<_, String>((kinds, times.into_iter().map(median).collect()))
+            })
         })?;
         labels = kinds;
         medians.push(per_layer);

@@ -13,7 +13,8 @@
 //! cost is that the process stays at its peak size until it exits, which suits a command that
 //! runs one job. The page (wasm) has one linear memory that never shrinks: native only.
 //!
-//! **Threads.** [`on_pool`] runs the command itself on the pool.
+//! **Threads.** [`on_pool`] runs the command itself on the pool, the pool's other threads kept
+//! awake meanwhile ([`awake`]).
 
 /// The stack of the pool's threads, which run every command (the main thread's size).
 pub const STACK: usize = 8 << 20;
@@ -26,7 +27,48 @@ pub fn on_pool<R: Send>(job: impl FnOnce() -> R + Send) -> R {
     // An error here means the pool exists already (it is then used as it is) or its threads
     // could not be started (then `scope` panics, as any parallel op would).
     let _ = rayon::ThreadPoolBuilder::new().stack_size(STACK).build_global();
-    rayon::scope(|_| job())
+    rayon::scope(|_| awake(job))
+}
+
+/// Runs `job` (on a thread of the current pool) with the pool's other threads kept awake
+/// until it returns: each looks for work to steal and, finding none, spins or yields its core
+/// rather than sleeping. A sleeping thread is woken for each parallel op, and on a virtual
+/// machine a wake-up takes tens of microseconds: dozens of ops per forward pass (BENCHMARKS.md,
+/// "Threads"). onnxruntime's pool spins the same way while a model runs. A thread that has
+/// found no work for a millisecond (the job reads a file, or waits for a GPU) naps 50 µs
+/// between looks, so that waiting costs a few percent of a core, not all of it.
+pub fn awake<R>(job: impl FnOnce() -> R) -> R {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::time::{Duration, Instant};
+    let me = rayon::current_thread_index();
+    let done = AtomicBool::new(false);
+    rayon::in_place_scope(|s| {
+        s.spawn_broadcast(|_, ctx| {
+            // Not on the job's own thread: it would spin under the job until the job is done.
+            if Some(ctx.index()) == me {
+                return;
+            }
+            let mut idle = 0u32;
+            let mut since = Instant::now();
+            while !done.load(Ordering::Acquire) {
+                if let Some(rayon::Yield::Executed) = rayon::yield_now() {
+                    idle = 0;
+                    since = Instant::now();
+                } else if idle < 64 {
+                    idle += 1;
+                    std::hint::spin_loop();
+                } else if since.elapsed() < Duration::from_millis(1) {
+                    // Let other processes run on this core; this thread stays runnable.
+                    std::thread::yield_now();
+                } else {
+                    std::thread::sleep(Duration::from_micros(50));
+                }
+            }
+        });
+        let result = job();
+        done.store(true, Ordering::Release);
+        result
+    })
 }
 
 /// Serves every allocation from the main heap (one arena, nothing mapped apart) and keeps what
@@ -53,6 +95,20 @@ mod tests {
         let (index, sum) = super::on_pool(|| (rayon::current_thread_index(), (0..1000u64).sum::<u64>()));
         assert!(index.is_some(), "the job ran off the pool");
         assert_eq!(sum, 499_500);
+    }
+
+    #[test]
+    fn a_job_kept_awake_runs_its_parallel_work_and_returns() {
+        use rayon::prelude::*;
+        let pool = rayon::ThreadPoolBuilder::new().num_threads(2).build().unwrap();
+        // Twice in a row, a parallel sum inside: the other thread's spinning ends with the job.
+        for _ in 0..2 {
+            let (sum, trivial) = pool.install(|| super::awake(|| ((0..100_000u64).into_par_iter().sum::<u64>(), super::awake(|| 7))));
+            assert_eq!((sum, trivial), (4_999_950_000, 7));
+        }
+        // A pool of one thread: nothing to keep awake.
+        let one = rayon::ThreadPoolBuilder::new().num_threads(1).build().unwrap();
+        assert_eq!(one.install(|| super::awake(|| (0..10u32).into_par_iter().sum::<u32>())), 45);
     }
 
     /// Whether freed memory is kept: glibc only.
