@@ -25,11 +25,14 @@ pub fn run(raw: &[String]) -> Result<(), String> {
     }
     let a = Args::parse(raw, &["json", "attention", "patterns", "profile"])?;
     a.only(&["runs", "backend", "image", "json", "attention", "methods", "max-channels", "patterns", "steps", "profile"])?;
+    if a.has("profile") {
+        if let Some(other) = ["patterns", "attention", "methods", "max-channels", "steps"].into_iter().find(|o| a.has(o)) {
+            return Err(format!("--profile times the forward pass alone: leave out --{other}"));
+        }
+        return profile(&a);
+    }
     if a.has("patterns") {
         return patterns(&a);
-    }
-    if a.has("profile") {
-        return profile(&a);
     }
     let methods: Vec<&str> = match a.get("methods") {
         Some(list) => list.split(',').collect(),
@@ -136,8 +139,9 @@ type Layers = (Vec<(String, String)>, Vec<f64>);
 
 /// `--profile`: where a CPU forward pass of EfficientNet-Lite0 spends its time, by kind of op
 /// (a convolution by the kernel that runs it), on one thread and on two: the median of each
-/// layer's time over `--runs` passes after warm-up, summed by kind, and each kind's speed-up
-/// from the second thread (`--json` adds each layer's own).
+/// layer's time over `--runs` passes after warm-up, summed by kind (the "all" row is the sum
+/// of every layer's median), and each kind's speed-up from the second thread (`--json` adds
+/// each layer's own).
 fn profile(a: &Args) -> Result<(), String> {
     if a.get("backend").is_some_and(|b| b != "cpu") {
         return Err("--profile times the CPU path only (a GPU's ops return before they have run): leave out --backend".into());

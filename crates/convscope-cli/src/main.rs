@@ -86,7 +86,10 @@ fn main() -> ExitCode {
         eprintln!("{USAGE}");
         return ExitCode::from(2);
     };
-    let result = runtime::on_pool(|| match cmd.as_str() {
+    // `bench --profile` runs on pools of its own (one thread, then two): the global pool's
+    // threads sleep meanwhile.
+    let keep_awake = !(cmd == "bench" && rest.iter().any(|a| a == "--profile"));
+    let result = runtime::on_pool(keep_awake, || match cmd.as_str() {
         "predict" => predict(rest),
         "layers" => layers(rest),
         "activations" => activations::run(rest),

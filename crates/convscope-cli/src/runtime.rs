@@ -23,11 +23,15 @@ pub const STACK: usize = 8 << 20;
 /// kernels then splits among the pool's threads directly; called from the main thread it would
 /// hand itself over to the pool and sleep until done, a wake-up and a sleep per op (`perf`:
 /// a fifth of a forward pass was in the system's scheduler and futexes).
-pub fn on_pool<R: Send>(job: impl FnOnce() -> R + Send) -> R {
+///
+/// With `keep_awake`, the pool's other threads are kept awake meanwhile ([`awake`]); without,
+/// they sleep when idle (for a job that runs its work on pools of its own: spinning, they
+/// would take those pools' cores).
+pub fn on_pool<R: Send>(keep_awake: bool, job: impl FnOnce() -> R + Send) -> R {
     // An error here means the pool exists already (it is then used as it is) or its threads
     // could not be started (then `scope` panics, as any parallel op would).
     let _ = rayon::ThreadPoolBuilder::new().stack_size(STACK).build_global();
-    rayon::scope(|_| awake(job))
+    rayon::scope(|_| if keep_awake { awake(job) } else { job() })
 }
 
 /// Runs `job` (on a thread of the current pool) with the pool's other threads kept awake
@@ -36,7 +40,8 @@ pub fn on_pool<R: Send>(job: impl FnOnce() -> R + Send) -> R {
 /// machine a wake-up takes tens of microseconds: dozens of ops per forward pass (BENCHMARKS.md,
 /// "Threads"). onnxruntime's pool spins the same way while a model runs. A thread that has
 /// found no work for a millisecond (the job reads a file, or waits for a GPU) naps 50 µs
-/// between looks, so that waiting costs a few percent of a core, not all of it.
+/// between looks (about 100 µs with the timer's slack), so that each waiting thread costs a
+/// few percent of a core rather than all of it.
 pub fn awake<R>(job: impl FnOnce() -> R) -> R {
     use std::sync::atomic::{AtomicBool, Ordering};
     use std::time::{Duration, Instant};
@@ -65,9 +70,16 @@ pub fn awake<R>(job: impl FnOnce() -> R) -> R {
                 }
             }
         });
-        let result = job();
-        done.store(true, Ordering::Release);
-        result
+        // Set when the job ends, returning or unwinding (the scope waits for the spinners
+        // before a panic goes on: unset, it would wait forever).
+        struct Stop<'a>(&'a AtomicBool);
+        impl Drop for Stop<'_> {
+            fn drop(&mut self) {
+                self.0.store(true, Ordering::Release);
+            }
+        }
+        let _stop = Stop(&done);
+        job()
     })
 }
 
@@ -92,7 +104,7 @@ mod tests {
     #[test]
     fn jobs_run_on_the_pool() {
         assert_eq!(rayon::current_thread_index(), None);
-        let (index, sum) = super::on_pool(|| (rayon::current_thread_index(), (0..1000u64).sum::<u64>()));
+        let (index, sum) = super::on_pool(true, || (rayon::current_thread_index(), (0..1000u64).sum::<u64>()));
         assert!(index.is_some(), "the job ran off the pool");
         assert_eq!(sum, 499_500);
     }
@@ -106,6 +118,14 @@ mod tests {
             let (sum, trivial) = pool.install(|| super::awake(|| ((0..100_000u64).into_par_iter().sum::<u64>(), super::awake(|| 7))));
             assert_eq!((sum, trivial), (4_999_950_000, 7));
         }
+        // A job that panics: the panic goes on once the other thread has stopped spinning (it
+        // used to spin on, and the scope to wait for it forever).
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| pool.install(|| super::awake(|| panic!("a bug in a command")))));
+            let _ = tx.send(caught.is_err());
+        });
+        assert_eq!(rx.recv_timeout(std::time::Duration::from_secs(20)), Ok(true), "the panic reached the caller, in time");
         // A pool of one thread: nothing to keep awake.
         let one = rayon::ThreadPoolBuilder::new().num_threads(1).build().unwrap();
         assert_eq!(one.install(|| super::awake(|| (0..10u32).into_par_iter().sum::<u32>())), 45);

@@ -361,6 +361,7 @@ fn bench_profile_splits_a_forward_pass_by_kind_of_op() {
     assert!(out.status.success(), "{}", stderr(&out));
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let layers = run(&["layers", "--model", "efficientnet-lite0", "--json"]);
+    assert!(layers.status.success(), "{}", stderr(&layers));
     let layers: serde_json::Value = serde_json::from_slice(&layers.stdout).unwrap();
     let kinds = v["kinds"].as_array().unwrap();
     let count = |kind: &str| kinds.iter().find(|k| k["kind"] == kind).map(|k| k["layers"].as_u64().unwrap());
@@ -375,7 +376,7 @@ fn bench_profile_splits_a_forward_pass_by_kind_of_op() {
     for column in 0..2 {
         let total = v["total_ms"][column].as_f64().unwrap();
         let sum: f64 = kinds.iter().map(|k| k["ms"][column].as_f64().unwrap()).sum();
-        assert!(total > 0.0 && (sum - total).abs() <= 1e-9 * total, "the kinds add up to the pass: {sum} against {total}");
+        assert!(total > 0.0 && (sum - total).abs() <= 1e-9 * total, "the kinds add up to the layers' total: {sum} against {total}");
         for kind in ["conv2d, depthwise kernel", "conv2d 1x1, matrix product"] {
             let ms = kinds.iter().find(|k| k["kind"] == kind).unwrap()["ms"][column].as_f64().unwrap();
             assert!(ms > 0.0 && ms < total, "{kind}: {ms} ms of {total}");
@@ -384,4 +385,19 @@ fn bench_profile_splits_a_forward_pass_by_kind_of_op() {
     let gpu = run(&["bench", "--profile", "--backend", "wgpu"]);
     assert!(!gpu.status.success());
     assert!(stderr(&gpu).contains("--profile times the CPU path only"), "{}", stderr(&gpu));
+    // With the kernels off, the convolutions are burn's, and the profile says so.
+    let burn = Command::new(env!("CARGO_BIN_EXE_convscope"))
+        .args(["bench", "--profile", "--runs", "1", "--json"])
+        .env("CONVSCOPE_KERNELS", "burn")
+        .current_dir(repo())
+        .output()
+        .expect("convscope runs");
+    assert!(burn.status.success(), "{}", stderr(&burn));
+    let burn: serde_json::Value = serde_json::from_slice(&burn.stdout).unwrap();
+    let convs: Vec<_> = burn["kinds"].as_array().unwrap().iter().filter(|k| k["kind"].as_str().unwrap().starts_with("conv2d")).collect();
+    assert_eq!(convs.len(), 1, "{burn}");
+    assert_eq!((convs[0]["kind"].as_str(), convs[0]["layers"].as_u64()), (Some("conv2d, burn's"), Some(49)));
+    let mixed = run(&["bench", "--profile", "--patterns"]);
+    assert!(!mixed.status.success());
+    assert!(stderr(&mixed).contains("--profile times the forward pass alone: leave out --patterns"), "{}", stderr(&mixed));
 }

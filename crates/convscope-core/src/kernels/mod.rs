@@ -165,10 +165,15 @@ pub fn enable(on: bool) {
     ENABLED.store(on, Ordering::Relaxed);
 }
 
+/// Whether the kernels are on (see [`enable`]).
+pub fn enabled() -> bool {
+    ENABLED.load(Ordering::Relaxed)
+}
+
 /// Whether the kernels take `x`: flex (with or without autodiff), `f32`. On anything else the
 /// functions above compose burn's ops instead.
 pub fn runs_on<const D: usize>(x: &Tensor<D>) -> bool {
-    ENABLED.load(Ordering::Relaxed) && matches!(x.device().inner().as_dispatch(), DispatchDevice::Flex(_)) && x.dtype() == DType::F32
+    enabled() && matches!(x.device().inner().as_dispatch(), DispatchDevice::Flex(_)) && x.dtype() == DType::F32
 }
 
 /// The `f32` values of a flex tensor, in order.

@@ -136,7 +136,7 @@ impl Kernel for Conv2dKernel {
     }
 
     fn label(&self) -> Option<&'static str> {
-        Some(match self.fast {
+        Some(match self.fast.filter(|_| kernels::enabled()) {
             Some(Conv::Depthwise(_)) => "conv2d, depthwise kernel",
             Some(Conv::Pointwise) => "conv2d 1x1, matrix product",
             Some(Conv::Direct(_)) => "conv2d, direct kernel",
