@@ -24,9 +24,6 @@ const state = {
   sample: null, view: 'activations', booted: false,
 };
 // What tests and benchmarks read; the page itself never needs it.
-// Resolved once the first prediction is drawn (the offline copy waits for it).
-let firstDrawn;
-const firstResult = new Promise((ok) => { firstDrawn = ok; });
 const probe = { ready: false, backend: null, note: null, lastTop: null, lastMs: null, firstPredictionMs: null, runs: 0, failures: 0, error: null, notice: null, recoveries: 0, startup: {}, linkNotes: [] };
 window.convscope = probe;
 // The memory the page holds: the wasm instance's and the JS heap's (Chromium), in bytes.
@@ -179,10 +176,7 @@ async function predict(reanalyse = false) {
   state.analysis = analysis;
   drawTop(top);
   drawModelView(analysis.modelView());
-  if (probe.firstPredictionMs === null) {
-    probe.firstPredictionMs = performance.now();
-    firstDrawn();
-  }
+  if (probe.firstPredictionMs === null) probe.firstPredictionMs = performance.now();
   $('timing').textContent = `${state.info.name} on ${probe.backend}: ${ms.toFixed(0)} ms`;
   await activations.imageChanged(top[0], analysis, reanalyse);
   await attention.imageChanged(top, analysis);
@@ -525,6 +519,5 @@ probe.settle = () => rt.enqueue(() => null);
 // Test hook: lose the GPU device as a driver reset would (the page then recovers).
 if (navigator.webdriver) probe.loseDevice = () => rt.loseDevice();
 
-// The offline copy is made once the first prediction is drawn, not beside it: or once the
-// start-up has ended without one, or after 30 s whatever happens.
-registerOffline({ after: Promise.race([firstResult, enqueue(main), new Promise((ok) => setTimeout(ok, 30_000))]) });
+registerOffline();
+enqueue(main);

@@ -3,16 +3,12 @@
 // the page reloads once, after a click on "Update". Pages opened from file://, browsers
 // without service workers and embeds (pages inside an iframe) register nothing.
 
-/** Register the worker once, from the full page, once `after` (a promise) has settled: on a
- * first visit the worker downloads the whole site again to cache it, and doing so beside the
- * page's own downloads delayed its first prediction (by half a second on this project's
- * machine). `onUpdateReady(worker)`, if given, is called when a new build is installed and
- * waiting (the banner shows either way). Sets and returns
- * `window.convscopeOffline` = { enabled, ready, updateReady, cache, registeredAt } for tests:
- * `ready` resolves with the cache name once an active worker controls the page;
- * `registeredAt` is when the worker was registered (`performance.now()`), null until then. */
-export function registerOffline({ onUpdateReady, after = Promise.resolve() } = {}) {
-  const state = { enabled: false, ready: Promise.resolve(null), updateReady: false, cache: null, registeredAt: null };
+/** Register the worker once, from the full page. `onUpdateReady(worker)`, if given, is called
+ * when a new build is installed and waiting (the banner shows either way). Sets and returns
+ * `window.convscopeOffline` = { enabled, ready, updateReady, cache } for tests: `ready`
+ * resolves with the cache name once an active worker controls the page. */
+export function registerOffline({ onUpdateReady } = {}) {
+  const state = { enabled: false, ready: Promise.resolve(null), updateReady: false, cache: null };
   window.convscopeOffline = state;
   if (location.protocol === 'file:' || !('serviceWorker' in navigator) || window.top !== window) return state;
   const sw = navigator.serviceWorker;
@@ -71,11 +67,7 @@ export function registerOffline({ onUpdateReady, after = Promise.resolve() } = {
     check();
   }
 
-  const settled = after.then(() => {}, () => {});
-  settled.then(() => {
-    state.registeredAt = performance.now();
-    return sw.register(new URL('./sw.js', import.meta.url));
-  }).then((registration) => {
+  sw.register(new URL('./sw.js', import.meta.url)).then((registration) => {
     if (registration.waiting) watch(registration, registration.waiting);
     watch(registration, registration.installing);
     registration.addEventListener('updatefound', () => watch(registration, registration.installing));

@@ -57,8 +57,6 @@ test('offline: with the server stopped, the page predicts, shows layers, Grad-CA
     assert.equal(sw.cache, built.cache, 'the worker serves this build\'s cache');
     assert.equal(sw.listed, built.cache, 'precache.json comes from that cache');
     assert.deepEqual(sw.missing, [], 'every precached file is in the cache');
-    const when = await page.evaluate(() => ({ registered: window.convscopeOffline.registeredAt, first: window.convscope.firstPredictionMs }));
-    assert.ok(when.registered >= when.first, `the worker (which downloads the site again) is registered after the first prediction, not beside it: ${JSON.stringify(when)}`);
 
     const failed = [];
     page.on('requestfailed', (r) => failed.push(`${r.url()}: ${r.failure()?.errorText}`));
@@ -185,19 +183,17 @@ test('inside an iframe (an embed), the page registers no service worker', { time
     }, null, { timeout: 240_000 });
     const got = await page.evaluate(async () => {
       const inner = document.querySelector('iframe').contentWindow;
-      // Past the moment the full page would register its worker (after the first prediction).
+      // Once the page has settled: a worker it registered would be there by now.
       await inner.convscope.settle();
       await new Promise((ok) => setTimeout(ok, 1_000));
       return {
         error: inner.convscope.error,
         enabled: inner.convscopeOffline && inner.convscopeOffline.enabled,
-        registeredAt: inner.convscopeOffline && inner.convscopeOffline.registeredAt,
         registrations: (await navigator.serviceWorker.getRegistrations()).length,
       };
     });
     assert.equal(got.error, null, `page error in the iframe: ${got.error}`);
     assert.equal(got.enabled, false, 'registerOffline() stands down inside an iframe');
-    assert.equal(got.registeredAt, null, 'the iframe never registers');
     assert.equal(got.registrations, 0, 'no service worker registered');
   } finally {
     await browser.close();
