@@ -17,6 +17,20 @@ fn median(mut v: Vec<f64>) -> f64 {
     v[v.len() / 2]
 }
 
+/// `--runs`: the timed passes, 20 unless given; at least one (a median needs a value).
+fn bench_runs(a: &Args) -> Result<usize, String> {
+    match a.get("runs").unwrap_or("20").parse::<usize>() {
+        Ok(0) => Err("--runs needs at least 1".into()),
+        Ok(n) => Ok(n),
+        Err(_) => Err("--runs needs a number".into()),
+    }
+}
+
+/// `--image`, else the chelsea sample.
+fn bench_image(a: &Args) -> Result<convscope_core::RgbaImage, String> {
+    load_image(a.get("image").unwrap_or(concat!(env!("CARGO_MANIFEST_DIR"), "/../../www/samples/chelsea.png")))
+}
+
 /// Time `runs` warm forward passes (after warm-up) on each backend asked for.
 pub fn run(raw: &[String]) -> Result<(), String> {
     // burn's own ops instead of convscope's kernels, to compare both on one machine in one run.
@@ -42,13 +56,12 @@ pub fn run(raw: &[String]) -> Result<(), String> {
         attention::method(m).map_err(|e| format!("--methods: {e}"))?;
     }
     let max_channels: usize = a.get("max-channels").unwrap_or("128").parse().map_err(|_| "--max-channels needs a number")?;
-    let runs: usize = a.get("runs").unwrap_or("20").parse().map_err(|_| "--runs needs a number")?;
+    let runs = bench_runs(&a)?;
     let backends: Vec<&str> = match a.get("backend").unwrap_or("both") {
         "both" => vec!["cpu", "wgpu"],
         one => vec![one],
     };
-    let image_path = a.get("image").map(String::from).unwrap_or_else(|| concat!(env!("CARGO_MANIFEST_DIR"), "/../../www/samples/chelsea.png").to_string());
-    let image = load_image(&image_path)?;
+    let image = bench_image(&a)?;
     let mut results = Vec::new();
     for backend in backends {
         let device = device(backend)?;
@@ -146,12 +159,8 @@ fn profile(a: &Args) -> Result<(), String> {
     if a.get("backend").is_some_and(|b| b != "cpu") {
         return Err("--profile times the CPU path only (a GPU's ops return before they have run): leave out --backend".into());
     }
-    let runs: usize = a.get("runs").unwrap_or("20").parse().map_err(|_| "--runs needs a number")?;
-    if runs == 0 {
-        return Err("--runs needs at least 1".into());
-    }
-    let image_path = a.get("image").map(String::from).unwrap_or_else(|| concat!(env!("CARGO_MANIFEST_DIR"), "/../../www/samples/chelsea.png").to_string());
-    let image = load_image(&image_path)?;
+    let runs = bench_runs(a)?;
+    let image = bench_image(a)?;
     let threads = [1usize, 2];
     // Per thread count, each layer's median time in ms; and each layer's id and kind.
     let mut medians: Vec<Vec<f64>> = Vec::new();
@@ -159,7 +168,7 @@ fn profile(a: &Args) -> Result<(), String> {
     for &t in &threads {
         let pool = rayon::ThreadPoolBuilder::new().num_threads(t).stack_size(crate::runtime::STACK).build().map_err(|e| e.to_string())?;
         // The model is loaded on the pool's thread (a graph stays on the thread it is built on).
-        let (kinds, per_layer): Layers = pool.install(|| {
+        let (named, per_layer): Layers = pool.install(|| {
             crate::runtime::awake(|| {
                 let model = load_model("efficientnet-lite0", &device("cpu")?)?;
                 let input = model.input_tensor(&image).map_err(|e| e.to_string())?;
@@ -174,17 +183,17 @@ fn profile(a: &Args) -> Result<(), String> {
                         times[layer].push(d.as_secs_f64() * 1e3);
                     }
                 }
-                let kinds = model
+                let named = model
                     .graph
                     .layers()
                     .iter()
                     .enumerate()
                     .map(|(l, info)| (info.id.clone(), model.graph.op_label(convscope_core::graph::LayerId(l)).to_string()))
                     .collect();
-                Ok::<_, String>((kinds, times.into_iter().map(median).collect()))
+                Ok::<_, String>((named, times.into_iter().map(median).collect()))
             })
         })?;
-        labels = kinds;
+        labels = named;
         medians.push(per_layer);
     }
     let layers = labels.len();
