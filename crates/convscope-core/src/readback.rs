@@ -17,6 +17,17 @@ pub async fn read<const D: usize>(t: Tensor<D>) -> Result<Vec<f32>> {
     data.try_to_vec::<f32>().map_err(|e| Error::Readback(format!("{e:?}")))
 }
 
+/// A tensor's values on the host now, where that costs no wait: on the CPU (burn's flex
+/// backend, in the browser too) the values are already there. `None` on a device that would
+/// have to be waited for (wgpu), where a caller should not stall its queue for them.
+pub fn read_now<const D: usize>(t: Tensor<D>) -> Option<Vec<f32>> {
+    if !matches!(t.device().inner().as_dispatch(), burn::backend::DispatchDevice::Flex(_)) {
+        return None;
+    }
+    // Polled once, never blocked on (a browser cannot block): flex's read is ready at once.
+    burn::tensor::try_read_sync(t.into_data_async())?.ok()?.convert::<f32>().try_into_vec::<f32>().ok()
+}
+
 /// Native only: run one of this crate's futures to its end on this thread (the CLI, the
 /// benchmarks, the tests). On wgpu this waits for the device like a synchronous read-back.
 #[cfg(not(target_arch = "wasm32"))]

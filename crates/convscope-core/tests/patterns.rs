@@ -400,3 +400,76 @@ fn the_gradient_through_a_squashed_image_matches_the_cpu_on_wgpu() {
         assert!(worst <= 1e-4 * scale, "squash {squash}: wgpu's gradient is off by {worst} (its largest value {scale})");
     }
 }
+
+/// `gate` (a 3x3 convolution of the 1x6x6 image, one weight for all nine pixels, then a ReLU,
+/// two channels with biases `bias`) and `unit` (a 1x1 copy of it): image `i` maximizes
+/// `unit`'s channel `i`, which only `gate`'s channel `i` reaches.
+fn gated_units(bias: [f32; 2], device: &Device) -> Graph {
+    let tensors: HashMap<String, HostTensor> = [
+        ("gw".to_string(), HostTensor::new(vec![2, 1, 3, 3], vec![1.0; 18]).unwrap()),
+        ("gb".to_string(), HostTensor::new(vec![2], bias.to_vec()).unwrap()),
+        ("uw".to_string(), HostTensor::new(vec![2, 2, 1, 1], vec![1.0, 0.0, 0.0, 1.0]).unwrap()),
+    ]
+    .into();
+    let conv = |weight: &str, bias: Option<&str>, act| {
+        OpSpec::Conv2d(Conv2d {
+            weight: weight.into(),
+            bias: bias.map(Into::into),
+            stride: [1, 1],
+            padding: [[0, 0], [0, 0]],
+            dilation: [1, 1],
+            groups: 1,
+            act,
+        })
+    };
+    let spec = GraphSpec {
+        input_shape: [1, 6, 6],
+        nodes: vec![
+            NodeSpec { id: "gate".into(), op: conv("gw", Some("gb"), Some(Activation::Relu)), inputs: vec![INPUT.into()] },
+            NodeSpec { id: "unit".into(), op: conv("uw", None, None), inputs: vec!["gate".into()] },
+            NodeSpec { id: "out".into(), op: OpSpec::Flatten(Flatten {}), inputs: vec!["unit".into()] },
+        ],
+    };
+    Graph::load(&spec, tensors, device).unwrap()
+}
+
+/// The redirected gradient is computed only for the steps that need it on the CPU: an image
+/// whose own gradient vanishes (its rectifier is off for every pixel) takes it, in every step
+/// of the redirect window and none after; when every image has a gradient of its own the
+/// step computes one gradient, and its images equal those of wgpu, where the redirected pass
+/// always runs (and is multiplied by zero).
+#[test]
+fn the_redirected_gradient_is_computed_only_when_an_image_needs_it() {
+    let options = Options { redirect_steps: 4, ..plain(6, Squash::Sigmoid) };
+    let run = |bias: [f32; 2], device: &Device| {
+        let graph = gated_units(bias, device);
+        let unit = graph.layer("unit").unwrap();
+        let mut r = Render::new(&graph, &identity_input(1, 6), objective::channels(unit, &[0, 1]), 2, options.clone()).unwrap();
+        let start = to_vec(r.image());
+        r.step(6).unwrap();
+        (r.redirected_steps(), start, to_vec(r.image()))
+    };
+    let moved = |a: &[f32], b: &[f32]| a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0f32, f32::max);
+    let cpu = Device::flex();
+    // Both gates on: one gradient a step.
+    let (n, start, live) = run([100.0, 100.0], &cpu);
+    assert_eq!(n, 0, "every image has a gradient of its own, yet {n} steps computed the redirected one");
+    assert!(moved(&start, &live) > 0.01, "the images did not move");
+    // Image 1's gate off for every image it can be: it needs the redirected gradient while
+    // the window lasts, and it moves by it; so do both images when both gates are off.
+    for bias in [[100.0, -100.0], [-100.0, -100.0]] {
+        let (n, start, end) = run(bias, &cpu);
+        assert_eq!(n, 4, "gate biases {bias:?}: {n} steps computed the redirected gradient, the window is 4");
+        let one = end.len() / 2;
+        for i in 0..2 {
+            let d = moved(&start[i * one..(i + 1) * one], &end[i * one..(i + 1) * one]);
+            assert!(d > 0.01, "gate biases {bias:?}: image {i} did not move ({d})");
+        }
+    }
+    for (name, device) in devices().into_iter().filter(|(name, _)| *name != "cpu") {
+        let (n, _, there) = run([100.0, 100.0], &device);
+        assert_eq!(n, 4, "{name}: the redirected pass runs in every step of the window");
+        let d = moved(&live, &there);
+        assert!(d < 1e-5, "{name}: the images differ from the CPU's by {d}");
+    }
+}

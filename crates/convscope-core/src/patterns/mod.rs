@@ -148,6 +148,8 @@ pub struct Render {
     model_size: [usize; 2],
     batch: usize,
     steps: usize,
+    /// Steps that computed the redirected gradient too.
+    redirected_steps: usize,
     loss: Option<Tensor<1>>,
 }
 
@@ -199,6 +201,7 @@ impl Render {
             model_size: [input.height, input.width],
             batch,
             steps: 0,
+            redirected_steps: 0,
             loss: None,
         })
     }
@@ -215,6 +218,7 @@ impl Render {
         self.params = self.param.from_pixels(&pixels)?;
         self.adam = Adam { rate: self.options.learning_rate, moments: None, t: 0 };
         self.steps = 0;
+        self.redirected_steps = 0;
         Ok(())
     }
 
@@ -227,10 +231,18 @@ impl Render {
                 // Lucid's rule, per image: an image whose gradient vanishes (every path to
                 // its unit runs through switched-off rectifiers) takes the gradient of the
                 // network with every rectifier redirected; the others keep their own.
-                let (_, redirected) = self.gradient(&self.redirected, &drawn)?;
                 let [b, ..] = g.dims();
-                let live = g.clone().powi_scalar(2).reshape([b as i32, -1]).sum_dim(1).greater_elem(0.0).float().reshape([b, 1, 1, 1]);
-                g = g * live.clone() + redirected * (live.neg() + 1.0);
+                let live = g.clone().powi_scalar(2).reshape([b as i32, -1]).sum_dim(1).greater_elem(0.0).float();
+                // Where the answer costs no wait (the CPU), a step whose images all have a
+                // gradient of their own skips the redirected pass: it would be multiplied by
+                // 0. On wgpu reading it would stall the queue, and the pass always runs.
+                let all_live = crate::readback::read_now(live.clone()).is_some_and(|v| v.iter().all(|&x| x > 0.0));
+                if !all_live {
+                    let (_, redirected) = self.gradient(&self.redirected, &drawn)?;
+                    let live = live.reshape([b, 1, 1, 1]);
+                    g = g * live.clone() + redirected * (live.neg() + 1.0);
+                    self.redirected_steps += 1;
+                }
             }
             let new = self.adam.step(self.params.clone(), g);
             self.params = new;
@@ -258,6 +270,13 @@ impl Render {
     /// Steps run so far.
     pub fn steps(&self) -> usize {
         self.steps
+    }
+
+    /// How many of those steps also computed the gradient through the redirected network
+    /// (`Options::redirect_steps`): each such step costs about two. On the CPU only the steps
+    /// where some image's own gradient vanished; on wgpu every step of the redirect window.
+    pub fn redirected_steps(&self) -> usize {
+        self.redirected_steps
     }
 
     /// The current images, untransformed, values in [0, 1] (unless the squash is an L2 ball).
