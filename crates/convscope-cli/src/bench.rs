@@ -235,7 +235,8 @@ fn profile(a: &Args) -> Result<(), String> {
 
 /// `--patterns`: milliseconds per optimization step for 16 channels of EfficientNet-Lite0's
 /// `blocks.5` at 128 px (Lucent's setting: resized to the 224 px input; and fed as is), and
-/// one channel alone, after two warm-up steps.
+/// one channel alone, after two warm-up steps; with how many of the timed steps also
+/// computed the gradient through the redirected network (each such step costs about two).
 fn patterns(a: &Args) -> Result<(), String> {
     use convscope_core::patterns::{Fit, Options, Render, objective};
     let steps: usize = a.get("steps").unwrap_or("8").parse().map_err(|_| "--steps needs a number")?;
@@ -254,18 +255,20 @@ fn patterns(a: &Args) -> Result<(), String> {
             let mut r = Render::new(&model.graph, &model.input, objective::channels(layer, &list), channels, options).map_err(|e| e.to_string())?;
             r.step(2).map_err(|e| e.to_string())?;
             read_f32(r.image())?;
+            let before = r.redirected_steps();
             let t = Instant::now();
             r.step(steps).map_err(|e| e.to_string())?;
             read_f32(r.image())?;
             let ms = t.elapsed().as_secs_f64() * 1e3 / steps as f64;
+            let redirected = r.redirected_steps() - before;
             let fit_name = if fit == Fit::AsIs { "as-is (network sees 140 px)" } else { "resized to 224 px" };
             if !a.has("json") {
                 println!(
-                    "patterns blocks.5, {channels} channel(s), 128 px, {fit_name}, native {backend}: {ms:.0} ms a step, {:.1} ms per image-step (over {steps} steps)",
+                    "patterns blocks.5, {channels} channel(s), 128 px, {fit_name}, native {backend}: {ms:.0} ms a step, {:.1} ms per image-step (over {steps} steps, {redirected} of them also through the redirected network)",
                     ms / channels as f64
                 );
             }
-            results.push(serde_json::json!({"backend": backend, "channels": channels, "fit": fit_name, "ms_per_step": ms, "steps": steps}));
+            results.push(serde_json::json!({"backend": backend, "channels": channels, "fit": fit_name, "ms_per_step": ms, "steps": steps, "redirected_steps": redirected}));
         }
     }
     if a.has("json") {

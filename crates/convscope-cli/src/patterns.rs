@@ -146,10 +146,17 @@ pub fn run(raw: &[String]) -> Result<(), String> {
             "model": model.name, "layer": info.id, "channels": channels, "steps": steps, "size": size,
             "seconds": secs, "ms_per_step": secs * 1000.0 / steps.max(1) as f64, "own_means": own.values, "off": off,
             "loss": read_f32(render.loss().expect("stepped"))?[0], "objective": what, "curve": points,
+            "redirected_steps": render.redirected_steps(),
         });
         println!("{j}");
     } else {
-        println!("wrote {} and {n} channel PNGs in {:.1} s ({:.0} ms a step)", gallery_file.display(), secs, secs * 1000.0 / steps.max(1) as f64);
+        println!(
+            "wrote {} and {n} channel PNGs in {:.1} s ({:.0} ms a step; {} steps also through the redirected network)",
+            gallery_file.display(),
+            secs,
+            secs * 1000.0 / steps.max(1) as f64,
+            render.redirected_steps()
+        );
         if !off.is_empty() {
             println!("channels still off on their own pattern (marked OFF): {off:?}");
         }
