@@ -14,14 +14,19 @@ fwd = json.load(open(f"{out}/convscope-forward.json"))[0]
 pat = json.load(open(f"{out}/convscope-patterns.json"))
 peer = json.load(open(f"{out}/torch.json"))
 att = {a["method"]: a["median_ms"] for a in fwd["attention"]}
-step = next(p["ms_per_step"] for p in pat if p["channels"] == 16 and p["fit"].startswith("resized"))
+lucent = next(p for p in pat if p["channels"] == 16 and p["fit"].startswith("resized"))
+step = lucent["ms_per_step"]
+# Lucent's step computes one gradient; a step that also went through the redirected network
+# computed two, and the row says so.
+redirected = lucent.get("redirected_steps", 0)
+pattern_row = "patterns step, 16 x 128 px resized to 224" + (f" ({redirected} of {lucent['steps']} steps computed two gradients)" if redirected else "")
 rows = [("forward, 224 px", fwd["median_ms"], "PyTorch", peer["forward_ms"])]
 if "onnxruntime_forward_ms" in peer:
     rows.append(("forward, 224 px", fwd["median_ms"], f"onnxruntime {peer['onnxruntime']}", peer["onnxruntime_forward_ms"]))
 rows += [
     ("forward + backward to the input", att["forward+backward to the input"], "PyTorch", peer["forward_backward_ms"]),
     ("Grad-CAM (head)", att["gradcam"], "PyTorch", peer["gradcam_ms"]),
-    ("patterns step, 16 x 128 px resized to 224", step, "PyTorch, Lucent's step", peer["patterns_step_16_ms"]),
+    (pattern_row, step, "PyTorch, Lucent's step", peer["patterns_step_16_ms"]),
 ]
 threads = f", {peer['threads']} threads" if "threads" in peer else ""
 print(f"\nconvscope (native {backend}) against {peer['peer']}{threads}; medians, ms")
