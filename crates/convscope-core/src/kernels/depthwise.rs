@@ -217,6 +217,8 @@ impl<'a> Window<'a> {
     }
 
     /// Where padded row `r` starts, copying it in from `x` first if its slot holds another.
+    /// Inlined into the kernel that calls it, so the copy is compiled for its vectors too.
+    #[inline(always)]
     fn row(&mut self, r: usize, x: &[f32], g: &Geometry, input: [usize; 2]) -> usize {
         let k = r % self.slots;
         let at = k * self.slot;

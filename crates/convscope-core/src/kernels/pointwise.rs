@@ -127,13 +127,22 @@ pub fn forward(x: &[f32], w: &[f32], bias: &[f32], s: Shape, clamp: Option<Clamp
     assert_eq!(bias.len(), s.o, "one bias per output channel");
     let mut y = products(Strided { data: w, rs: s.c, cs: 1 }, x, s.n, [s.o, s.c, s.hw]);
     let (lo, hi) = clamp.map_or((f32::NEG_INFINITY, f32::INFINITY), |k| (k.min, k.max));
-    planes(&mut y, s.hw, |plane, row| {
-        let b = bias[plane % s.o];
-        for v in row {
-            *v = (*v + b).max(lo).min(hi);
-        }
-    });
+    planes(&mut y, s.hw, |plane, row| bias_clamp(row, bias[plane % s.o], lo, hi));
     y
+}
+
+/// `v = min(max(v + b, lo), hi)` over a plane, compiled for the machine's widest vectors and
+/// chosen at run time (a closure of generic code ran on the baseline's 128-bit ones, and its
+/// `f32::max`/`min` turned a NaN into a bound: here a NaN stays a NaN, as a clamp should leave
+/// it).
+#[allow(clippy::extra_unused_type_parameters)]
+#[macerator::with_simd]
+fn bias_clamp<S: macerator::Simd>(row: &mut [f32], b: f32, lo: f32, hi: f32) {
+    for v in row {
+        let x = *v + b;
+        let x = if x < lo { lo } else { x };
+        *v = if x > hi { hi } else { x };
+    }
 }
 
 /// Its gradient with respect to `x`: `dy` `[n, o, hw]` (already through the clamp), `w`
