@@ -225,10 +225,13 @@ impl<'a> Window<'a> {
         if self.held[k] != r {
             self.held[k] = r;
             let dst = &mut self.data[at..at + self.slot];
-            dst.fill(0.0);
             let (top, left, s) = (g.padding[0][0], g.padding[1][0], g.stride[1]);
             if r >= top && r < top + input[0] {
+                // Every image row writes the same places of a slot, and the rest of it (the
+                // padding and the slack) is zero from `new` or a padding row: not filled again.
                 split_row(dst, &x[(r - top) * input[1]..][..input[1]], left, s, self.len);
+            } else {
+                dst.fill(0.0);
             }
         }
         at
