@@ -46,6 +46,10 @@ fn block<S: macerator::Simd>(out: &mut [f32], nc: usize, xp: &[f32], wb: &[f32],
     let [sh, sw] = g.stride;
     let taps = s.c * kh * kw;
     let bias: &[f32; LANES] = wb[taps * LANES..][..LANES].try_into().expect("whole lanes");
+    // One output row, channels-last, then copied out plane by plane: each plane's row is
+    // written whole and in order, instead of every pixel writing one value to each of
+    // `LANES` planes.
+    let mut row = vec![0.0; ow * LANES];
     for r in 0..oh {
         for first in (0..ow).step_by(PIXELS) {
             let n = PIXELS.min(ow - first);
@@ -65,9 +69,12 @@ fn block<S: macerator::Simd>(out: &mut [f32], nc: usize, xp: &[f32], wb: &[f32],
             }
             for (p, a) in acc.iter_mut().enumerate().take(n) {
                 clamp_row(a, clamp);
-                for (plane, &v) in out.chunks_exact_mut(oh * ow).zip(a.iter()).take(nc) {
-                    plane[r * ow + first + p] = v;
-                }
+                row[(first + p) * LANES..][..LANES].copy_from_slice(a);
+            }
+        }
+        for (k, plane) in out.chunks_exact_mut(oh * ow).take(nc).enumerate() {
+            for (d, px) in plane[r * ow..][..ow].iter_mut().zip(row.chunks_exact(LANES)) {
+                *d = px[k];
             }
         }
     }
