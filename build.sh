@@ -225,6 +225,9 @@ case "${1:-build}" in
     ensure_onnx_refs
     log "native CPU beside PyTorch and onnxruntime (ratios)"
     bench/cpu.sh "$TOOLS/py/bin/python"
+    log "the CPU forward pass by kind of op, beside onnxruntime's own node profile"
+    "$CARGO_TARGET_DIR/release/convscope" bench --profile --runs 40 --json > bench/out/profile.json
+    "$TOOLS/py/bin/python" bench/ort_profile.py bench/out/lite0.onnx bench/out/profile.json
     log "native wgpu (lavapipe here: a CPU pretending to be a GPU)"
     "$CARGO_TARGET_DIR/release/convscope" bench --backend wgpu --runs 20
     "$CARGO_TARGET_DIR/release/convscope" bench --backend wgpu --patterns
