@@ -153,6 +153,21 @@ pub struct Render {
     loss: Option<Tensor<1>>,
 }
 
+/// A step between its two halves ([`Render::step`]).
+struct Step {
+    drawn: Vec<transform::Drawn>,
+    loss: Tensor<1>,
+    g: Tensor<4>,
+    /// In the redirect window, `[batch, 1]`: 1 for each image whose gradient is not zero,
+    /// else 0.
+    live: Option<Tensor<2>>,
+}
+
+/// Whether every value is above zero.
+fn all_positive(v: &[f32]) -> bool {
+    v.iter().all(|&x| x > 0.0)
+}
+
 impl Render {
     /// A new optimization of `batch` images from seeded noise, for a model with input `input`.
     pub fn new(graph: &Graph, input: &InputSpec, objective: Objective, batch: usize, options: Options) -> Result<Self> {
@@ -223,32 +238,80 @@ impl Render {
     }
 
     /// Run `n` optimization steps.
+    ///
+    /// During the redirect window each step reads back which images' own gradients vanished
+    /// and computes the redirected gradient only if one did (Lucid's rule, per image). Natively
+    /// it waits for that read-back on any device. In the browser nothing can wait: there it is
+    /// read only where it is ready at once (the CPU), and on WebGPU the redirected pass always
+    /// runs (its result multiplied by zero for the live images); [`Render::step_async`]
+    /// awaits it instead.
     pub fn step(&mut self, n: usize) -> Result<()> {
         for _ in 0..n {
-            let drawn = transform::draw(&self.options.transforms, &mut self.rng);
-            let (loss, mut g) = self.gradient(&self.graph, &drawn)?;
-            if self.steps < self.options.redirect_steps {
-                // Lucid's rule, per image: an image whose gradient vanishes (every path to
-                // its unit runs through switched-off rectifiers) takes the gradient of the
-                // network with every rectifier redirected; the others keep their own.
-                let [b, ..] = g.dims();
-                let live = g.clone().powi_scalar(2).reshape([b as i32, -1]).sum_dim(1).greater_elem(0.0).float();
-                // Where the answer costs no wait (the CPU), a step whose images all have a
-                // gradient of their own skips the redirected pass: it would be multiplied by
-                // 0. On wgpu reading it would stall the queue, and the pass always runs.
-                let all_live = crate::readback::read_now(live.clone()).is_some_and(|v| v.iter().all(|&x| x > 0.0));
-                if !all_live {
-                    let (_, redirected) = self.gradient(&self.redirected, &drawn)?;
-                    let live = live.reshape([b, 1, 1, 1]);
-                    g = g * live.clone() + redirected * (live.neg() + 1.0);
-                    self.redirected_steps += 1;
-                }
-            }
-            let new = self.adam.step(self.params.clone(), g);
-            self.params = new;
-            self.loss = Some(loss);
-            self.steps += 1;
+            let step = self.begin_step()?;
+            let all_live = match &step.live {
+                Some(live) => Self::all_live_now(live.clone())?,
+                None => None,
+            };
+            self.finish_step(step, all_live)?;
         }
+        Ok(())
+    }
+
+    /// [`Render::step`], awaiting each read-back of the redirect window: the way to step on
+    /// WebGPU in the browser (the read-back stalls the queue once a step for those steps, and
+    /// saves a whole forward and backward pass when no image needs the redirected gradient).
+    pub async fn step_async(&mut self, n: usize) -> Result<()> {
+        for _ in 0..n {
+            let step = self.begin_step()?;
+            let all_live = match &step.live {
+                Some(live) => Some(all_positive(&crate::readback::read(live.clone()).await?)),
+                None => None,
+            };
+            self.finish_step(step, all_live)?;
+        }
+        Ok(())
+    }
+
+    /// Whether every image has a gradient of its own, from `live` (`[batch, 1]`, 1 or 0), where
+    /// that can be known now: natively always (waiting for the device), in the browser only
+    /// where the read-back is ready at once.
+    fn all_live_now(live: Tensor<2>) -> Result<Option<bool>> {
+        #[cfg(not(target_arch = "wasm32"))]
+        return Ok(Some(all_positive(&crate::readback::block(crate::readback::read(live))?)));
+        #[cfg(target_arch = "wasm32")]
+        return Ok(crate::readback::read_now(live).map(|v| all_positive(&v)));
+    }
+
+    /// A step's first half: the transforms drawn, the loss and its gradient, and in the
+    /// redirect window which images' gradients are non-zero.
+    fn begin_step(&mut self) -> Result<Step> {
+        let drawn = transform::draw(&self.options.transforms, &mut self.rng);
+        let (loss, g) = self.gradient(&self.graph, &drawn)?;
+        let live = (self.steps < self.options.redirect_steps).then(|| {
+            let [b, ..] = g.dims();
+            g.clone().powi_scalar(2).reshape([b as i32, -1]).sum_dim(1).greater_elem(0.0).float()
+        });
+        Ok(Step { drawn, loss, g, live })
+    }
+
+    /// A step's second half: `all_live` says whether every image has a gradient of its own
+    /// (`None`: not known, as if not). An image whose gradient vanishes (every path to its
+    /// unit runs through switched-off rectifiers) takes the gradient of the network with
+    /// every rectifier redirected; the others keep their own. Then Adam.
+    fn finish_step(&mut self, step: Step, all_live: Option<bool>) -> Result<()> {
+        let Step { drawn, loss, mut g, live } = step;
+        if let Some(live) = live
+            && all_live != Some(true)
+        {
+            let [b, ..] = g.dims();
+            let (_, redirected) = self.gradient(&self.redirected, &drawn)?;
+            let live = live.reshape([b, 1, 1, 1]);
+            g = g * live.clone() + redirected * (live.neg() + 1.0);
+            self.redirected_steps += 1;
+        }
+        self.params = self.adam.step(self.params.clone(), g);
+        self.loss = Some(loss);
+        self.steps += 1;
         Ok(())
     }
 
@@ -273,8 +336,9 @@ impl Render {
     }
 
     /// How many of those steps also computed the gradient through the redirected network
-    /// (`Options::redirect_steps`): each such step costs about two. On the CPU only the steps
-    /// where some image's own gradient vanished; on wgpu every step of the redirect window.
+    /// (`Options::redirect_steps`): each such step costs about two. Only the steps where some
+    /// image's own gradient vanished, except for [`Render::step`] on WebGPU in the browser,
+    /// where it is every step of the redirect window.
     pub fn redirected_steps(&self) -> usize {
         self.redirected_steps
     }
