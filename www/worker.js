@@ -53,7 +53,7 @@ async function run({ id, layer, channels, size, steps, seed, fit, drawEveryMs })
     let stepMs = 0; // time spent stepping, without the waits and the drawing
     while (done < steps) {
       const s0 = performance.now();
-      done = await pattern.step(1);
+      done = pattern.step(1);
       stepMs += performance.now() - s0;
       await tick(); // let a cancel message in
       if (me.cancelled) {

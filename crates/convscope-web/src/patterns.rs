@@ -66,11 +66,9 @@ impl PatternRun {
         to_js(&self.info)
     }
 
-    /// Run `n` more steps; resolves to the steps done so far. During the first steps it awaits
-    /// a small read-back each step (which images' gradients vanished), so that on WebGPU too
-    /// the redirected gradient is computed only when an image needs it.
-    pub async fn step(&mut self, n: usize) -> Result<usize, JsError> {
-        self.render.step_async(n).await.map_err(js_err)?;
+    /// Run `n` more steps; returns the steps done so far.
+    pub fn step(&mut self, n: usize) -> Result<usize, JsError> {
+        self.render.step(n).map_err(js_err)?;
         Ok(self.render.steps())
     }
 
