@@ -76,7 +76,7 @@ fn split_row(dst: &mut [f32], row: &[f32], left: usize, s: usize, len: usize) {
         dst[left..left + row.len()].copy_from_slice(row);
         return;
     }
-    if s == 2 {
+    if s == 2 && !row.is_empty() {
         // The stride of every strided layer of a mobile network, as one pass over the row's
         // pairs that the compiler turns into vector loads and shuffles (the general loop below
         // reads one element at a time, and made a stride-2 layer's copy cost 10x its
