@@ -153,16 +153,6 @@ pub struct Render {
     loss: Option<Tensor<1>>,
 }
 
-/// A step between its two halves ([`Render::step`]).
-struct Step {
-    drawn: Vec<transform::Drawn>,
-    loss: Tensor<1>,
-    g: Tensor<4>,
-    /// In the redirect window, `[batch, 1]`: 1 for each image whose gradient is not zero,
-    /// else 0.
-    live: Option<Tensor<2>>,
-}
-
 /// Whether every value is above zero.
 fn all_positive(v: &[f32]) -> bool {
     v.iter().all(|&x| x > 0.0)
@@ -248,12 +238,24 @@ impl Render {
     /// 16 channels went from 2.7 s to 49 s.
     pub fn step(&mut self, n: usize) -> Result<()> {
         for _ in 0..n {
-            let step = self.begin_step()?;
-            let all_live = match &step.live {
-                Some(live) => Self::all_live_now(live.clone())?,
-                None => None,
-            };
-            self.finish_step(step, all_live)?;
+            let drawn = transform::draw(&self.options.transforms, &mut self.rng);
+            let (loss, mut g) = self.gradient(&self.graph, &drawn)?;
+            if self.steps < self.options.redirect_steps {
+                // An image whose gradient vanishes (every path to its unit runs through
+                // switched-off rectifiers) takes the gradient of the network with every
+                // rectifier redirected; the others keep their own.
+                let [b, ..] = g.dims();
+                let live = g.clone().powi_scalar(2).reshape([b as i32, -1]).sum_dim(1).greater_elem(0.0).float();
+                if Self::all_live_now(live.clone())? != Some(true) {
+                    let (_, redirected) = self.gradient(&self.redirected, &drawn)?;
+                    let live = live.reshape([b, 1, 1, 1]);
+                    g = g * live.clone() + redirected * (live.neg() + 1.0);
+                    self.redirected_steps += 1;
+                }
+            }
+            self.params = self.adam.step(self.params.clone(), g);
+            self.loss = Some(loss);
+            self.steps += 1;
         }
         Ok(())
     }
@@ -266,39 +268,6 @@ impl Render {
         return Ok(Some(all_positive(&crate::readback::block(crate::readback::read(live))?)));
         #[cfg(target_arch = "wasm32")]
         return Ok(crate::readback::read_now(live).map(|v| all_positive(&v)));
-    }
-
-    /// A step's first half: the transforms drawn, the loss and its gradient, and in the
-    /// redirect window which images' gradients are non-zero.
-    fn begin_step(&mut self) -> Result<Step> {
-        let drawn = transform::draw(&self.options.transforms, &mut self.rng);
-        let (loss, g) = self.gradient(&self.graph, &drawn)?;
-        let live = (self.steps < self.options.redirect_steps).then(|| {
-            let [b, ..] = g.dims();
-            g.clone().powi_scalar(2).reshape([b as i32, -1]).sum_dim(1).greater_elem(0.0).float()
-        });
-        Ok(Step { drawn, loss, g, live })
-    }
-
-    /// A step's second half: `all_live` says whether every image has a gradient of its own
-    /// (`None`: not known, as if not). An image whose gradient vanishes (every path to its
-    /// unit runs through switched-off rectifiers) takes the gradient of the network with
-    /// every rectifier redirected; the others keep their own. Then Adam.
-    fn finish_step(&mut self, step: Step, all_live: Option<bool>) -> Result<()> {
-        let Step { drawn, loss, mut g, live } = step;
-        if let Some(live) = live
-            && all_live != Some(true)
-        {
-            let [b, ..] = g.dims();
-            let (_, redirected) = self.gradient(&self.redirected, &drawn)?;
-            let live = live.reshape([b, 1, 1, 1]);
-            g = g * live.clone() + redirected * (live.neg() + 1.0);
-            self.redirected_steps += 1;
-        }
-        self.params = self.adam.step(self.params.clone(), g);
-        self.loss = Some(loss);
-        self.steps += 1;
-        Ok(())
     }
 
     /// The loss (`[1]`, detached) and its gradient with respect to the parameters, through
