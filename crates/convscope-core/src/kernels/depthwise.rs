@@ -9,7 +9,7 @@
 //! loops carry no bounds or padding tests and vectorize: one source, compiled for AVX2, AVX-512
 //! or SIMD128 by `macerator` and chosen at run time.
 
-use super::{Clamp, planes, planes_with};
+use super::{Clamp, clamp_value, planes, planes_with};
 
 /// Where a depthwise kernel reads: its size, strides and the padding on each side.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -155,12 +155,12 @@ fn accumulate(out: &mut [f32], w: &[f32], src: &[&[f32]], init: f32) {
     }
 }
 
-/// `row` clamped in place, when there is a clamp.
+/// `row` clamped in place, when there is a clamp (a NaN stays a NaN).
 #[inline(always)]
 pub(super) fn clamp_row(row: &mut [f32], clamp: Option<Clamp>) {
     if let Some(Clamp { min, max }) = clamp {
         for v in row {
-            *v = v.max(min).min(max);
+            *v = clamp_value(*v, min, max);
         }
     }
 }
@@ -537,6 +537,38 @@ mod tests {
             for (got, which) in [(blocked, "blocked"), (rows, "rows")] {
                 for (a, e) in got.iter().zip(&want) {
                     assert!((a - e).abs() < 1e-5, "{which} {g:?} {input:?}: {a} vs {e}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_nan_in_the_input_stays_a_nan_through_the_clamp() {
+        // One NaN pixel: every output whose window holds it is NaN, the rest are clamped
+        // numbers; for the row kernels (wide planes) and the blocked ones (narrow planes).
+        let clamp = Some(Clamp { min: 0.0, max: 6.0 });
+        for (input, g) in [
+            ([9, 40], Geometry { kernel: [3, 3], stride: [1, 1], padding: [[1, 1], [1, 1]] }),
+            ([9, 9], Geometry { kernel: [5, 5], stride: [2, 2], padding: [[1, 2], [1, 2]] }),
+        ] {
+            let s = Planes { n: 1, c: 3, input };
+            let mut x = values(s.c * s.len(), 11);
+            let at = [4, 5];
+            x[s.len() + at[0] * input[1] + at[1]] = f32::NAN; // channel 1
+            let w = values(s.c * g.kernel[0] * g.kernel[1], 12);
+            let out = forward(&x, &w, None, s, &g, clamp);
+            let [oh, ow] = g.output(input).unwrap();
+            for ch in 0..s.c {
+                for i in 0..oh {
+                    for j in 0..ow {
+                        let v = out[(ch * oh + i) * ow + j];
+                        let reads = |d: usize, o: usize| (o * g.stride[d]..o * g.stride[d] + g.kernel[d]).contains(&(at[d] + g.padding[d][0]));
+                        if ch == 1 && reads(0, i) && reads(1, j) {
+                            assert!(v.is_nan(), "{input:?} ch {ch} ({i}, {j}): {v}, not NaN");
+                        } else {
+                            assert!((0.0..=6.0).contains(&v), "{input:?} ch {ch} ({i}, {j}): {v}");
+                        }
+                    }
                 }
             }
         }

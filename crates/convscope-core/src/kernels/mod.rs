@@ -51,6 +51,16 @@ pub struct Clamp {
     pub max: f32,
 }
 
+/// `x` clamped to `[lo, hi]`, a NaN left a NaN (as PyTorch's and onnxruntime's clamps leave
+/// it: `f32::max`/`min` would turn it into a bound, hiding a broken input behind a plausible
+/// activation). Written with comparisons that a NaN fails, so it still compiles to one vector
+/// max and min.
+#[inline(always)]
+pub(crate) fn clamp_value(x: f32, lo: f32, hi: f32) -> f32 {
+    let x = if x < lo { lo } else { x };
+    if x > hi { hi } else { x }
+}
+
 /// Runs `f(index, chunk)` over `out` cut in chunks of `len` (the last may be shorter): in parallel with the `rayon`
 /// feature (native), in order otherwise (the page has one thread).
 fn planes(out: &mut [f32], len: usize, f: impl Fn(usize, &mut [f32]) + Send + Sync) {
@@ -272,7 +282,7 @@ impl KernelOps for Flex {
         let mut out = vec![0.0; x_values.len()];
         planes(&mut out, ELEMENTWISE, |i, o| {
             for (d, &v) in o.iter_mut().zip(&x_values[i * ELEMENTWISE..]) {
-                *d = v.max(c.min).min(c.max);
+                *d = clamp_value(v, c.min, c.max);
             }
         });
         tensor(out, x.layout().shape().clone())
