@@ -9,8 +9,9 @@ const base = new URL('.', import.meta.url);
 /** A site file's address, relative to this module (works from another origin too). */
 export const siteUrl = (path) => new URL(path, base).href;
 
-export const SAMPLES = ['chelsea.png', 'coffee.png', 'camera.png', 'rocket.jpg', 'astronaut.png'];
-export const MODELS = ['efficientnet-lite0', 'digit-cnn'];
+// The bundled models and samples: one list, urlstate.js's (links name them too).
+import { MODELS, SAMPLES } from './urlstate.js';
+export { MODELS, SAMPLES };
 
 let wasm = null;
 let exports = null; // the instance's exports, for its memory's size

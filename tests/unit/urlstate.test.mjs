@@ -3,6 +3,7 @@
 // Run: node --test tests/unit/
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import {
   SCHEMA_VERSION, DEFAULTS, SAMPLES, MODELS, parseHash, checkAgainstModel, toHash, keysOf, pairsToHash,
 } from '../../www/urlstate.js';
@@ -419,4 +420,18 @@ test('round trips: parseHash(toHash(s)) gives s back', () => {
     assert.deepEqual(keys, ALL_KEYS.filter((k) => keys.includes(k)), hash);
     assert.ok(!/[ #]/.test(hash.slice(1)), `no bare spaces or # in ${hash}`);
   }
+});
+
+// index.html names the bundled models twice where it cannot import this module: its head's
+// preload (a classic script, run before any module loads) and the model menu. Both must be
+// MODELS, the head's default DEFAULTS.model.
+test("index.html's preload and model menu list MODELS", () => {
+  const html = readFileSync(new URL('../../www/index.html', import.meta.url), 'utf8');
+  const head = html.match(/const model = (\[[^\]]*\])\.includes\(named\) \? named : '([^']+)';/);
+  assert.ok(head, "index.html's head no longer reads the linked model as this test expects");
+  assert.deepEqual(JSON.parse(head[1].replaceAll("'", '"')), [...MODELS], "the head's preload list");
+  assert.equal(head[2], DEFAULTS.model, "the head's default model");
+  const menu = html.match(/<select id="model-select">([\s\S]*?)<\/select>/);
+  assert.ok(menu, 'index.html has no #model-select');
+  assert.deepEqual([...menu[1].matchAll(/<option value="([^"]+)"/g)].map((m) => m[1]), [...MODELS], 'the model menu');
 });
