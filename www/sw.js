@@ -32,8 +32,11 @@ async function precache() {
   }
   const cache = await caches.open(cacheName);
   try {
-    // 'reload': fresh from the server, never from the HTTP cache (it may hold the last build).
-    await cache.addAll(list.files.map((file) => new Request(file, { cache: 'reload' })));
+    // 'no-cache': the server is asked for each file, naming the copy in the HTTP cache; a file
+    // the page itself has just downloaded (the wasm and the weights, on a first visit) comes
+    // back as "not modified" and is taken from that copy, not downloaded a second time. The
+    // HTTP cache may hold the last build's files: the server's validator tells them apart.
+    await cache.addAll(list.files.map((file) => new Request(file, { cache: 'no-cache' })));
     await cache.put('precache.json', response);
   } catch (e) {
     await caches.delete(cacheName); // no half-filled cache left behind

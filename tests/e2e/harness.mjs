@@ -3,7 +3,7 @@
 import { createServer } from 'node:http';
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
-import { readFile, mkdtemp, rm } from 'node:fs/promises';
+import { readFile, mkdtemp, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, extname, resolve, sep } from 'node:path';
 import { chromium } from 'playwright-core';
@@ -25,27 +25,42 @@ const TYPES = {
  * `setRoot(dir)` serves another folder on the same origin from the next request on;
  * `close({ now: true })` also drops idle keep-alive connections, so that the browser's next
  * request fails as if the server were gone (plain `close()` waits for the browser to drop
- * them). */
+ * them); `sent` lists every request answered, as { path, status }.
+ *
+ * As a static host does, it gives each file a validator (an ETag of its size and mtime) and
+ * answers a request that names the current one with 304, bodiless; 'no-cache' makes the
+ * browser ask every time, so a page never runs on a stale file. */
 export async function serveDist({ root = DIST, cors = false } = {}) {
   root = resolve(root);
+  const sent = [];
   const server = createServer(async (req, res) => {
     const path = decodeURIComponent(new URL(req.url, 'http://x').pathname);
     const file = resolve(root, '.' + (path.endsWith('/') ? path + 'index.html' : path));
     if (!file.startsWith(root + sep)) { res.writeHead(403).end(); return; }
     try {
-      const body = await readFile(file);
-      const headers = { 'content-type': TYPES[extname(file)] || 'application/octet-stream', 'cache-control': 'no-store' };
+      const info = await stat(file);
+      const etag = `"${info.size.toString(16)}-${Math.round(info.mtimeMs * 1000).toString(16)}"`;
+      const headers = { 'content-type': TYPES[extname(file)] || 'application/octet-stream', 'cache-control': 'no-cache', etag };
       // `cors`: another origin's page may load the site's modules, wasm and models (embeds).
       if (cors) headers['access-control-allow-origin'] = '*';
+      if (req.headers['if-none-match']?.split(/\s*,\s*/).includes(etag)) {
+        sent.push({ path, status: 304 });
+        res.writeHead(304, headers).end();
+        return;
+      }
+      const body = await readFile(file);
+      sent.push({ path, status: 200 });
       res.writeHead(200, headers);
       res.end(body);
     } catch {
+      sent.push({ path, status: 404 });
       res.writeHead(404).end('not found');
     }
   });
   await new Promise((ok) => server.listen(0, '127.0.0.1', ok));
   return {
     url: `http://127.0.0.1:${server.address().port}/`,
+    sent,
     setRoot: (dir) => { root = resolve(dir); },
     close: ({ now = false } = {}) => new Promise((ok) => {
       server.close(ok);

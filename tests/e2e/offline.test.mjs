@@ -57,6 +57,12 @@ test('offline: with the server stopped, the page predicts, shows layers, Grad-CA
     assert.equal(sw.cache, built.cache, 'the worker serves this build\'s cache');
     assert.equal(sw.listed, built.cache, 'precache.json comes from that cache');
     assert.deepEqual(sw.missing, [], 'every precached file is in the cache');
+    // The first visit downloads the site once: the worker's copies of the wasm and the
+    // weights the page has just loaded are the server's "not modified", not a second download.
+    for (const big of ['/pkg/convscope_web_bg.wasm', '/weights/efficientnet-lite0.csm']) {
+      const answers = server.sent.filter((r) => r.path === big).map((r) => r.status);
+      assert.equal(answers.filter((status) => status === 200).length, 1, `${big} was sent whole once, not ${JSON.stringify(answers)}`);
+    }
 
     const failed = [];
     page.on('requestfailed', (r) => failed.push(`${r.url()}: ${r.failure()?.errorText}`));
