@@ -82,20 +82,22 @@ fn forward_block<S: macerator::Simd>(
     scratch.resize(split + oh * ow * LANES, 0.0);
     let (xb, yb) = scratch.split_at_mut(split);
     let bias: &[f32; LANES] = wb[kh * kw * LANES..].try_into().expect("one bias per lane");
+    // Where each tap reads, from its pixel's window's first vector, in the weights' order: one
+    // flat loop over the taps, no index arithmetic inside it.
+    let offsets: Vec<usize> = (0..kh).flat_map(|i| (0..kw).map(move |j| (i * wp + j) * LANES)).collect();
+    let span = offsets.last().map_or(0, |m| m + LANES);
+    let weights = &wb[..kh * kw * LANES];
     for r in 0..oh {
         for first in (0..ow).step_by(PIXELS) {
             let n = PIXELS.min(ow - first);
             // Pixels past the row's end repeat its last pixel: computed, not stored.
-            let cols: [usize; PIXELS] = std::array::from_fn(|p| (first + p.min(n - 1)) * sw * LANES);
+            let windows: [&[f32]; PIXELS] = std::array::from_fn(|p| &xb[(r * sh * wp + (first + p.min(n - 1)) * sw) * LANES..][..span]);
             let mut acc = [*bias; PIXELS];
-            for i in 0..kh {
-                let row = &xb[(r * sh + i) * wp * LANES..][..wp * LANES];
-                for j in 0..kw {
-                    let wv: &[f32; LANES] = wb[(i * kw + j) * LANES..][..LANES].try_into().expect("whole lanes");
-                    for (a, &col) in acc.iter_mut().zip(&cols) {
-                        let xv: &[f32; LANES] = row[col + j * LANES..][..LANES].try_into().expect("whole lanes");
-                        madd_lanes::<S>(a, wv, xv);
-                    }
+            for (wv, &at) in weights.chunks_exact(LANES).zip(&offsets) {
+                let wv: &[f32; LANES] = wv.try_into().expect("whole lanes");
+                for (a, x) in acc.iter_mut().zip(&windows) {
+                    let xv: &[f32; LANES] = x[at..at + LANES].try_into().expect("whole lanes");
+                    madd_lanes::<S>(a, wv, xv);
                 }
             }
             for (a, y) in acc.iter_mut().zip(yb[(r * ow + first) * LANES..].chunks_exact_mut(LANES)).take(n) {
@@ -133,16 +135,18 @@ fn input_grad_block<S: macerator::Simd>(dx: &mut [f32], dy: &[f32], wb: &[f32], 
     let split = oh * ow * LANES;
     scratch.resize(split + hp * wp * LANES, 0.0);
     let (dyb, dxb) = scratch.split_at_mut(split);
+    // As in the forward pass: each tap's place in its pixel's window, in the weights' order.
+    let offsets: Vec<usize> = (0..kh).flat_map(|i| (0..kw).map(move |j| (i * wp + j) * LANES)).collect();
+    let span = offsets.last().map_or(0, |m| m + LANES);
+    let weights = &wb[..kh * kw * LANES];
     for r in 0..oh {
         for c in 0..ow {
             let gv: &[f32; LANES] = dyb[(r * ow + c) * LANES..][..LANES].try_into().expect("whole lanes");
-            for i in 0..kh {
-                for j in 0..kw {
-                    let wv: &[f32; LANES] = wb[(i * kw + j) * LANES..][..LANES].try_into().expect("whole lanes");
-                    let at = ((r * sh + i) * wp + c * sw + j) * LANES;
-                    let d: &mut [f32; LANES] = (&mut dxb[at..at + LANES]).try_into().expect("whole lanes");
-                    madd_lanes::<S>(d, wv, gv);
-                }
+            let window = &mut dxb[(r * sh * wp + c * sw) * LANES..][..span];
+            for (wv, &at) in weights.chunks_exact(LANES).zip(&offsets) {
+                let wv: &[f32; LANES] = wv.try_into().expect("whole lanes");
+                let d: &mut [f32; LANES] = (&mut window[at..at + LANES]).try_into().expect("whole lanes");
+                madd_lanes::<S>(d, wv, gv);
             }
         }
     }

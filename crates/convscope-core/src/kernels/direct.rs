@@ -50,21 +50,21 @@ fn block<S: macerator::Simd>(out: &mut [f32], nc: usize, xp: &[f32], wb: &[f32],
     // written whole and in order, instead of every pixel writing one value to each of
     // `LANES` planes.
     let mut row = vec![0.0; ow * LANES];
+    // Where each tap reads, from its pixel's window's first value, in the weights' order
+    // (`wb`'s rows): one flat loop over the taps, no index arithmetic inside it.
+    let offsets: Vec<usize> = (0..s.c).flat_map(|ci| (0..kh).flat_map(move |i| (0..kw).map(move |j| (i * wp + j) * s.c + ci))).collect();
+    let span = offsets.iter().max().map_or(0, |m| m + 1);
+    let weights = &wb[..taps * LANES];
     for r in 0..oh {
         for first in (0..ow).step_by(PIXELS) {
             let n = PIXELS.min(ow - first);
             // Pixels past the row's end repeat its last pixel: computed, not stored.
-            let cols: [usize; PIXELS] = std::array::from_fn(|p| (first + p.min(n - 1)) * sw);
+            let windows: [&[f32]; PIXELS] = std::array::from_fn(|p| &xp[(r * sh * wp + (first + p.min(n - 1)) * sw) * s.c..][..span]);
             let mut acc = [*bias; PIXELS];
-            for i in 0..kh {
-                let line = &xp[(r * sh + i) * wp * s.c..][..wp * s.c];
-                for j in 0..kw {
-                    for ci in 0..s.c {
-                        let wv: &[f32; LANES] = wb[((ci * kh + i) * kw + j) * LANES..][..LANES].try_into().expect("whole lanes");
-                        for (a, &col) in acc.iter_mut().zip(&cols) {
-                            madd_block::<S>(a, line[(col + j) * s.c + ci], wv);
-                        }
-                    }
+            for (wv, &at) in weights.chunks_exact(LANES).zip(&offsets) {
+                let wv: &[f32; LANES] = wv.try_into().expect("whole lanes");
+                for (a, x) in acc.iter_mut().zip(&windows) {
+                    madd_block::<S>(a, x[at], wv);
                 }
             }
             for (p, a) in acc.iter_mut().enumerate().take(n) {
