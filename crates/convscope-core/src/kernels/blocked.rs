@@ -60,6 +60,16 @@ pub(super) fn weights(w: &[f32], bias: Option<&[f32]>, channels: usize, taps: us
         .collect()
 }
 
+/// Where each tap of a `kernel` reads in a padded channels-last buffer of `wp` pixels a row,
+/// from its pixel's window's first vector, in the packed weights' order (see [`weights`]);
+/// and the window's length. The kernels loop over the taps once, with no index arithmetic
+/// inside the loop.
+fn tap_offsets([kh, kw]: [usize; 2], wp: usize) -> (Vec<usize>, usize) {
+    let offsets: Vec<usize> = (0..kh).flat_map(|i| (0..kw).map(move |j| (i * wp + j) * LANES)).collect();
+    let span = offsets.last().map_or(0, |m| m + LANES);
+    (offsets, span)
+}
+
 /// One block's output: `out` holds its `nc` planes.
 #[allow(clippy::extra_unused_type_parameters, clippy::too_many_arguments)]
 #[macerator::with_simd]
@@ -82,10 +92,7 @@ fn forward_block<S: macerator::Simd>(
     scratch.resize(split + oh * ow * LANES, 0.0);
     let (xb, yb) = scratch.split_at_mut(split);
     let bias: &[f32; LANES] = wb[kh * kw * LANES..].try_into().expect("one bias per lane");
-    // Where each tap reads, from its pixel's window's first vector, in the weights' order: one
-    // flat loop over the taps, no index arithmetic inside it.
-    let offsets: Vec<usize> = (0..kh).flat_map(|i| (0..kw).map(move |j| (i * wp + j) * LANES)).collect();
-    let span = offsets.last().map_or(0, |m| m + LANES);
+    let (offsets, span) = tap_offsets(g.kernel, wp);
     let weights = &wb[..kh * kw * LANES];
     for r in 0..oh {
         for first in (0..ow).step_by(PIXELS) {
@@ -135,9 +142,7 @@ fn input_grad_block<S: macerator::Simd>(dx: &mut [f32], dy: &[f32], wb: &[f32], 
     let split = oh * ow * LANES;
     scratch.resize(split + hp * wp * LANES, 0.0);
     let (dyb, dxb) = scratch.split_at_mut(split);
-    // As in the forward pass: each tap's place in its pixel's window, in the weights' order.
-    let offsets: Vec<usize> = (0..kh).flat_map(|i| (0..kw).map(move |j| (i * wp + j) * LANES)).collect();
-    let span = offsets.last().map_or(0, |m| m + LANES);
+    let (offsets, span) = tap_offsets(g.kernel, wp);
     let weights = &wb[..kh * kw * LANES];
     for r in 0..oh {
         for c in 0..ow {
