@@ -4,13 +4,13 @@
 // sit under any path of any host. No tensor maths here.
 import init, { Engine, chooseBackend, enableTestHooks } from './pkg/convscope_web.js';
 import { decode } from './decode.js';
+import { MODELS, SAMPLES } from './urlstate.js';
 
 const base = new URL('.', import.meta.url);
 /** A site file's address, relative to this module (works from another origin too). */
 export const siteUrl = (path) => new URL(path, base).href;
 
 // The bundled models and samples: one list, urlstate.js's (links name them too).
-import { MODELS, SAMPLES } from './urlstate.js';
 export { MODELS, SAMPLES };
 
 let wasm = null;
