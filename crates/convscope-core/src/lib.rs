@@ -26,6 +26,7 @@ pub mod progress;
 pub mod readback;
 pub mod render;
 pub mod rng;
+pub mod sparse;
 pub mod tensor_data;
 
 pub use error::{DEVICE_LOST, Error, Result};

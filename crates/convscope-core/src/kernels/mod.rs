@@ -63,7 +63,7 @@ pub(crate) fn clamp_value(x: f32, lo: f32, hi: f32) -> f32 {
 
 /// Runs `f(index, chunk)` over `out` cut in chunks of `len` (the last may be shorter): in parallel with the `rayon`
 /// feature (native), in order otherwise (the page has one thread).
-fn planes(out: &mut [f32], len: usize, f: impl Fn(usize, &mut [f32]) + Send + Sync) {
+pub(crate) fn planes(out: &mut [f32], len: usize, f: impl Fn(usize, &mut [f32]) + Send + Sync) {
     if len == 0 {
         return;
     }
@@ -187,7 +187,7 @@ pub fn runs_on<const D: usize>(x: &Tensor<D>) -> bool {
 }
 
 /// The `f32` values of a flex tensor, in order.
-fn values(t: &FlexTensor) -> std::borrow::Cow<'_, [f32]> {
+pub(crate) fn values(t: &FlexTensor) -> std::borrow::Cow<'_, [f32]> {
     match t.as_slice::<f32>() {
         Some(s) => s.into(),
         None => t.to_contiguous().as_slice::<f32>().expect("the kernels take f32 tensors only").to_vec().into(),
@@ -201,7 +201,7 @@ fn dims4(t: &FlexTensor) -> [usize; 4] {
     t.layout().shape().dims::<4>()
 }
 
-fn tensor(data: Vec<f32>, shape: impl Into<burn::tensor::Shape>) -> FlexTensor {
+pub(crate) fn tensor(data: Vec<f32>, shape: impl Into<burn::tensor::Shape>) -> FlexTensor {
     FlexTensor::from_data(TensorData::new(data, shape))
 }
 

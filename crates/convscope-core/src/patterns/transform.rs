@@ -4,7 +4,7 @@
 //! "transformation robustness"). The list is plain data; [`STANDARD`] is Lucid's.
 //! Every transform is differentiable (padding, slicing, bilinear resampling).
 
-use burn::tensor::{Tensor, TensorData};
+use burn::tensor::Tensor;
 
 use crate::rng::Rng;
 
@@ -134,7 +134,8 @@ pub fn draw(list: &[Transform], rng: &mut Rng) -> Vec<Drawn> {
 /// rotations and the resize all are), so it is applied as one bilinear resampling: pixels
 /// outside the image read the first pad's fill (a grey level or the mirrored image), or the
 /// nearest edge pixel when nothing pads. One resampling blurs less than one per transform, and it is
-/// four indexed reads and a weighted sum, which every backend differentiates cheaply.
+/// four indexed reads and a weighted sum per pixel ([`crate::sparse`]), whose backward is also
+/// gathers, on every backend.
 ///
 /// # Shapes
 /// `x`: `[batch, C, H, W]`; returns `[batch, C, H', W']`
@@ -278,7 +279,6 @@ impl Warp {
     fn apply(&self, x: Tensor<4>) -> Tensor<4> {
         let [b, c, h, w] = x.dims();
         let [oh, ow] = self.size;
-        let n = oh * ow;
         let device = x.device();
         let (idx, wts) = self.taps([h, w]);
         let flat = x.reshape([b * c, h * w]);
@@ -288,17 +288,16 @@ impl Warp {
         };
         let fill = Tensor::<2>::full([b * c, 1], grey, &device);
         let flat = Tensor::cat(vec![flat, fill], 1);
-        let idx = Tensor::<1, burn::tensor::Int>::from_data(TensorData::new(idx, [4 * n]), &device);
-        let wts = Tensor::<3>::from_data(TensorData::new(wts, [1, 4, n]), &device);
-        let taps = flat.select(1, idx).reshape([b * c, 4, n]);
-        (taps * wts).sum_dim(1).reshape([b, c, oh, ow])
+        // The fill slot is a constant: the backward leaves it out.
+        let taps = crate::sparse::Taps::new(idx, wts, 4, h * w + 1, h * w);
+        crate::sparse::apply(flat, taps).reshape([b, c, oh, ow])
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use burn::tensor::Device;
+    use burn::tensor::{Device, TensorData};
 
     fn ramp(h: usize, w: usize) -> Tensor<4> {
         let v: Vec<f32> = (0..h * w).map(|i| i as f32).collect();
