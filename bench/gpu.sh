@@ -8,10 +8,11 @@
 #   bench/gpu.sh --prebuilt DIR    (DIR relative to the repository's root)
 #                                  a machine that reaches no network (the device tool's): use
 #                                  DIR/convscope or DIR/convscope.gz (a release build made
-#                                  elsewhere, x86-64) and DIR/*.deb (Vulkan's loader, unpacked
-#                                  where the machine has none); the page is skipped there
+#                                  elsewhere, x86-64) and DIR/*.deb (Vulkan's and glvnd's
+#                                  loaders, unpacked where the machine has none); the page is
+#                                  skipped there
 #   bench/gpu.sh --prepare DIR     make that DIR here: the release CLI stripped and gzipped,
-#                                  and the Vulkan loader's .debs (apt-get download)
+#                                  and the Vulkan and glvnd loaders' .debs (apt-get download)
 #
 # With the device tool: `echo /.gpu/ >> .git/info/exclude; bench/gpu.sh --prepare .gpu`, then
 # run `bench/gpu.sh --prebuilt .gpu` with carry [".gpu"] and OUT=$OUT (timeout 480 s).
@@ -37,7 +38,10 @@ if [ "${1:-}" = "--prepare" ]; then
   apt_o=(-oAPT::Architecture=amd64 -oAPT::Architectures=amd64 -oDir::State::Lists=/tmp/amd64)
   mkdir -p /tmp/amd64/partial
   apt-get "${apt_o[@]}" update -qq
-  (cd "$2" && apt-get "${apt_o[@]}" download libvulkan1)
+  # NVIDIA's Vulkan driver is libGLX_nvidia, a glvnd library: on the device tool's H200 with
+  # Vulkan's loader alone wgpu found no adapter; with glvnd's libraries too it found the GPU
+  # (2026-12-04).
+  (cd "$2" && apt-get "${apt_o[@]}" download libvulkan1 libglvnd0 libegl1 libgl1 libglx0 libopengl0 libgles2)
   ls -la "$2"
   exit 0
 fi
@@ -58,7 +62,7 @@ else
   bin=${CARGO_TARGET_DIR:-target}/release/convscope
 fi
 # NVIDIA's Vulkan driver where the image keeps it outside the loader's search path.
-for icd in /usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json /usr/share/vulkan/icd.d/nvidia_icd.json; do
+for icd in /usr/share/vulkan/icd.d/nvidia_icd.json /usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json; do
   if [ -f "$icd" ] && [ -z "${VK_DRIVER_FILES:-}" ]; then export VK_DRIVER_FILES=$icd; fi
 done
 export CONVSCOPE_WEIGHTS=$PWD/weights
