@@ -204,13 +204,6 @@ pub fn apply(x: Tensor<2>, taps: Taps) -> Tensor<2> {
     let n = taps.outputs();
     let index = Tensor::<1, Int>::from_data(TensorData::new(taps.index.to_vec(), [taps.taps * n]), &device);
     let weight = Tensor::<3>::from_data(TensorData::new(taps.weight.to_vec(), [1, taps.taps, n]), &device);
-    // A backend the extension is not built for (a GPU in a build without this crate's `wgpu`
-    // feature, as a test of this crate alone has): burn's ops, differentiated by burn.
-    let listed = cfg!(feature = "wgpu") || matches!(device.inner().as_dispatch(), burn::backend::DispatchDevice::Flex(_));
-    if !listed {
-        let rows = x.dims()[0];
-        return (x.select(1, index).reshape([rows, taps.taps, n]) * weight).sum_dim(1).reshape([rows, n]);
-    }
     Tensor::from_dispatch(<burn::backend::Dispatch as TapOps>::taps(x.into_dispatch(), index.into_dispatch(), weight.into_dispatch(), taps))
 }
 
