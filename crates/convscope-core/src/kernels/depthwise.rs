@@ -173,7 +173,7 @@ const ROWS: usize = 4;
 /// `a * b + c`: one fused instruction where the backend has it, two operations where a fused
 /// multiply-add would be a slow library call (wasm, pre-AVX2 x86).
 #[inline(always)]
-fn madd<S: macerator::Simd>(a: f32, b: f32, c: f32) -> f32 {
+pub(super) fn madd<S: macerator::Simd>(a: f32, b: f32, c: f32) -> f32 {
     if <f32 as macerator::VFma>::is_accelerated::<S>() { a.mul_add(b, c) } else { a * b + c }
 }
 

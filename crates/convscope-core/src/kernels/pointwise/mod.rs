@@ -6,6 +6,8 @@
 //! `gemm` crate flex calls) writes straight into the output's own vector, uninitialized until
 //! then, and the bias and clamp follow in one pass per plane.
 
+mod tiles;
+
 use super::{Clamp, planes};
 
 /// One call's shape: `n` images of `c` channels in, `o` out, `hw` pixels each.
@@ -44,21 +46,39 @@ impl Strided<'_> {
     }
 }
 
-/// `out[img] = lhs x rhs[img]` for every image: `lhs` `[m, k]`, shared by all images;
-/// `rhs` `[k, cols]` per image, contiguous and row-major, images `k * cols` apart. Returns the
-/// `n` products, `[m, cols]` each, row-major.
-fn products(lhs: Strided, rhs: &[f32], n: usize, [m, k, cols]: [usize; 3]) -> Vec<f32> {
+/// `out[img] = lhs x rhs[img]` for every image, then `bias` (one per row) and `clamp`: `lhs`
+/// `[m, k]`, shared by all images; `rhs` `[k, cols]` per image, contiguous and row-major,
+/// images `k * cols` apart. Returns the `n` products, `[m, cols]` each, row-major.
+fn products(lhs: Strided, rhs: &[f32], n: usize, [m, k, cols]: [usize; 3], bias: Option<&[f32]>, clamp: Option<Clamp>) -> Vec<f32> {
     let len = n * m * cols;
     if len == 0 {
         return Vec::new();
     }
+    // The bounds every product reads within, checked once here (`gemm` takes raw pointers,
+    // the tiles read the left matrix unchecked).
+    assert!(k == 0 || lhs.end(m, k) <= lhs.data.len(), "the left matrix is smaller than its shape");
+    assert_eq!(rhs.len(), n * k * cols, "the right matrices do not match their shape");
+    if let Some(b) = bias {
+        assert_eq!(b.len(), m, "one bias per output channel");
+    }
+    if tiles::suits(k, cols) {
+        return tiles::products(lhs, rhs, n, [m, k, cols], bias, clamp);
+    }
+    let mut y = gemm_products(lhs, rhs, n, [m, k, cols]);
+    if bias.is_some() || clamp.is_some() {
+        let (lo, hi) = clamp.map_or((f32::NEG_INFINITY, f32::INFINITY), |k| (k.min, k.max));
+        planes(&mut y, cols, |plane, row| bias_clamp(row, bias.map_or(0.0, |b| b[plane % m]), lo, hi));
+    }
+    y
+}
+
+/// [`products`] by `gemm`, without the bias and clamp.
+fn gemm_products(lhs: Strided, rhs: &[f32], n: usize, [m, k, cols]: [usize; 3]) -> Vec<f32> {
+    let len = n * m * cols;
     if k == 0 {
         // No input channels: every product is zero (the bias follows).
         return vec![0.0; len];
     }
-    // The bounds every product reads within, checked once here (`gemm` takes raw pointers).
-    assert!(lhs.end(m, k) <= lhs.data.len(), "the left matrix is smaller than its shape");
-    assert_eq!(rhs.len(), n * k * cols, "the right matrices do not match their shape");
     // A product with one row, one column or a depth of at most 2 takes `gemm`'s vector
     // paths, which view the output as a slice: that output is zeroed first (these products
     // are small: a squeeze-excite layer, a classifier head), every other one is written once.
@@ -128,10 +148,7 @@ fn products(lhs: Strided, rhs: &[f32], n: usize, [m, k, cols]: [usize; 3]) -> Ve
 /// `[n, o, hw]`.
 pub fn forward(x: &[f32], w: &[f32], bias: &[f32], s: Shape, clamp: Option<Clamp>) -> Vec<f32> {
     assert_eq!(bias.len(), s.o, "one bias per output channel");
-    let mut y = products(Strided { data: w, rs: s.c, cs: 1 }, x, s.n, [s.o, s.c, s.hw]);
-    let (lo, hi) = clamp.map_or((f32::NEG_INFINITY, f32::INFINITY), |k| (k.min, k.max));
-    planes(&mut y, s.hw, |plane, row| bias_clamp(row, bias[plane % s.o], lo, hi));
-    y
+    products(Strided { data: w, rs: s.c, cs: 1 }, x, s.n, [s.o, s.c, s.hw], Some(bias), clamp)
 }
 
 /// `v = min(max(v + b, lo), hi)` over a plane, compiled for the machine's widest vectors and
@@ -151,7 +168,7 @@ fn bias_clamp<S: macerator::Simd>(row: &mut [f32], b: f32, lo: f32, hi: f32) {
 /// Its gradient with respect to `x`: `dy` `[n, o, hw]` (already through the clamp), `w`
 /// `[o, c]`; returns `[n, c, hw]`, each image `wᵀ x dy`.
 pub fn input_grad(dy: &[f32], w: &[f32], s: Shape) -> Vec<f32> {
-    products(Strided { data: w, rs: 1, cs: s.c }, dy, s.n, [s.c, s.o, s.hw])
+    products(Strided { data: w, rs: 1, cs: s.c }, dy, s.n, [s.c, s.o, s.hw], None, None)
 }
 
 #[cfg(test)]
@@ -193,11 +210,12 @@ mod tests {
 
     #[test]
     fn forward_and_input_gradient_are_the_definition() {
-        // One image and a batch; planes of 7x7 to 56x56; depths from 3 to 96; a product big
-        // enough to be split among threads.
+        // One image and a batch; planes of 7x7 to 56x56; depths from 3 to 96; products big
+        // enough to be split among threads, by rows and (few rows) by columns, with rows
+        // past the last whole tile and columns past the last whole block.
         // Then the vector paths: one pixel (a squeeze-excite layer), one output or one input
         // channel, a depth of 2, and no input channel at all.
-        let shapes = [(1, 3, 5, 49), (3, 16, 24, 196), (2, 40, 8, 3136), (1, 96, 144, 3136), (5, 1, 1, 1)];
+        let shapes = [(1, 3, 5, 49), (3, 16, 24, 196), (2, 40, 8, 3136), (1, 96, 144, 3136), (1, 96, 21, 3000), (1, 17, 1, 20), (5, 1, 1, 1)];
         let vector = [(2, 24, 96, 1), (1, 8, 1, 300), (1, 1, 8, 300), (2, 2, 6, 50), (1, 0, 4, 9)];
         for (n, c, o, hw) in shapes.into_iter().chain(vector) {
             let s = Shape { n, c, o, hw };

@@ -1,0 +1,220 @@
+//! convscope's own matrix product for the 1x1 convolutions, in their layout (`[k, cols]` per
+//! image, the left matrix read through strides): register tiles of `MR` output rows by `NV`
+//! blocks of [`LANES`] columns, each accumulated across the whole depth in registers, the
+//! bias added before and the clamp applied at the store. Nothing is packed: a column block of
+//! the right matrix is one contiguous load per depth step, and each left value one broadcast.
+//! `gemm`, which flex calls, packs both matrices on every call and then leaves the bias and
+//! clamp to a second pass over the output.
+
+use std::mem::MaybeUninit;
+
+use super::Strided;
+use crate::kernels::{
+    Clamp, clamp_value,
+    depthwise::{LANES, madd},
+};
+
+/// Whether the tiles take a product of depth `k` over `cols` columns: natively, from one
+/// block of columns (narrower products, a squeeze-excite layer's single pixel, would waste
+/// most of a tile; the page keeps `gemm`'s SIMD128 kernels, whose tiles fit its registers).
+pub(super) fn suits(k: usize, cols: usize) -> bool {
+    cfg!(not(target_arch = "wasm32")) && k > 0 && cols >= LANES
+}
+
+/// Columns of one tile on the widest vectors: a task's share of the columns is a multiple of
+/// it.
+const WIDEST: usize = 2 * LANES;
+
+/// One task of [`products`]: rows `first..` of image `img`'s product, each cut to its columns
+/// `from..`.
+struct Task<'o> {
+    img: usize,
+    first: usize,
+    from: usize,
+    rows: Vec<&'o mut [MaybeUninit<f32>]>,
+}
+
+/// [`super::products`] on the tiles, cut into tasks of whole tiles for the threads: by images,
+/// then by blocks of rows, then (for a product with few rows, such as a projection to 24
+/// channels over 3,136 pixels) by ranges of columns.
+pub(super) fn products(lhs: Strided, rhs: &[f32], n: usize, [m, k, cols]: [usize; 3], bias: Option<&[f32]>, clamp: Option<Clamp>) -> Vec<f32> {
+    let len = n * m * cols;
+    let mut out: Vec<f32> = Vec::with_capacity(len);
+    let spare = &mut out.spare_capacity_mut()[..len];
+    // Tasks per image: a few per thread, when the product is worth splitting.
+    #[cfg(feature = "rayon")]
+    let per_image = if n * m * k * cols >= super::PARALLEL { (4 * rayon::current_num_threads()).div_ceil(n) } else { 1 };
+    #[cfg(not(feature = "rayon"))]
+    let per_image = 1;
+    let row_blocks = m.div_ceil(8);
+    let (task_rows, col_chunks) = if per_image <= 1 {
+        (m, 1)
+    } else if row_blocks >= per_image {
+        (m.div_ceil(per_image).next_multiple_of(8), 1)
+    } else {
+        (8, per_image.div_ceil(row_blocks))
+    };
+    let chunk = cols.div_ceil(col_chunks).next_multiple_of(WIDEST).min(cols);
+    let mut tasks: Vec<Task> = Vec::new();
+    for (img, o) in spare.chunks_mut(m * cols).enumerate() {
+        for (t, block) in o.chunks_mut(task_rows * cols).enumerate() {
+            let mut pieces: Vec<Vec<&mut [MaybeUninit<f32>]>> = (0..cols.div_ceil(chunk)).map(|_| Vec::with_capacity(task_rows)).collect();
+            for row in block.chunks_mut(cols) {
+                for (piece, part) in pieces.iter_mut().zip(row.chunks_mut(chunk)) {
+                    piece.push(part);
+                }
+            }
+            tasks.extend(pieces.into_iter().enumerate().map(|(c, rows)| Task { img, first: t * task_rows, from: c * chunk, rows }));
+        }
+    }
+    let run = |mut t: Task| rows(&mut t.rows, t.first, t.from, lhs, &rhs[t.img * k * cols..], k, cols, bias, clamp);
+    #[cfg(feature = "rayon")]
+    {
+        use rayon::prelude::*;
+        tasks.into_par_iter().for_each(run);
+    }
+    #[cfg(not(feature = "rayon"))]
+    tasks.into_iter().for_each(run);
+    // SAFETY: the tasks' pieces cover the output, and the tiles wrote every float of each.
+    unsafe { out.set_len(len) };
+    out
+}
+
+/// The tile for the vectors of the machine: 8 rows of 2 blocks on AVX-512 (16 accumulators of
+/// its 32 registers), 4 rows of 1 block elsewhere (8 of AVX2's 16, or of SIMD128's).
+// The lifetimes are named for `with_simd`, which takes no elided ones.
+#[allow(clippy::extra_unused_type_parameters, clippy::too_many_arguments, clippy::needless_lifetimes)]
+#[macerator::with_simd]
+fn rows<'a, 'b, S: macerator::Simd>(
+    out: &mut [&'b mut [MaybeUninit<f32>]],
+    first: usize,
+    from: usize,
+    lhs: Strided<'a>,
+    rhs: &[f32],
+    k: usize,
+    cols: usize,
+    bias: Option<&'a [f32]>,
+    clamp: Option<Clamp>,
+) {
+    if S::lanes32() >= 16 {
+        rows_tiled::<S, 8, 2>(out, first, from, lhs, rhs, k, cols, bias, clamp);
+    } else {
+        rows_tiled::<S, 4, 1>(out, first, from, lhs, rhs, k, cols, bias, clamp);
+    }
+}
+
+/// `out`: rows `first..` of the product, each its columns `from..` (all the same length) =
+/// `lhs[first.., ..] x rhs`, then bias and clamp. `rhs` starts at this image's `[k, cols]`
+/// matrix; whatever follows it in the slice may be read (not used) by a tile that overhangs
+/// the last column.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn rows_tiled<S: macerator::Simd, const MR: usize, const NV: usize>(
+    out: &mut [&mut [MaybeUninit<f32>]],
+    first: usize,
+    from: usize,
+    lhs: Strided,
+    rhs: &[f32],
+    k: usize,
+    cols: usize,
+    bias: Option<&[f32]>,
+    clamp: Option<Clamp>,
+) {
+    let rows = out.len();
+    let here = out.first().map_or(0, |r| r.len());
+    let width = NV * LANES;
+    assert!(rhs.len() >= k * cols, "the right matrix is smaller than its shape");
+    assert!(rows == 0 || lhs.end(first + rows, k) <= lhs.data.len(), "the left matrix is smaller than its shape");
+    assert!(from + here <= cols && out.iter().all(|r| r.len() == here), "the rows' columns are not one range");
+    let (lo, hi) = clamp.map_or((f32::NEG_INFINITY, f32::INFINITY), |c| (c.min, c.max));
+    // Each block of columns of `rhs` (`k` x `width`) is read by every block of rows in turn
+    // while it is in cache: rows outer would stream the whole of `rhs` once per block of
+    // rows, which makes a projection to few channels over many pixels bound by memory.
+    for at in (0..here).step_by(width) {
+        let (c0, n) = (from + at, width.min(here - at));
+        // Depth steps whose block of `width` columns lies wholly inside `rhs`: read in
+        // place; the rest (only near the end of the slice) through a zero-padded copy.
+        let direct = if rhs.len() >= c0 + width { ((rhs.len() - c0 - width) / cols + 1).min(k) } else { 0 };
+        let mut r = 0;
+        while r < rows {
+            let mr = if rows - r >= MR { MR } else { 1 };
+            let dst = &mut out[r..r + mr];
+            if mr == MR {
+                let b: [f32; MR] = std::array::from_fn(|i| bias.map_or(0.0, |b| b[first + r + i]));
+                tile::<S, MR, NV>(dst, at, n, lhs, first + r, &rhs[c0..], cols, k, direct, b, lo, hi);
+            } else {
+                let b = [bias.map_or(0.0, |b| b[first + r])];
+                tile::<S, 1, NV>(dst, at, n, lhs, first + r, &rhs[c0..], cols, k, direct, b, lo, hi);
+            }
+            r += mr;
+        }
+    }
+}
+
+/// One tile: rows `row..row + MR` of the product (written to `dst`'s rows from `at`), `n`
+/// columns (at most `NV * LANES`) from `x`'s first; `x` holds `k` rows `xs` apart, of which
+/// the first `direct` can be read a whole `NV * LANES` wide.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn tile<S: macerator::Simd, const MR: usize, const NV: usize>(
+    dst: &mut [&mut [MaybeUninit<f32>]],
+    at: usize,
+    n: usize,
+    lhs: Strided,
+    row: usize,
+    x: &[f32],
+    xs: usize,
+    k: usize,
+    direct: usize,
+    bias: [f32; MR],
+    lo: f32,
+    hi: f32,
+) {
+    let mut acc: [[[f32; LANES]; NV]; MR] = std::array::from_fn(|i| [[bias[i]; LANES]; NV]);
+    let base = row * lhs.rs;
+    // Checked once, so that the loop has no exit but its end (a bounds check's exit kept
+    // every accumulator stored to memory at each step).
+    assert!(direct == 0 || (direct - 1) * xs + NV * LANES <= x.len(), "the tile reads past the right matrix");
+    for d in 0..direct {
+        // SAFETY: `d * xs + NV * LANES <= x.len()` for every `d < direct` (checked above);
+        // unaligned reads of plain floats.
+        let xv: [[f32; LANES]; NV] = unsafe { x.as_ptr().add(d * xs).cast::<[[f32; LANES]; NV]>().read_unaligned() };
+        step::<S, MR, NV>(&mut acc, &xv, lhs, base + d * lhs.cs);
+    }
+    for d in direct..k {
+        let mut xv = [[0.0; LANES]; NV];
+        let src = &x[d * xs..];
+        for (j, v) in xv.as_flattened_mut().iter_mut().take(n.min(src.len())).enumerate() {
+            *v = src[j];
+        }
+        step::<S, MR, NV>(&mut acc, &xv, lhs, base + d * lhs.cs);
+    }
+    for (a, dst) in acc.iter().zip(dst.iter_mut()) {
+        // Clamped in registers, then copied out: the accumulators are only ever indexed by
+        // constants, so they stay in registers across the depth loop.
+        let mut row = [[0.0; LANES]; NV];
+        for (r, a) in row.iter_mut().zip(a) {
+            for l in 0..LANES {
+                r[l] = clamp_value(a[l], lo, hi);
+            }
+        }
+        for (o, &v) in dst[at..][..n].iter_mut().zip(row.as_flattened()) {
+            o.write(v);
+        }
+    }
+}
+
+/// One depth step of a tile: `acc[i] += lhs[at + i * rs] * xv`.
+#[inline(always)]
+fn step<S: macerator::Simd, const MR: usize, const NV: usize>(acc: &mut [[[f32; LANES]; NV]; MR], xv: &[[f32; LANES]; NV], lhs: Strided, at: usize) {
+    for (i, a) in acc.iter_mut().enumerate() {
+        // SAFETY: the tile's rows and every column of `lhs` lie within its data (checked by
+        // the caller against `lhs.end`).
+        let w = unsafe { *lhs.data.get_unchecked(at + i * lhs.rs) };
+        for (av, xv) in a.iter_mut().zip(xv) {
+            for l in 0..LANES {
+                av[l] = madd::<S>(w, xv[l], av[l]);
+            }
+        }
+    }
+}
