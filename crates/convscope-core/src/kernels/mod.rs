@@ -76,8 +76,8 @@ pub(crate) fn planes(out: &mut [f32], len: usize, f: impl Fn(usize, &mut [f32]) 
     out.chunks_mut(len).enumerate().for_each(|(i, c)| f(i, c));
 }
 
-/// [`planes`] with a scratch buffer per task, reused across the chunks that task runs (so a
-/// kernel's per-plane scratch is allocated once per thread, not once per plane).
+/// [`planes`] with a scratch buffer per thread, reused across the chunks it runs and from call
+/// to call (so a kernel's per-plane scratch is allocated once per thread, not once per plane).
 fn planes_with(out: &mut [f32], len: usize, f: impl Fn(&mut Vec<f32>, usize, &mut [f32]) + Send + Sync) {
     if len == 0 {
         return;
@@ -85,13 +85,24 @@ fn planes_with(out: &mut [f32], len: usize, f: impl Fn(&mut Vec<f32>, usize, &mu
     #[cfg(feature = "rayon")]
     {
         use rayon::prelude::*;
-        out.par_chunks_mut(len).enumerate().for_each_init(Vec::new, |scratch, (i, c)| f(scratch, i, c));
+        out.par_chunks_mut(len).enumerate().for_each(|(i, c)| with_scratch(|scratch| f(scratch, i, c)));
     }
     #[cfg(not(feature = "rayon"))]
-    {
-        let mut scratch = Vec::new();
-        out.chunks_mut(len).enumerate().for_each(|(i, c)| f(&mut scratch, i, c));
+    with_scratch(|scratch| out.chunks_mut(len).enumerate().for_each(|(i, c)| f(scratch, i, c)));
+}
+
+/// Runs `f` with this thread's scratch buffer, kept from call to call: rayon's
+/// `for_each_init` made one per piece of work it split off, each a fresh allocation, which
+/// cost the small depthwise layers more than their second thread gained.
+fn with_scratch<R>(f: impl FnOnce(&mut Vec<f32>) -> R) -> R {
+    thread_local! {
+        static SCRATCH: std::cell::RefCell<Vec<f32>> = const { std::cell::RefCell::new(Vec::new()) };
     }
+    SCRATCH.with(|s| match s.try_borrow_mut() {
+        Ok(mut scratch) => f(&mut scratch),
+        // A kernel run inside another's task on this thread: a buffer of its own.
+        Err(_) => f(&mut Vec::new()),
+    })
 }
 
 /// The convolutions the kernels take.
