@@ -287,10 +287,11 @@ fn forward_plane<S: macerator::Simd>(
         }
         let data = &win.data[..];
         let (lo, hi) = clamp.map_or((f32::NEG_INFINITY, f32::INFINITY), |k| (k.min, k.max));
-        // Two blocks of columns at a time where the row has them: twice the independent
-        // chains of multiply-adds.
+        // Two blocks of columns at a time where the row has them and the registers hold
+        // them (a block is one AVX-512 register; two or four of AVX2's or SIMD128's, which
+        // would spill): twice the independent chains of multiply-adds.
         let mut c = 0;
-        while c + LANES < ow {
+        while S::lanes32() >= LANES && c + LANES < ow {
             row_blocks::<S, 2>(out, data, w, kw, &base, &taps, bias, [first, rows, c], ow, lo, hi);
             c += 2 * LANES;
         }
