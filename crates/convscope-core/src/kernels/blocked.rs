@@ -26,10 +26,33 @@ pub fn suits(input: [usize; 2]) -> bool {
 /// `planes` (`nc` planes of `input`'s size) into `buf` as `[hp][wp][LANES]` with `pad`'s zero
 /// padding; channels past `nc` are zero.
 fn gather(buf: &mut Vec<f32>, planes: &[f32], nc: usize, input: [usize; 2], pad: [[usize; 2]; 2]) -> [usize; 2] {
+    gather_at(buf, 0, planes, nc, input, pad)
+}
+
+/// [`gather`] into `buf` from `from` on (what is before it is kept).
+fn gather_at(buf: &mut Vec<f32>, from: usize, planes: &[f32], nc: usize, input: [usize; 2], pad: [[usize; 2]; 2]) -> [usize; 2] {
     let [h, w] = input;
     let (hp, wp) = (h + pad[0][0] + pad[0][1], w + pad[1][0] + pad[1][1]);
-    buf.clear();
-    buf.resize(hp * wp * LANES, 0.0);
+    buf.truncate(from);
+    buf.resize(from + hp * wp * LANES, 0.0);
+    let buf = &mut buf[from..];
+    if nc == LANES && w <= LANES {
+        // A whole block of planes of rows that fit a block of lanes (every block of a layer
+        // but its last): each row of the block's planes read as a 16 x 16 tile, transposed
+        // in registers, and written a pixel vector at a time.
+        for r in 0..h {
+            let mut tile = [[0.0f32; LANES]; LANES];
+            for (t, plane) in tile.iter_mut().zip(planes.chunks_exact(h * w)) {
+                super::depthwise::copy_short(&mut t[..w], &plane[r * w..][..w]);
+            }
+            let at = ((r + pad[0][0]) * wp + pad[1][0]) * LANES;
+            let dst: &mut [[f32; LANES]] = buf[at..at + w * LANES].as_chunks_mut::<LANES>().0;
+            for (c, d) in dst.iter_mut().enumerate() {
+                *d = std::array::from_fn(|k| tile[k][c]);
+            }
+        }
+        return [hp, wp];
+    }
     for (k, plane) in planes.chunks_exact(h * w).take(nc).enumerate() {
         for (r, row) in plane.chunks_exact(w).enumerate() {
             let at = ((r + pad[0][0]) * wp + pad[1][0]) * LANES + k;
@@ -48,16 +71,21 @@ pub(super) fn weights(w: &[f32], bias: Option<&[f32]>, channels: usize, taps: us
     (0..channels.div_ceil(LANES))
         .map(|b| {
             let mut out = vec![0.0; (taps + 1) * LANES];
-            for k in 0..LANES.min(channels - b * LANES) {
-                let ch = b * LANES + k;
-                for t in 0..taps {
-                    out[t * LANES + k] = w[ch * taps + t];
-                }
-                out[taps * LANES + k] = bias.map_or(0.0, |b| b[ch]);
-            }
+            block_weights(&mut out, w, bias, b, channels, taps);
             out
         })
         .collect()
+}
+
+/// Block `b` of [`weights`] into `out` (`(taps + 1) * LANES` zeros).
+fn block_weights(out: &mut [f32], w: &[f32], bias: Option<&[f32]>, b: usize, channels: usize, taps: usize) {
+    for k in 0..LANES.min(channels - b * LANES) {
+        let ch = b * LANES + k;
+        for (t, &v) in w[ch * taps..][..taps].iter().enumerate() {
+            out[t * LANES + k] = v;
+        }
+        out[taps * LANES + k] = bias.map_or(0.0, |b| b[ch]);
+    }
 }
 
 /// Where each tap of a `kernel` reads in a padded channels-last buffer of `wp` pixels a row,
@@ -70,13 +98,16 @@ fn tap_offsets([kh, kw]: [usize; 2], wp: usize) -> (Vec<usize>, usize) {
     (offsets, span)
 }
 
-/// One block's output: `out` holds its `nc` planes.
+/// One block's output: `out` holds its `nc` planes; `block` is the block's index and the layer's
+/// channels, whose kernels `w` and biases `bias` the block packs for itself.
 #[allow(clippy::extra_unused_type_parameters, clippy::too_many_arguments)]
 #[macerator::with_simd]
-fn forward_block<S: macerator::Simd>(
+fn forward_block<'a, S: macerator::Simd>(
     out: &mut [f32],
     x: &[f32],
-    wb: &[f32],
+    w: &'a [f32],
+    bias: Option<&'a [f32]>,
+    block: [usize; 2],
     nc: usize,
     g: &Geometry,
     input: [usize; 2],
@@ -86,11 +117,19 @@ fn forward_block<S: macerator::Simd>(
     let [oh, ow] = g.output(input).expect("checked by the caller");
     let [kh, kw] = g.kernel;
     let [sh, sw] = g.stride;
-    let [hp, wp] = gather(scratch, x, nc, input, g.padding);
-    // The block's output, channels-last, after its input in the scratch buffer.
-    let split = hp * wp * LANES;
+    // The scratch buffer: the block's weights (packed here, by the thread that runs the
+    // block: packing every block first was a serial pass), its input channels-last, then its
+    // output.
+    let wlen = (kh * kw + 1) * LANES;
+    scratch.clear();
+    scratch.resize(wlen, 0.0);
+    let [b, channels] = block;
+    block_weights(scratch, w, bias, b, channels, kh * kw);
+    let [hp, wp] = gather_at(scratch, wlen, x, nc, input, g.padding);
+    let split = wlen + hp * wp * LANES;
     scratch.resize(split + oh * ow * LANES, 0.0);
-    let (xb, yb) = scratch.split_at_mut(split);
+    let (head, yb) = scratch.split_at_mut(split);
+    let (wb, xb) = head.split_at(wlen);
     let bias: &[f32; LANES] = wb[kh * kw * LANES..].try_into().expect("one bias per lane");
     let (offsets, span) = tap_offsets(g.kernel, wp);
     let weights = &wb[..kh * kw * LANES];
@@ -168,15 +207,13 @@ fn input_grad_block<S: macerator::Simd>(dx: &mut [f32], dy: &[f32], wb: &[f32], 
 /// [`super::depthwise::forward`] on blocks of channels.
 pub fn forward(x: &[f32], w: &[f32], bias: Option<&[f32]>, s: Planes, g: &Geometry, clamp: Option<Clamp>) -> Vec<f32> {
     let [oh, ow] = g.output(s.input).expect("checked by the caller");
-    let taps = g.kernel[0] * g.kernel[1];
     let plane = s.input[0] * s.input[1];
-    let wb = weights(w, bias, s.c, taps);
     let mut out = vec![0.0; s.n * s.c * oh * ow];
     for (img, o) in out.chunks_exact_mut(s.c * oh * ow).enumerate() {
         planes_with(o, LANES * oh * ow, |scratch, b, o| {
             let (first, nc) = (b * LANES, o.len() / (oh * ow));
             let xb = &x[(img * s.c + first) * plane..][..nc * plane];
-            forward_block(o, xb, &wb[b], nc, g, s.input, clamp, scratch);
+            forward_block(o, xb, w, bias, [b, s.c], nc, g, s.input, clamp, scratch);
         });
     }
     out
