@@ -9,7 +9,7 @@
 //! loops carry no bounds or padding tests and vectorize: one source, compiled for AVX2, AVX-512
 //! or SIMD128 by `macerator` and chosen at run time.
 
-use super::{Clamp, clamp_value, planes, planes_with};
+use super::{Clamp, clamp_value, planes, planes_new, planes_with};
 
 /// Where a depthwise kernel reads: its size, strides and the padding on each side.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -460,13 +460,11 @@ pub fn forward(x: &[f32], w: &[f32], bias: Option<&[f32]>, s: Planes, g: &Geomet
 fn forward_rows(x: &[f32], w: &[f32], bias: Option<&[f32]>, s: Planes, g: &Geometry, clamp: Option<Clamp>) -> Vec<f32> {
     let [oh, ow] = g.output(s.input).expect("checked by the caller");
     let k = g.kernel[0] * g.kernel[1];
-    let mut out = vec![0.0; s.n * s.c * oh * ow];
-    planes_with(&mut out, oh * ow, |scratch, plane, o| {
+    planes_new(s.n * s.c * oh * ow, oh * ow, |scratch, plane, o| {
         let ch = plane % s.c;
         let xp = &x[plane * s.len()..][..s.len()];
         forward_plane(o, xp, &w[ch * k..][..k], bias.map_or(0.0, |b| b[ch]), g, s.input, clamp, scratch);
-    });
-    out
+    })
 }
 
 /// The gradient with respect to the input, `[n, c, h, w]`, from `dy` (`[n, c, oh, ow]`).

@@ -93,14 +93,17 @@ pub fn forward(x: &[f32], w: &[f32], bias: Option<&[f32]>, s: Shape, g: &Geometr
     let mut out = vec![0.0; s.n * s.o * oh * ow];
     let mut xp = vec![0.0; hp * wp * s.c];
     for (img, o) in out.chunks_exact_mut(s.o * oh * ow).enumerate() {
-        for (ci, plane) in x[img * s.c * h * wd..][..s.c * h * wd].chunks_exact(h * wd).enumerate() {
-            for (r, line) in plane.chunks_exact(wd).enumerate() {
-                let at = ((r + top) * wp + left) * s.c + ci;
-                for (c, &v) in line.iter().enumerate() {
-                    xp[at + c * s.c] = v;
+        let image = &x[img * s.c * h * wd..][..s.c * h * wd];
+        // The image channels-last, a padded row per task (in order, a serial pass over the
+        // whole input that the second thread waited for).
+        planes(&mut xp, wp * s.c, |pr, row| {
+            let Some(r) = pr.checked_sub(top).filter(|&r| r < h) else { return };
+            for (ci, plane) in image.chunks_exact(h * wd).enumerate() {
+                for (c, &v) in plane[r * wd..][..wd].iter().enumerate() {
+                    row[(left + c) * s.c + ci] = v;
                 }
             }
-        }
+        });
         planes(o, LANES * oh * ow, |b, planes| {
             let nc = planes.len() / (oh * ow);
             block(planes, nc, &xp, &wb[b], s, g, wp, clamp);

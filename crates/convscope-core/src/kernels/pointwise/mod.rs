@@ -2,9 +2,11 @@
 //!
 //! burn-flex's matrix product allocates its output through `FlexTensor::empty`, which
 //! zero-fills a byte vector and then copies it into an aligned allocation: two passes over
-//! every 1x1 convolution's output before the product writes it. Here the product (the same
-//! `gemm` crate flex calls) writes straight into the output's own vector, uninitialized until
-//! then, and the bias and clamp follow in one pass per plane.
+//! every 1x1 convolution's output before the product writes it. Here the product writes
+//! straight into the output's own vector, uninitialized until then: natively on convscope's
+//! own register tiles (`tiles.rs`), the bias and clamp applied as each tile is stored; in the
+//! page (and for products narrower than a block of lanes) through the `gemm` crate flex calls,
+//! the bias and clamp following in one pass per plane.
 
 mod tiles;
 
