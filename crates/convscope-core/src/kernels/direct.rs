@@ -10,7 +10,7 @@ use super::{
     Clamp,
     blocked::weights,
     depthwise::{Geometry, LANES, clamp_row, madd_block},
-    planes,
+    planes, planes_new,
 };
 
 /// Output pixels of a row computed together.
@@ -90,13 +90,12 @@ pub fn forward(x: &[f32], w: &[f32], bias: Option<&[f32]>, s: Shape, g: &Geometr
     let (hp, wp) = (h + top + g.padding[0][1], wd + left + g.padding[1][1]);
     let taps = s.c * kh * kw;
     let wb = weights(w, bias, s.o, taps);
-    let mut out = vec![0.0; s.n * s.o * oh * ow];
     let mut xp = vec![0.0; hp * wp * s.c];
-    for (img, o) in out.chunks_exact_mut(s.o * oh * ow).enumerate() {
+    // Image `img` channels-last into `xp`, a padded row per task (in order, a serial pass over
+    // the whole input that the second thread waited for).
+    let gather = |xp: &mut [f32], img: usize| {
         let image = &x[img * s.c * h * wd..][..s.c * h * wd];
-        // The image channels-last, a padded row per task (in order, a serial pass over the
-        // whole input that the second thread waited for).
-        planes(&mut xp, wp * s.c, |pr, row| {
+        planes(xp, wp * s.c, |pr, row| {
             let Some(r) = pr.checked_sub(top).filter(|&r| r < h) else { return };
             for (ci, plane) in image.chunks_exact(h * wd).enumerate() {
                 for (c, &v) in plane[r * wd..][..wd].iter().enumerate() {
@@ -104,10 +103,21 @@ pub fn forward(x: &[f32], w: &[f32], bias: Option<&[f32]>, s: Shape, g: &Geometr
                 }
             }
         });
-        planes(o, LANES * oh * ow, |b, planes| {
-            let nc = planes.len() / (oh * ow);
-            block(planes, nc, &xp, &wb[b], s, g, wp, clamp);
-        });
+    };
+    let compute = |xp: &[f32], b: usize, planes: &mut [f32]| {
+        let nc = planes.len() / (oh * ow);
+        block(planes, nc, xp, &wb[b], s, g, wp, clamp);
+    };
+    if s.n == 1 {
+        // One image (a forward pass): its output zeroed block by block by the threads that
+        // compute it, not first in one serial pass.
+        gather(&mut xp, 0);
+        return planes_new(s.o * oh * ow, LANES * oh * ow, |_, b, planes| compute(&xp, b, planes));
+    }
+    let mut out = vec![0.0; s.n * s.o * oh * ow];
+    for (img, o) in out.chunks_exact_mut(s.o * oh * ow).enumerate() {
+        gather(&mut xp, img);
+        planes(o, LANES * oh * ow, |b, planes| compute(&xp, b, planes));
     }
     out
 }
