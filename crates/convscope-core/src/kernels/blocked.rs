@@ -208,13 +208,20 @@ fn input_grad_block<S: macerator::Simd>(dx: &mut [f32], dy: &[f32], wb: &[f32], 
 pub fn forward(x: &[f32], w: &[f32], bias: Option<&[f32]>, s: Planes, g: &Geometry, clamp: Option<Clamp>) -> Vec<f32> {
     let [oh, ow] = g.output(s.input).expect("checked by the caller");
     let plane = s.input[0] * s.input[1];
+    let run = |scratch: &mut Vec<f32>, img: usize, b: usize, o: &mut [f32]| {
+        let (first, nc) = (b * LANES, o.len() / (oh * ow));
+        let xb = &x[(img * s.c + first) * plane..][..nc * plane];
+        forward_block(o, xb, w, bias, [b, s.c], nc, g, s.input, clamp, scratch);
+    };
+    let blocks = s.c.div_ceil(LANES);
+    if s.n == 1 || s.c.is_multiple_of(LANES) {
+        // No block straddles two images: the output zeroed block by block by the threads
+        // that compute it, not first in one serial pass.
+        return super::planes_new(s.n * s.c * oh * ow, LANES * oh * ow, |scratch, i, o| run(scratch, i / blocks, i % blocks, o));
+    }
     let mut out = vec![0.0; s.n * s.c * oh * ow];
     for (img, o) in out.chunks_exact_mut(s.c * oh * ow).enumerate() {
-        planes_with(o, LANES * oh * ow, |scratch, b, o| {
-            let (first, nc) = (b * LANES, o.len() / (oh * ow));
-            let xb = &x[(img * s.c + first) * plane..][..nc * plane];
-            forward_block(o, xb, w, bias, [b, s.c], nc, g, s.input, clamp, scratch);
-        });
+        planes_with(o, LANES * oh * ow, |scratch, b, o| run(scratch, img, b, o));
     }
     out
 }
