@@ -258,7 +258,8 @@ impl<'a> Window<'a> {
 }
 
 /// One output plane: `x` is the input plane, `w` the channel's `kh * kw` kernel; `scratch`
-/// holds the [`Window`].
+/// holds the [`Window`]. `narrow` takes one block of columns at a time whatever the vectors
+/// (the path of AVX2 and SIMD128, for the tests on a machine with AVX-512).
 #[allow(clippy::extra_unused_type_parameters, clippy::too_many_arguments)]
 #[macerator::with_simd]
 fn forward_plane<S: macerator::Simd>(
@@ -269,6 +270,7 @@ fn forward_plane<S: macerator::Simd>(
     g: &Geometry,
     input: [usize; 2],
     clamp: Option<Clamp>,
+    narrow: bool,
     scratch: &mut Vec<f32>,
 ) {
     let [oh, ow] = g.output(input).expect("checked by the caller");
@@ -289,14 +291,18 @@ fn forward_plane<S: macerator::Simd>(
         let (lo, hi) = clamp.map_or((f32::NEG_INFINITY, f32::INFINITY), |k| (k.min, k.max));
         // Two blocks of columns at a time where the row has them and the registers hold
         // them (a block is one AVX-512 register; two or four of AVX2's or SIMD128's, which
-        // would spill): twice the independent chains of multiply-adds.
+        // would spill): twice the independent chains of multiply-adds. One block at a time
+        // otherwise, and for the row's last block.
+        let wide = !narrow && S::lanes32() >= LANES;
         let mut c = 0;
-        while S::lanes32() >= LANES && c + LANES < ow {
-            row_blocks::<S, 2>(out, data, w, kw, &base, &taps, bias, [first, rows, c], ow, lo, hi);
-            c += 2 * LANES;
-        }
-        if c < ow {
-            row_blocks::<S, 1>(out, data, w, kw, &base, &taps, bias, [first, rows, c], ow, lo, hi);
+        while c < ow {
+            if wide && c + LANES < ow {
+                row_blocks::<S, 2>(out, data, w, kw, &base, &taps, bias, [first, rows, c], ow, lo, hi);
+                c += 2 * LANES;
+            } else {
+                row_blocks::<S, 1>(out, data, w, kw, &base, &taps, bias, [first, rows, c], ow, lo, hi);
+                c += LANES;
+            }
         }
     }
 }
@@ -453,17 +459,17 @@ pub fn forward(x: &[f32], w: &[f32], bias: Option<&[f32]>, s: Planes, g: &Geomet
     if super::blocked::suits(s.input) {
         return super::blocked::forward(x, w, bias, s, g, clamp);
     }
-    forward_rows(x, w, bias, s, g, clamp)
+    forward_rows(x, w, bias, s, g, clamp, false)
 }
 
-/// [`forward`] on the row kernels, whatever the planes' width.
-fn forward_rows(x: &[f32], w: &[f32], bias: Option<&[f32]>, s: Planes, g: &Geometry, clamp: Option<Clamp>) -> Vec<f32> {
+/// [`forward`] on the row kernels, whatever the planes' width (`narrow`: see [`forward_plane`]).
+fn forward_rows(x: &[f32], w: &[f32], bias: Option<&[f32]>, s: Planes, g: &Geometry, clamp: Option<Clamp>, narrow: bool) -> Vec<f32> {
     let [oh, ow] = g.output(s.input).expect("checked by the caller");
     let k = g.kernel[0] * g.kernel[1];
     planes_new(s.n * s.c * oh * ow, oh * ow, |scratch, plane, o| {
         let ch = plane % s.c;
         let xp = &x[plane * s.len()..][..s.len()];
-        forward_plane(o, xp, &w[ch * k..][..k], bias.map_or(0.0, |b| b[ch]), g, s.input, clamp, scratch);
+        forward_plane(o, xp, &w[ch * k..][..k], bias.map_or(0.0, |b| b[ch]), g, s.input, clamp, narrow, scratch);
     })
 }
 
@@ -477,7 +483,7 @@ pub fn input_grad(dy: &[f32], w: &[f32], s: Planes, g: &Geometry) -> Vec<f32> {
     if let Some((t, spread)) = g.transposed(s.input) {
         let wf: Vec<f32> = w.chunks_exact(k).flat_map(|kernel| kernel.iter().rev()).copied().collect();
         if g.stride == [1, 1] {
-            return forward_rows(dy, &wf, None, Planes { input: [oh, ow], ..s }, &t, None);
+            return forward_rows(dy, &wf, None, Planes { input: [oh, ow], ..s }, &t, None, false);
         }
         // At stride 2 and up, each plane of `dy` is spread out first; the forward kernel then
         // multiplies `stride²` times the taps it needs (most by zero), and still measured
@@ -492,7 +498,7 @@ pub fn input_grad(dy: &[f32], w: &[f32], s: Planes, g: &Geometry) -> Vec<f32> {
                     *at = value;
                 }
             }
-            forward_plane(d, &z, &wf[ch * k..][..k], 0.0, &t, spread, None, scratch);
+            forward_plane(d, &z, &wf[ch * k..][..k], 0.0, &t, spread, None, false, scratch);
         });
         return dx;
     }
@@ -591,8 +597,11 @@ mod tests {
             }
             // Both kernels, whichever `forward` chose (the blocked ones for narrow planes).
             let blocked = super::super::blocked::forward(&x, &w, Some(&b), s, &g, None);
-            let rows = forward_rows(&x, &w, Some(&b), s, &g, None);
-            for (got, which) in [(blocked, "blocked"), (rows, "rows")] {
+            // The row kernels, with two blocks of columns at a time where the vectors are
+            // AVX-512's, and one at a time (AVX2's and the page's path) on any machine.
+            let rows = forward_rows(&x, &w, Some(&b), s, &g, None, false);
+            let narrow = forward_rows(&x, &w, Some(&b), s, &g, None, true);
+            for (got, which) in [(blocked, "blocked"), (rows, "rows"), (narrow, "rows, one block at a time")] {
                 for (a, e) in got.iter().zip(&want) {
                     assert!((a - e).abs() < 1e-5, "{which} {g:?} {input:?}: {a} vs {e}");
                 }

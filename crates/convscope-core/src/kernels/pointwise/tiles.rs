@@ -37,7 +37,11 @@ struct Task<'o> {
 /// [`super::products`] on the tiles, cut into tasks of whole tiles for the threads: by images,
 /// then by blocks of rows, then (for a product with few rows, such as a projection to 24
 /// channels over 3,136 pixels) by ranges of columns.
-pub(super) fn products(lhs: Strided, rhs: &[f32], n: usize, [m, k, cols]: [usize; 3], bias: Option<&[f32]>, clamp: Option<Clamp>) -> Vec<f32> {
+///
+/// `narrow` takes the 4 x 16 tiles whatever the vectors (the path of AVX2, for the tests on a
+/// machine with AVX-512).
+#[allow(clippy::too_many_arguments)]
+pub(super) fn products(lhs: Strided, rhs: &[f32], n: usize, [m, k, cols]: [usize; 3], bias: Option<&[f32]>, clamp: Option<Clamp>, narrow: bool) -> Vec<f32> {
     let len = n * m * cols;
     let mut out: Vec<f32> = Vec::with_capacity(len);
     let spare = &mut out.spare_capacity_mut()[..len];
@@ -67,7 +71,7 @@ pub(super) fn products(lhs: Strided, rhs: &[f32], n: usize, [m, k, cols]: [usize
             tasks.extend(pieces.into_iter().enumerate().map(|(c, rows)| Task { img, first: t * task_rows, from: c * chunk, rows }));
         }
     }
-    let run = |mut t: Task| rows(&mut t.rows, t.first, t.from, lhs, &rhs[t.img * k * cols..], k, cols, bias, clamp);
+    let run = |mut t: Task| rows(&mut t.rows, t.first, t.from, lhs, &rhs[t.img * k * cols..], k, cols, bias, clamp, narrow);
     #[cfg(feature = "rayon")]
     {
         use rayon::prelude::*;
@@ -95,8 +99,9 @@ fn rows<'a, 'b, S: macerator::Simd>(
     cols: usize,
     bias: Option<&'a [f32]>,
     clamp: Option<Clamp>,
+    narrow: bool,
 ) {
-    if S::lanes32() >= 16 {
+    if !narrow && S::lanes32() >= 16 {
         rows_tiled::<S, 8, 2>(out, first, from, lhs, rhs, k, cols, bias, clamp);
     } else {
         rows_tiled::<S, 4, 1>(out, first, from, lhs, rhs, k, cols, bias, clamp);
