@@ -279,6 +279,12 @@ fn forward_plane<S: macerator::Simd>(
     let mut win = Window::new(scratch, g, input);
     let taps: Vec<usize> = (0..kw).map(|j| (j % g.stride[1]) * win.len + j / g.stride[1]).collect();
     let mut base = vec![[0usize; ROWS]; kh];
+    let (lo, hi) = Clamp::bounds(clamp);
+    // Two blocks of columns at a time where the row has them and the registers hold them (a
+    // block is one AVX-512 register; two or four of AVX2's or SIMD128's, which would spill):
+    // twice the independent chains of multiply-adds. One block at a time otherwise, and for
+    // the row's last block.
+    let wide = !narrow && S::lanes32() >= LANES;
     for first in (0..oh).step_by(ROWS) {
         let rows = ROWS.min(oh - first);
         // Rows past the plane's end repeat its last row: computed, not stored.
@@ -288,12 +294,6 @@ fn forward_plane<S: macerator::Simd>(
             }
         }
         let data = &win.data[..];
-        let (lo, hi) = clamp.map_or((f32::NEG_INFINITY, f32::INFINITY), |k| (k.min, k.max));
-        // Two blocks of columns at a time where the row has them and the registers hold
-        // them (a block is one AVX-512 register; two or four of AVX2's or SIMD128's, which
-        // would spill): twice the independent chains of multiply-adds. One block at a time
-        // otherwise, and for the row's last block.
-        let wide = !narrow && S::lanes32() >= LANES;
         let mut c = 0;
         while c < ow {
             if wide && c + LANES < ow {

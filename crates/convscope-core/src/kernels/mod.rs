@@ -52,6 +52,14 @@ pub struct Clamp {
     pub max: f32,
 }
 
+impl Clamp {
+    /// The bounds `[lo, hi]` of an optional clamp, infinite where there is none (so that a
+    /// kernel's store applies one clamp either way).
+    pub(crate) fn bounds(clamp: Option<Clamp>) -> (f32, f32) {
+        clamp.map_or((f32::NEG_INFINITY, f32::INFINITY), |c| (c.min, c.max))
+    }
+}
+
 /// `x` clamped to `[lo, hi]`, a NaN left a NaN (as PyTorch's and onnxruntime's clamps leave
 /// it: `f32::max`/`min` would turn it into a bound, hiding a broken input behind a plausible
 /// activation). Written with comparisons that a NaN fails, so it still compiles to one vector

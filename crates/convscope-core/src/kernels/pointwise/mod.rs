@@ -68,7 +68,7 @@ fn products(lhs: Strided, rhs: &[f32], n: usize, [m, k, cols]: [usize; 3], bias:
     }
     let mut y = gemm_products(lhs, rhs, n, [m, k, cols]);
     if bias.is_some() || clamp.is_some() {
-        let (lo, hi) = clamp.map_or((f32::NEG_INFINITY, f32::INFINITY), |k| (k.min, k.max));
+        let (lo, hi) = Clamp::bounds(clamp);
         planes(&mut y, cols, |plane, row| bias_clamp(row, bias.map_or(0.0, |b| b[plane % m]), lo, hi));
     }
     y

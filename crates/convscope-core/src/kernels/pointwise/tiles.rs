@@ -131,7 +131,7 @@ fn rows_tiled<S: macerator::Simd, const MR: usize, const NV: usize>(
     assert!(rhs.len() >= k * cols, "the right matrix is smaller than its shape");
     assert!(rows == 0 || lhs.end(first + rows, k) <= lhs.data.len(), "the left matrix is smaller than its shape");
     assert!(from + here <= cols && out.iter().all(|r| r.len() == here), "the rows' columns are not one range");
-    let (lo, hi) = clamp.map_or((f32::NEG_INFINITY, f32::INFINITY), |c| (c.min, c.max));
+    let (lo, hi) = Clamp::bounds(clamp);
     // Each block of columns of `rhs` (`k` x `width`) is read by every block of rows in turn
     // while it is in cache: rows outer would stream the whole of `rhs` once per block of
     // rows, which makes a projection to few channels over many pixels bound by memory.
