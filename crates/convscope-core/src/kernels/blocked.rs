@@ -92,10 +92,12 @@ fn block_weights(out: &mut [f32], w: &[f32], bias: Option<&[f32]>, b: usize, cha
 /// from its pixel's window's first vector, in the packed weights' order (see [`weights`]);
 /// and the window's length. The kernels loop over the taps once, with no index arithmetic
 /// inside the loop.
-fn tap_offsets([kh, kw]: [usize; 2], wp: usize) -> (Vec<usize>, usize) {
-    let offsets: Vec<usize> = (0..kh).flat_map(|i| (0..kw).map(move |j| (i * wp + j) * LANES)).collect();
-    let span = offsets.last().map_or(0, |m| m + LANES);
-    (offsets, span)
+/// The offsets are written into `offsets` (this thread's buffer of indices: a vector per
+/// block was an allocation per block, made by both threads under the one allocator's lock).
+fn tap_offsets(offsets: &mut Vec<usize>, [kh, kw]: [usize; 2], wp: usize) -> usize {
+    offsets.clear();
+    offsets.extend((0..kh).flat_map(|i| (0..kw).map(move |j| (i * wp + j) * LANES)));
+    offsets.last().map_or(0, |m| m + LANES)
 }
 
 /// One block's output: `out` holds its `nc` planes; `block` is the block's index and the layer's
@@ -113,6 +115,7 @@ fn forward_block<'a, S: macerator::Simd>(
     input: [usize; 2],
     clamp: Option<Clamp>,
     scratch: &mut Vec<f32>,
+    offsets: &mut Vec<usize>,
 ) {
     let [oh, ow] = g.output(input).expect("checked by the caller");
     let [kh, kw] = g.kernel;
@@ -131,7 +134,7 @@ fn forward_block<'a, S: macerator::Simd>(
     let (head, yb) = scratch.split_at_mut(split);
     let (wb, xb) = head.split_at(wlen);
     let bias: &[f32; LANES] = wb[kh * kw * LANES..].try_into().expect("one bias per lane");
-    let (offsets, span) = tap_offsets(g.kernel, wp);
+    let span = tap_offsets(offsets, g.kernel, wp);
     let weights = &wb[..kh * kw * LANES];
     for r in 0..oh {
         for first in (0..ow).step_by(PIXELS) {
@@ -139,7 +142,7 @@ fn forward_block<'a, S: macerator::Simd>(
             // Pixels past the row's end repeat its last pixel: computed, not stored.
             let windows: [&[f32]; PIXELS] = std::array::from_fn(|p| &xb[(r * sh * wp + (first + p.min(n - 1)) * sw) * LANES..][..span]);
             let mut acc = [*bias; PIXELS];
-            for (wv, &at) in weights.chunks_exact(LANES).zip(&offsets) {
+            for (wv, &at) in weights.chunks_exact(LANES).zip(offsets.iter()) {
                 let wv: &[f32; LANES] = wv.try_into().expect("whole lanes");
                 for (a, x) in acc.iter_mut().zip(&windows) {
                     let xv: &[f32; LANES] = x[at..at + LANES].try_into().expect("whole lanes");
@@ -168,7 +171,16 @@ fn scatter(planes: &mut [f32], buf: &[f32], nc: usize, len: usize) {
 /// adds its taps into a padded channels-last buffer, which is then copied out unpadded.
 #[allow(clippy::extra_unused_type_parameters, clippy::too_many_arguments)]
 #[macerator::with_simd]
-fn input_grad_block<S: macerator::Simd>(dx: &mut [f32], dy: &[f32], wb: &[f32], nc: usize, g: &Geometry, input: [usize; 2], scratch: &mut Vec<f32>) {
+fn input_grad_block<S: macerator::Simd>(
+    dx: &mut [f32],
+    dy: &[f32],
+    wb: &[f32],
+    nc: usize,
+    g: &Geometry,
+    input: [usize; 2],
+    scratch: &mut Vec<f32>,
+    offsets: &mut Vec<usize>,
+) {
     let [oh, ow] = g.output(input).expect("checked by the caller");
     let [kh, kw] = g.kernel;
     let [sh, sw] = g.stride;
@@ -181,13 +193,13 @@ fn input_grad_block<S: macerator::Simd>(dx: &mut [f32], dy: &[f32], wb: &[f32], 
     let split = oh * ow * LANES;
     scratch.resize(split + hp * wp * LANES, 0.0);
     let (dyb, dxb) = scratch.split_at_mut(split);
-    let (offsets, span) = tap_offsets(g.kernel, wp);
+    let span = tap_offsets(offsets, g.kernel, wp);
     let weights = &wb[..kh * kw * LANES];
     for r in 0..oh {
         for c in 0..ow {
             let gv: &[f32; LANES] = dyb[(r * ow + c) * LANES..][..LANES].try_into().expect("whole lanes");
             let window = &mut dxb[(r * sh * wp + c * sw) * LANES..][..span];
-            for (wv, &at) in weights.chunks_exact(LANES).zip(&offsets) {
+            for (wv, &at) in weights.chunks_exact(LANES).zip(offsets.iter()) {
                 let wv: &[f32; LANES] = wv.try_into().expect("whole lanes");
                 let d: &mut [f32; LANES] = (&mut window[at..at + LANES]).try_into().expect("whole lanes");
                 madd_lanes::<S>(d, wv, gv);
@@ -211,7 +223,7 @@ pub fn forward(x: &[f32], w: &[f32], bias: Option<&[f32]>, s: Planes, g: &Geomet
     let run = |scratch: &mut Vec<f32>, img: usize, b: usize, o: &mut [f32]| {
         let (first, nc) = (b * LANES, o.len() / (oh * ow));
         let xb = &x[(img * s.c + first) * plane..][..nc * plane];
-        forward_block(o, xb, w, bias, [b, s.c], nc, g, s.input, clamp, scratch);
+        super::with_indices(|offsets| forward_block(o, xb, w, bias, [b, s.c], nc, g, s.input, clamp, scratch, offsets));
     };
     let blocks = s.c.div_ceil(LANES);
     if s.n == 1 || s.c.is_multiple_of(LANES) {
@@ -237,7 +249,7 @@ pub fn input_grad(dy: &[f32], w: &[f32], s: Planes, g: &Geometry) -> Vec<f32> {
         planes_with(d, LANES * plane, |scratch, b, d| {
             let (first, nc) = (b * LANES, d.len() / plane);
             let dyb = &dy[(img * s.c + first) * oh * ow..][..nc * oh * ow];
-            input_grad_block(d, dyb, &wb[b], nc, g, s.input, scratch);
+            super::with_indices(|offsets| input_grad_block(d, dyb, &wb[b], nc, g, s.input, scratch, offsets));
         });
     }
     dx

@@ -218,7 +218,7 @@ pub(super) fn madd_lanes<S: macerator::Simd>(acc: &mut [f32; LANES], w: &[f32; L
 struct Window<'a> {
     data: &'a mut Vec<f32>,
     /// Padded row held by each slot.
-    held: Vec<usize>,
+    held: &'a mut [usize],
     slots: usize,
     /// Length of a slot: `stride` phases of `len`, plus a block of slack (see [`accumulate`]).
     slot: usize,
@@ -226,13 +226,20 @@ struct Window<'a> {
 }
 
 impl<'a> Window<'a> {
-    fn new(data: &'a mut Vec<f32>, g: &Geometry, input: [usize; 2]) -> Self {
+    /// Slots of a window: the padded rows that [`ROWS`] output rows read.
+    fn slots(g: &Geometry) -> usize {
+        (ROWS - 1) * g.stride[0] + g.kernel[0]
+    }
+
+    /// An empty window in `data`, `held` its slots' rows ([`Window::slots`] of them).
+    fn new(data: &'a mut Vec<f32>, held: &'a mut [usize], g: &Geometry, input: [usize; 2]) -> Self {
         let len = g.phase_len(input);
         let slot = g.stride[1] * len + LANES;
-        let slots = (ROWS - 1) * g.stride[0] + g.kernel[0];
+        let slots = Self::slots(g);
         data.clear();
         data.resize(slots * slot, 0.0);
-        Window { data, held: vec![usize::MAX; slots], slots, slot, len }
+        held.fill(usize::MAX);
+        Window { data, held, slots, slot, len }
     }
 
     /// Where padded row `r` starts, copying it in from `x` first if its slot holds another.
@@ -257,13 +264,15 @@ impl<'a> Window<'a> {
     }
 }
 
-/// One output plane: `x` is the input plane, `w` the channel's `kh * kw` kernel; `scratch`
-/// holds the [`Window`]. `narrow` takes one block of columns at a time whatever the vectors
-/// (the path of AVX2 and SIMD128, for the tests on a machine with AVX-512).
+/// Output rows `band` of one plane into `out` (those rows only): `x` is the input plane, `w`
+/// the channel's `kh * kw` kernel; `scratch` holds the [`Window`]. `narrow` takes one block of
+/// columns at a time whatever the vectors (the path of AVX2 and SIMD128, for the tests on a
+/// machine with AVX-512). `idx` is a buffer for its indices.
 #[allow(clippy::extra_unused_type_parameters, clippy::too_many_arguments)]
 #[macerator::with_simd]
 fn forward_plane<S: macerator::Simd>(
     out: &mut [f32],
+    band: std::ops::Range<usize>,
     x: &[f32],
     w: &[f32],
     bias: f32,
@@ -272,21 +281,34 @@ fn forward_plane<S: macerator::Simd>(
     clamp: Option<Clamp>,
     narrow: bool,
     scratch: &mut Vec<f32>,
+    idx: &mut Vec<usize>,
 ) {
     let [oh, ow] = g.output(input).expect("checked by the caller");
     let [kh, kw] = g.kernel;
     let sh = g.stride[0];
-    let mut win = Window::new(scratch, g, input);
-    let taps: Vec<usize> = (0..kw).map(|j| (j % g.stride[1]) * win.len + j / g.stride[1]).collect();
-    let mut base = vec![[0usize; ROWS]; kh];
+    // The window's slots, the taps' offsets and the rows' bases, in the caller's buffer of
+    // indices: three vectors per plane were three allocations per plane, which both threads
+    // made under the one allocator's lock (the native tool keeps a single heap).
+    idx.clear();
+    idx.resize(Window::slots(g) + kw + kh * ROWS, 0);
+    let (held, rest) = idx.split_at_mut(Window::slots(g));
+    let (taps, base) = rest.split_at_mut(kw);
+    let base: &mut [[usize; ROWS]] = base.as_chunks_mut::<ROWS>().0;
+    let mut win = Window::new(scratch, held, g, input);
+    for (j, t) in taps.iter_mut().enumerate() {
+        *t = (j % g.stride[1]) * win.len + j / g.stride[1];
+    }
+    let taps = &*taps;
     let (lo, hi) = Clamp::bounds(clamp);
     // Two blocks of columns at a time where the row has them and the registers hold them (a
     // block is one AVX-512 register; two or four of AVX2's or SIMD128's, which would spill):
     // twice the independent chains of multiply-adds. One block at a time otherwise, and for
     // the row's last block.
     let wide = !narrow && S::lanes32() >= LANES;
-    for first in (0..oh).step_by(ROWS) {
-        let rows = ROWS.min(oh - first);
+    debug_assert!(band.end <= oh && out.len() == band.len() * ow, "a band of the plane's rows");
+    for first in band.clone().step_by(ROWS) {
+        let rows = ROWS.min(band.end - first);
+        let at = first - band.start;
         // Rows past the plane's end repeat its last row: computed, not stored.
         for (i, b) in base.iter_mut().enumerate() {
             for (r, b) in b.iter_mut().enumerate() {
@@ -297,17 +319,17 @@ fn forward_plane<S: macerator::Simd>(
         let mut c = 0;
         while c < ow {
             if wide && c + LANES < ow {
-                row_blocks::<S, 2>(out, data, w, kw, &base, &taps, bias, [first, rows, c], ow, lo, hi);
+                row_blocks::<S, 2>(out, data, w, kw, base, taps, bias, [at, rows, c], ow, lo, hi);
                 c += 2 * LANES;
             } else {
-                row_blocks::<S, 1>(out, data, w, kw, &base, &taps, bias, [first, rows, c], ow, lo, hi);
+                row_blocks::<S, 1>(out, data, w, kw, base, taps, bias, [at, rows, c], ow, lo, hi);
                 c += LANES;
             }
         }
     }
 }
 
-/// Output rows `first..first + rows` (at most [`ROWS`]), columns `c..` (`NV` blocks, the
+/// Rows `first..first + rows` of `out` (at most [`ROWS`]), columns `c..` (`NV` blocks, the
 /// last cut at `ow`), from the window `data` whose rows for these outputs start at `base`
 /// (kernel row by output row) and whose kernel columns start at `taps` past them.
 #[inline(always)]
@@ -466,11 +488,14 @@ pub fn forward(x: &[f32], w: &[f32], bias: Option<&[f32]>, s: Planes, g: &Geomet
 fn forward_rows(x: &[f32], w: &[f32], bias: Option<&[f32]>, s: Planes, g: &Geometry, clamp: Option<Clamp>, narrow: bool) -> Vec<f32> {
     let [oh, ow] = g.output(s.input).expect("checked by the caller");
     let k = g.kernel[0] * g.kernel[1];
-    planes_new(s.n * s.c * oh * ow, oh * ow, |scratch, plane, o| {
-        let ch = plane % s.c;
-        let xp = &x[plane * s.len()..][..s.len()];
-        forward_plane(o, xp, &w[ch * k..][..k], bias.map_or(0.0, |b| b[ch]), g, s.input, clamp, narrow, scratch);
-    })
+    let plane = |ch: usize, o: &mut [f32], rows: std::ops::Range<usize>, xp: &[f32], scratch: &mut Vec<f32>| {
+        super::with_indices(|idx| forward_plane(o, rows, xp, &w[ch * k..][..k], bias.map_or(0.0, |b| b[ch]), g, s.input, clamp, narrow, scratch, idx));
+    };
+    if s.n == 1 && super::threads() > 1 && oh >= 2 * super::threads() {
+        // One image: each thread its band of rows of every plane (see `on_threads`).
+        return super::bands_new(s.c, [oh, ow], |ch, rows, o, scratch| plane(ch, o, rows, &x[ch * s.len()..][..s.len()], scratch));
+    }
+    planes_new(s.n * s.c * oh * ow, oh * ow, |scratch, p, o| plane(p % s.c, o, 0..oh, &x[p * s.len()..][..s.len()], scratch))
 }
 
 /// The gradient with respect to the input, `[n, c, h, w]`, from `dy` (`[n, c, oh, ow]`).
@@ -498,7 +523,7 @@ pub fn input_grad(dy: &[f32], w: &[f32], s: Planes, g: &Geometry) -> Vec<f32> {
                     *at = value;
                 }
             }
-            forward_plane(d, &z, &wf[ch * k..][..k], 0.0, &t, spread, None, false, scratch);
+            super::with_indices(|idx| forward_plane(d, 0..s.input[0], &z, &wf[ch * k..][..k], 0.0, &t, spread, None, false, scratch, idx));
         });
         return dx;
     }
@@ -585,26 +610,33 @@ mod tests {
             ([3, 5], [1, 2], [[0, 0], [2, 1]], [4, 40]),
         ] {
             let g = Geometry { kernel, stride, padding };
-            let s = Planes { n: 2, c: 3, input };
-            let x = values(s.n * s.c * s.len(), 1);
-            let w = values(s.c * kernel[0] * kernel[1], 2);
-            let b = values(s.c, 3);
-            let want = naive(&x, &w, &b, s, &g);
-            let got = forward(&x, &w, Some(&b), s, &g, None);
-            assert_eq!(got.len(), want.len());
-            for (a, e) in got.iter().zip(&want) {
-                assert!((a - e).abs() < 1e-5, "{g:?}: {a} vs {e}");
+            // A batch, and one image (whose rows are cut into bands among the threads).
+            for n in [2, 1] {
+                super::super::on_pools(|| forward_matches(Planes { n, c: 3, input }, &g));
             }
-            // Both kernels, whichever `forward` chose (the blocked ones for narrow planes).
-            let blocked = super::super::blocked::forward(&x, &w, Some(&b), s, &g, None);
-            // The row kernels, with two blocks of columns at a time where the vectors are
-            // AVX-512's, and one at a time (AVX2's and the page's path) on any machine.
-            let rows = forward_rows(&x, &w, Some(&b), s, &g, None, false);
-            let narrow = forward_rows(&x, &w, Some(&b), s, &g, None, true);
-            for (got, which) in [(blocked, "blocked"), (rows, "rows"), (narrow, "rows, one block at a time")] {
-                for (a, e) in got.iter().zip(&want) {
-                    assert!((a - e).abs() < 1e-5, "{which} {g:?} {input:?}: {a} vs {e}");
-                }
+        }
+    }
+
+    fn forward_matches(s: Planes, g: &Geometry) {
+        let (kernel, input) = (g.kernel, s.input);
+        let x = values(s.n * s.c * s.len(), 1);
+        let w = values(s.c * kernel[0] * kernel[1], 2);
+        let b = values(s.c, 3);
+        let want = naive(&x, &w, &b, s, g);
+        let got = forward(&x, &w, Some(&b), s, g, None);
+        assert_eq!(got.len(), want.len());
+        for (a, e) in got.iter().zip(&want) {
+            assert!((a - e).abs() < 1e-5, "{g:?}: {a} vs {e}");
+        }
+        // Both kernels, whichever `forward` chose (the blocked ones for narrow planes).
+        let blocked = super::super::blocked::forward(&x, &w, Some(&b), s, g, None);
+        // The row kernels, with two blocks of columns at a time where the vectors are
+        // AVX-512's, and one at a time (AVX2's and the page's path) on any machine.
+        let rows = forward_rows(&x, &w, Some(&b), s, g, None, false);
+        let narrow = forward_rows(&x, &w, Some(&b), s, g, None, true);
+        for (got, which) in [(blocked, "blocked"), (rows, "rows"), (narrow, "rows, one block at a time")] {
+            for (a, e) in got.iter().zip(&want) {
+                assert!((a - e).abs() < 1e-5, "{which} {g:?} {input:?}: {a} vs {e}");
             }
         }
     }

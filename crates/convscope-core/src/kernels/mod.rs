@@ -129,6 +129,103 @@ fn planes_new(total: usize, len: usize, f: impl Fn(&mut Vec<f32>, usize, &mut [f
     out
 }
 
+/// Threads an op of one image is cut among, one band of its output rows each ([`bands`]):
+/// the pool's threads with the `rayon` feature (native), one otherwise.
+pub(crate) fn threads() -> usize {
+    #[cfg(feature = "rayon")]
+    return rayon::current_num_threads();
+    #[cfg(not(feature = "rayon"))]
+    1
+}
+
+/// Band `t` of `bands` of `len` rows (or pixels): the same cut for every op of a size, so that
+/// thread `t`'s band of one layer's output is the band of the next layer's input it reads.
+pub(crate) fn band(len: usize, t: usize, bands: usize) -> std::ops::Range<usize> {
+    len * t / bands..len * (t + 1) / bands
+}
+
+/// Runs `f` on each of `parts`, part `t` on thread `t` of the pool when there is one part per
+/// thread (in parallel otherwise). A layer of one image is cut into bands of its rows, the
+/// same band on the same thread from layer to layer, so that each thread reads what it wrote
+/// itself: with rayon's work stealing, the thread that took a piece changed from op to op, and
+/// a layer read half its input from the other core's cache (`bench --profile`: the 1x1
+/// projections after a depthwise layer were slower on two threads than on one).
+pub(crate) fn on_threads<T: Send>(parts: Vec<T>, f: impl Fn(T) + Send + Sync) {
+    #[cfg(feature = "rayon")]
+    {
+        use rayon::prelude::*;
+        if parts.len() > 1 && parts.len() == rayon::current_num_threads() {
+            use std::sync::{Mutex, PoisonError};
+            let slots: Vec<Mutex<Option<T>>> = parts.into_iter().map(|p| Mutex::new(Some(p))).collect();
+            rayon::broadcast(|ctx| {
+                let part = slots[ctx.index()].lock().unwrap_or_else(PoisonError::into_inner).take();
+                if let Some(part) = part {
+                    f(part);
+                }
+            });
+        } else {
+            parts.into_par_iter().for_each(f);
+        }
+    }
+    #[cfg(not(feature = "rayon"))]
+    parts.into_iter().for_each(f);
+}
+
+/// A new output of `planes` planes of `rows` rows of `width` (one image), computed in
+/// [`band`]s of rows on [`on_threads`]: `f(plane, rows, piece, scratch)` computes the band's
+/// rows of each plane into `piece` (zeroed just before by the thread that computes it).
+pub(crate) fn bands_new(
+    planes: usize,
+    [rows, width]: [usize; 2],
+    f: impl Fn(usize, std::ops::Range<usize>, &mut [f32], &mut Vec<f32>) + Send + Sync,
+) -> Vec<f32> {
+    use std::mem::MaybeUninit;
+    let (len, bands) = (rows * width, threads());
+    let total = planes * len;
+    let mut out: Vec<f32> = Vec::with_capacity(total);
+    let spare = &mut out.spare_capacity_mut()[..total];
+    // Per band: its rows, and those rows of every plane.
+    type Band<'a> = (std::ops::Range<usize>, Vec<&'a mut [MaybeUninit<f32>]>);
+    let mut parts: Vec<Band> = (0..bands).map(|t| (band(rows, t, bands), Vec::with_capacity(planes))).collect();
+    if len > 0 {
+        for plane in spare.chunks_mut(len) {
+            let mut rest = plane;
+            for (r, pieces) in parts.iter_mut() {
+                let (piece, tail) = rest.split_at_mut(r.len() * width);
+                pieces.push(piece);
+                rest = tail;
+            }
+        }
+    }
+    on_threads(parts, |(r, pieces)| {
+        with_scratch(|scratch| {
+            for (p, piece) in pieces.into_iter().enumerate() {
+                for v in piece.iter_mut() {
+                    v.write(0.0);
+                }
+                // SAFETY: every value of `piece` was written just above.
+                let piece = unsafe { std::slice::from_raw_parts_mut(piece.as_mut_ptr().cast::<f32>(), piece.len()) };
+                f(p, r.clone(), piece, scratch);
+            }
+        });
+    });
+    // SAFETY: the bands cover every row of every plane, and each piece was written above.
+    unsafe { out.set_len(total) };
+    out
+}
+
+/// Runs `f` on pools of 1, 2 and 3 threads (with `rayon`; once otherwise): the bands of an
+/// image's rows are cut by the pool's size, unevenly for 3.
+#[cfg(test)]
+pub(crate) fn on_pools(f: impl Fn() + Send + Sync) {
+    #[cfg(feature = "rayon")]
+    for threads in 1..=3 {
+        rayon::ThreadPoolBuilder::new().num_threads(threads).build().expect("a test pool").install(&f);
+    }
+    #[cfg(not(feature = "rayon"))]
+    f();
+}
+
 /// Runs `f` with this thread's scratch buffer, kept from call to call: rayon's
 /// `for_each_init` made one per piece of work it split off, each a fresh allocation, which
 /// cost the small depthwise layers more than their second thread gained.
@@ -139,6 +236,18 @@ fn with_scratch<R>(f: impl FnOnce(&mut Vec<f32>) -> R) -> R {
     SCRATCH.with(|s| match s.try_borrow_mut() {
         Ok(mut scratch) => f(&mut scratch),
         // A kernel run inside another's task on this thread: a buffer of its own.
+        Err(_) => f(&mut Vec::new()),
+    })
+}
+
+/// Runs `f` with this thread's buffer of indices, kept from call to call as [`with_scratch`]'s
+/// buffer is.
+fn with_indices<R>(f: impl FnOnce(&mut Vec<usize>) -> R) -> R {
+    thread_local! {
+        static INDICES: std::cell::RefCell<Vec<usize>> = const { std::cell::RefCell::new(Vec::new()) };
+    }
+    INDICES.with(|s| match s.try_borrow_mut() {
+        Ok(mut idx) => f(&mut idx),
         Err(_) => f(&mut Vec::new()),
     })
 }

@@ -30,7 +30,6 @@ pub struct Shape {
 /// EfficientNet-Lite0's 1x1 layers on one thread, 3.7-7.2M each; with the pool kept awake a
 /// split pays from well below that (2 threads, alternated: the forward pass's minimum lower in
 /// 5 pairs of 6, by 3-4%; the same with a threshold of 250k).
-#[cfg(feature = "rayon")]
 const PARALLEL: usize = 1 << 20;
 
 /// A `[rows, cols]` matrix read through strides: element `(i, j)` at `i * rs + j * cs`.
@@ -219,23 +218,26 @@ mod tests {
         // channel, a depth of 2, and no input channel at all.
         let shapes = [(1, 3, 5, 49), (3, 16, 24, 196), (2, 40, 8, 3136), (1, 96, 144, 3136), (1, 96, 21, 3000), (1, 17, 1, 20), (5, 1, 1, 1)];
         let vector = [(2, 24, 96, 1), (1, 8, 1, 300), (1, 1, 8, 300), (2, 2, 6, 50), (1, 0, 4, 9)];
-        for (n, c, o, hw) in shapes.into_iter().chain(vector) {
-            let s = Shape { n, c, o, hw };
-            let (x, w, b) = (values(n * c * hw, 1), values(o * c, 2), values(o, 3));
-            close(&forward(&x, &w, &b, s, None), &naive(&x, &w, &b, s));
-            let clamp = Clamp { min: 0.0, max: 0.5 };
-            let clamped: Vec<f32> = naive(&x, &w, &b, s).iter().map(|v| v.clamp(0.0, 0.5)).collect();
-            close(&forward(&x, &w, &b, s, Some(clamp)), &clamped);
-            // dx = wᵀ dy: the forward of the transposed weight, without bias.
-            let dy = values(n * o * hw, 4);
-            let wt: Vec<f32> = (0..c * o).map(|i| w[(i % o) * c + i / o]).collect();
-            let back = Shape { n, c: o, o: c, hw };
-            close(&input_grad(&dy, &w, s), &naive(&dy, &wt, &vec![0.0; c], back));
-            // The tiles of narrower vectors (AVX2's), on any machine.
-            if tiles::suits(c, hw) {
-                let lhs = Strided { data: &w, rs: c, cs: 1 };
-                close(&tiles::products(lhs, &x, n, [o, c, hw], Some(&b), Some(clamp), true), &clamped);
-            }
+        // One image's columns are cut into bands among the threads: pools of 1 to 3.
+        super::super::on_pools(|| shapes.into_iter().chain(vector).for_each(matches));
+    }
+
+    fn matches((n, c, o, hw): (usize, usize, usize, usize)) {
+        let s = Shape { n, c, o, hw };
+        let (x, w, b) = (values(n * c * hw, 1), values(o * c, 2), values(o, 3));
+        close(&forward(&x, &w, &b, s, None), &naive(&x, &w, &b, s));
+        let clamp = Clamp { min: 0.0, max: 0.5 };
+        let clamped: Vec<f32> = naive(&x, &w, &b, s).iter().map(|v| v.clamp(0.0, 0.5)).collect();
+        close(&forward(&x, &w, &b, s, Some(clamp)), &clamped);
+        // dx = wᵀ dy: the forward of the transposed weight, without bias.
+        let dy = values(n * o * hw, 4);
+        let wt: Vec<f32> = (0..c * o).map(|i| w[(i % o) * c + i / o]).collect();
+        let back = Shape { n, c: o, o: c, hw };
+        close(&input_grad(&dy, &w, s), &naive(&dy, &wt, &vec![0.0; c], back));
+        // The tiles of narrower vectors (AVX2's), on any machine.
+        if tiles::suits(c, hw) {
+            let lhs = Strided { data: &w, rs: c, cs: 1 };
+            close(&tiles::products(lhs, &x, n, [o, c, hw], Some(&b), Some(clamp), true), &clamped);
         }
     }
 
