@@ -29,6 +29,9 @@ const WIDEST: usize = 2 * LANES;
 /// are cut by rows of the output, whose tiles stay whole.
 const BAND: usize = 8 * WIDEST;
 
+/// Fewest columns of a thread's band of a projection: 3 tiles (planes of 14 x 14 cut in two).
+const NARROW_BAND: usize = 3 * WIDEST;
+
 /// Most rows of a block of a band (see [`products`]).
 const BAND_ROWS: usize = 32;
 
@@ -54,7 +57,10 @@ pub(super) fn products(lhs: Strided, rhs: &[f32], n: usize, [m, k, cols]: [usize
     let spare = &mut out.spare_capacity_mut()[..len];
     let threads = crate::kernels::threads();
     // One image of many columns: each thread a band of them, all rows (see `on_threads`).
-    let banded = n == 1 && threads > 1 && cols >= threads * BAND && m * k * cols >= super::PARALLEL;
+    // A projection (depth above rows, as 672 channels to 112) is banded from narrower planes:
+    // it reads far more than it writes, so where its input lies counts most.
+    let band = if k > m { NARROW_BAND } else { BAND };
+    let banded = n == 1 && threads > 1 && cols >= threads * band && m * k * cols >= super::PARALLEL;
     // Otherwise tasks per image: a few per thread, when the product is worth splitting.
     let per_image = if banded || n * m * k * cols < super::PARALLEL { 1 } else { (4 * threads).div_ceil(n) };
     let row_blocks = m.div_ceil(8);
