@@ -99,6 +99,14 @@ fn assert_close(what: &str, got: &[f32], want: &[f32], rel: f32) {
 
 #[test]
 fn depthwise_forward_and_every_gradient_equal_burns() {
+    // On pools of 1, 2 and 3 threads: one image's rows are cut into a band per thread, for the
+    // forward pass and for the input gradient at stride 1 (the same kernel).
+    for threads in 1..=3 {
+        rayon::ThreadPoolBuilder::new().num_threads(threads).build().expect("a test pool").install(depthwise_equals_burns);
+    }
+}
+
+fn depthwise_equals_burns() {
     let device = Device::flex().autodiff();
     for (i, case) in cases().iter().enumerate() {
         for clamp in [None, Some(RELU6)] {
