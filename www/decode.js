@@ -18,6 +18,12 @@ export async function decode(blob, name) {
     bitmap = await svgBitmap(blob, name);
     if (!bitmap) throw new Error(`Could not read ${name} as an image (supported: PNG, JPEG, GIF, WebP, BMP, SVG).`);
   }
+  return fromBitmap(bitmap, name);
+}
+
+/** `decode`'s result for an image the browser has already decoded (the bitmap is kept, or
+ * closed when it is reduced). */
+export async function fromBitmap(bitmap, name) {
   const original = { width: bitmap.width, height: bitmap.height };
   const scale = Math.min(1, MAX_SIDE / Math.max(bitmap.width, bitmap.height));
   if (scale < 1) {

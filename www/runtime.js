@@ -3,7 +3,7 @@
 // and sample, one queue of work. Everything is found relative to this file, so the folder can
 // sit under any path of any host. No tensor maths here.
 import init, { Engine, chooseBackend, enableTestHooks } from './pkg/convscope_web.js';
-import { decode } from './decode.js';
+import { decode, fromBitmap } from './decode.js';
 import { MODELS, SAMPLES } from './urlstate.js';
 
 const base = new URL('.', import.meta.url);
@@ -156,11 +156,16 @@ export function bundledModel(eng, name) {
 
 export { MAX_SIDE, decode } from './decode.js';
 
-/** A bundled sample image, fetched and decoded once. */
+/** A bundled sample image, fetched and decoded once (the full page's first one by its head,
+ * as the page loads: see index.html). */
 export function sample(name) {
   if (!SAMPLES.includes(name)) return Promise.reject(new Error(`no sample image is called "${name}"; choose one of ${SAMPLES.join(', ')}`));
   if (!samples.has(name)) {
-    const p = fetch(siteUrl(`samples/${name}`)).then(async (r) => {
+    const early = globalThis.convscopeFirstImage?.name === name ? globalThis.convscopeFirstImage.bitmap : null;
+    if (early) delete globalThis.convscopeFirstImage;
+    const p = Promise.resolve(early).then(async (bitmap) => {
+      if (bitmap) return fromBitmap(bitmap, name);
+      const r = await fetch(siteUrl(`samples/${name}`));
       if (!r.ok) throw new Error(`Could not load the sample ${name} (HTTP ${r.status}).`);
       return decode(await r.blob(), name);
     });

@@ -139,14 +139,15 @@ test('the digit model reads a digit drawn on the pad', { timeout: 600_000 }, asy
   await page.close();
 });
 
-test('a cold load fetches the wasm and the linked model (the hash over the query, the last of a repeated key) once each, from the preloads in the head', { timeout: 600_000 }, async () => {
+test('a cold load fetches the wasm and the linked model (the hash over the query, the last of a repeated key) once each, from the preloads in the head, and the linked sample from the head', { timeout: 600_000 }, async () => {
   const browser = await launchBrowser();
   try {
-    const { page, requests } = await openPage(browser.context, `${shared.server.url}?model=efficientnet-lite0#model=bogus&model=digit-cnn&backend=cpu`);
+    const { page, requests } = await openPage(browser.context, `${shared.server.url}?model=efficientnet-lite0&image=camera.png#model=bogus&model=digit-cnn&image=bogus.png&image=rocket.jpg&backend=cpu`);
     const got = await page.evaluate(() => ({
       error: window.convscope.error,
       script: window.convscope.startup.script,
-      entries: performance.getEntriesByType('resource').filter((e) => /\.(wasm|csm)$/.test(e.name))
+      shown: document.querySelector('#samples [aria-pressed="true"]')?.dataset.sample,
+      entries: performance.getEntriesByType('resource').filter((e) => /\.(wasm|csm|png|jpg)$/.test(e.name))
         .map((e) => ({ file: e.name.split('/').pop(), by: e.initiatorType, start: e.startTime })),
     }));
     assert.equal(got.error, null);
@@ -159,6 +160,11 @@ test('a cold load fetches the wasm and the linked model (the hash over the query
       assert.equal(e?.by, 'link', `${file} comes from its preload: ${JSON.stringify(got.entries)}`);
       assert.ok(e.start < got.script, `${file} starts downloading before the page's script runs: ${JSON.stringify(got)}`);
     }
+    // The linked sample is fetched (and decoded) by the head, before the page's script runs, and
+    // is the image the page shows; the one the query names is not fetched to be decoded.
+    assert.equal(got.shown, 'rocket.jpg', 'the page shows the sample the hash names');
+    const early = got.entries.filter((e) => e.by === 'fetch' && e.start < got.script);
+    assert.deepEqual(early.map((e) => e.file), ['rocket.jpg'], `the head fetches the linked sample, and only it: ${JSON.stringify(got)}`);
     await page.close();
   } finally {
     await browser.close();

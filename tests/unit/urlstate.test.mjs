@@ -424,9 +424,14 @@ test('round trips: parseHash(toHash(s)) gives s back', () => {
 
 // index.html names the bundled models twice where it cannot import this module: its head's
 // preload (a classic script, run before any module loads) and the model menu. Both must be
-// MODELS, the head's default DEFAULTS.model.
-test("index.html's preload and model menu list MODELS", () => {
+// MODELS, the head's default DEFAULTS.model. The head's early decode names the samples: SAMPLES,
+// its default DEFAULTS.image.
+test("index.html's head and model menu list MODELS and SAMPLES", () => {
   const html = readFileSync(new URL('../../www/index.html', import.meta.url), 'utf8');
+  const early = html.match(/const image = (\[[^\]]*\])\.includes\(pictured\) \? pictured : '([^']+)';/);
+  assert.ok(early, "index.html's head no longer reads the linked image as this test expects");
+  assert.deepEqual(JSON.parse(early[1].replaceAll("'", '"')), [...SAMPLES], "the head's sample list");
+  assert.equal(early[2], DEFAULTS.image, "the head's default image");
   const head = html.match(/const model = (\[[^\]]*\])\.includes\(named\) \? named : '([^']+)';/);
   assert.ok(head, "index.html's head no longer reads the linked model as this test expects");
   assert.deepEqual(JSON.parse(head[1].replaceAll("'", '"')), [...MODELS], "the head's preload list");
