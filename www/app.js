@@ -311,15 +311,24 @@ function setupInputs() {
 // predicted on every stroke.
 function setupDrawing() {
   const canvas = $('draw-canvas');
-  const ctx = canvas.getContext('2d', { willReadFrequently: true });
-  const clear = () => { ctx.fillStyle = '#000'; ctx.fillRect(0, 0, canvas.width, canvas.height); };
-  clear();
+  // The canvas is made and painted black at the first stroke (its CSS background is black till
+  // then): done as the page starts, it took 30-140 ms of the page's thread on this machine.
+  let ctx = null;
+  const clear = () => {
+    ctx ??= canvas.getContext('2d', { willReadFrequently: true });
+    ctx.fillStyle = '#000';
+    ctx.fillRect(0, 0, canvas.width, canvas.height);
+  };
   let last = null;
   const at = (e) => {
     const r = canvas.getBoundingClientRect();
     return [(e.clientX - r.left) * canvas.width / r.width, (e.clientY - r.top) * canvas.height / r.height];
   };
-  canvas.addEventListener('pointerdown', (e) => { last = at(e); canvas.setPointerCapture(e.pointerId); });
+  canvas.addEventListener('pointerdown', (e) => {
+    if (!ctx) clear();
+    last = at(e);
+    canvas.setPointerCapture(e.pointerId);
+  });
   canvas.addEventListener('pointermove', (e) => {
     if (!last) return;
     const p = at(e);
@@ -333,6 +342,7 @@ function setupDrawing() {
     last = p;
   });
   canvas.addEventListener('pointerup', () => {
+    if (!ctx) return; // no stroke began here
     last = null;
     request(async () => {
       const blob = await new Promise((ok) => canvas.toBlob(ok, 'image/png'));
