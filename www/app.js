@@ -24,7 +24,7 @@ const state = {
   sample: null, view: 'activations', booted: false,
 };
 // What tests and benchmarks read; the page itself never needs it.
-const probe = { ready: false, backend: null, note: null, lastTop: null, lastMs: null, firstPredictionMs: null, runs: 0, failures: 0, error: null, notice: null, recoveries: 0, startup: {}, linkNotes: [] };
+const probe = { ready: false, backend: null, note: null, lastTop: null, lastMs: null, firstPredictionMs: null, runs: 0, failures: 0, error: null, notice: null, recoveries: 0, startup: {}, firstImage: null, linkNotes: [] };
 window.convscope = probe;
 // The memory the page holds: the wasm instance's and the JS heap's (Chromium), in bytes.
 probe.memory = () => ({ wasm: rt.wasmBytes(), js: performance.memory ? performance.memory.usedJSHeapSize : null });
@@ -342,7 +342,7 @@ function setupDrawing() {
     last = p;
   });
   canvas.addEventListener('pointerup', () => {
-    if (!ctx) return; // no stroke began here
+    if (!last) return; // no stroke began on the pad
     last = null;
     request(async () => {
       const blob = await new Promise((ok) => canvas.toBlob(ok, 'image/png'));
@@ -510,6 +510,7 @@ async function main() {
   showLinkNotes(notes);
   probe.ready = true;
   await useSample(wanted.image);
+  probe.firstImage = rt.usedHeadImage() ? 'head' : 'fetched';
   state.booted = true;
   if (state.view !== 'activations') $(`${state.view}-panel`).scrollIntoView();
   if (state.view === 'patterns' && /(^|[#&?])(player|channels)=/.test(location.hash)) patterns.run();

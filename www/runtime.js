@@ -21,6 +21,7 @@ const engines = new Map(); // 'webgpu' | 'cpu' -> Promise<Engine>
 const modelBytes = new Map(); // name -> Promise<Uint8Array>
 const models = new Map(); // `${backend}/${name}` -> Promise<WebModel>
 const samples = new Map(); // name -> Promise<decoded image>
+let headImage = false; // whether the head's early decode gave the page its first image
 let enginesCreated = 0;
 
 /** The wasm module, instantiated once. Under automation (tests) the numbers only tests read
@@ -156,15 +157,24 @@ export function bundledModel(eng, name) {
 
 export { MAX_SIDE, decode } from './decode.js';
 
+/** Whether the page's first image came decoded from the head (index.html), for tests. */
+export const usedHeadImage = () => headImage;
+
 /** A bundled sample image, fetched and decoded once (the full page's first one by its head,
  * as the page loads: see index.html). */
 export function sample(name) {
   if (!SAMPLES.includes(name)) return Promise.reject(new Error(`no sample image is called "${name}"; choose one of ${SAMPLES.join(', ')}`));
   if (!samples.has(name)) {
-    const early = globalThis.convscopeFirstImage?.name === name ? globalThis.convscopeFirstImage.bitmap : null;
-    if (early) delete globalThis.convscopeFirstImage;
+    // The head's image serves the first call only, and only for its own name (else it is let go).
+    const first = globalThis.convscopeFirstImage;
+    delete globalThis.convscopeFirstImage;
+    if (first && first.name !== name) first.bitmap.then((b) => b?.close());
+    const early = first?.name === name ? first.bitmap : null;
     const p = Promise.resolve(early).then(async (bitmap) => {
-      if (bitmap) return fromBitmap(bitmap, name);
+      if (bitmap) {
+        headImage = true;
+        return fromBitmap(bitmap, name);
+      }
       const r = await fetch(siteUrl(`samples/${name}`));
       if (!r.ok) throw new Error(`Could not load the sample ${name} (HTTP ${r.status}).`);
       return decode(await r.blob(), name);

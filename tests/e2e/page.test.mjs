@@ -147,6 +147,7 @@ test('a cold load fetches the wasm and the linked model (the hash over the query
       error: window.convscope.error,
       script: window.convscope.startup.script,
       shown: document.querySelector('#samples [aria-pressed="true"]')?.dataset.sample,
+      firstImage: window.convscope.firstImage,
       entries: performance.getEntriesByType('resource').filter((e) => /\.(wasm|csm|png|jpg)$/.test(e.name))
         .map((e) => ({ file: e.name.split('/').pop(), by: e.initiatorType, start: e.startTime })),
     }));
@@ -163,6 +164,7 @@ test('a cold load fetches the wasm and the linked model (the hash over the query
     // The linked sample is fetched (and decoded) by the head, before the page's script runs, and
     // is the image the page shows; the one the query names is not fetched to be decoded.
     assert.equal(got.shown, 'rocket.jpg', 'the page shows the sample the hash names');
+    assert.equal(got.firstImage, 'head', "the page's first image is the one the head decoded");
     const early = got.entries.filter((e) => e.by === 'fetch' && e.start < got.script);
     assert.deepEqual(early.map((e) => e.file), ['rocket.jpg'], `the head fetches the linked sample, and only it: ${JSON.stringify(got)}`);
     await page.close();
