@@ -140,11 +140,12 @@ build_site() {
   rm -rf dist && mkdir -p dist/pkg dist/weights
   wasm-bindgen --target web --no-typescript --out-dir dist/pkg "$WASM"
   log "optimising the wasm"
-  # -ocimfs 0: no function is inlined into its only caller whatever its size (binaryen's -O3
-  # does that by default). Those merged functions cost the page's cold start (the wasm's code is
-  # compiled lazily, function by function, as it first runs): with them, navigation to the
-  # first prediction took ~1.9 s against ~1.65 s, and the model's load twice as long, for a
-  # warm forward pass within 1% (BENCHMARKS.md, "The page's cold start").
+  # -ocimfs 0: a function is no longer inlined just because it has one caller, whatever its
+  # size (binaryen's -O3 does that by default; small functions still are inlined). Those merged
+  # functions cost the page's cold start (the wasm's code is compiled lazily, function by
+  # function, as it first runs): with them, navigation to the first prediction took ~1.9 s
+  # against ~1.65 s, and the model's load about 1.5x as long, for a warm forward pass within 1%
+  # (BENCHMARKS.md, "The page's cold start").
   wasm-opt -O3 -ocimfs 0 --enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext \
     --enable-mutable-globals --enable-reference-types --enable-multivalue --enable-simd \
     --strip-debug --strip-producers dist/pkg/convscope_web_bg.wasm -o dist/pkg/convscope_web_bg.wasm
