@@ -233,11 +233,7 @@ fn with_scratch<R>(f: impl FnOnce(&mut Vec<f32>) -> R) -> R {
     thread_local! {
         static SCRATCH: std::cell::RefCell<Vec<f32>> = const { std::cell::RefCell::new(Vec::new()) };
     }
-    SCRATCH.with(|s| match s.try_borrow_mut() {
-        Ok(mut scratch) => f(&mut scratch),
-        // A kernel run inside another's task on this thread: a buffer of its own.
-        Err(_) => f(&mut Vec::new()),
-    })
+    with_kept(&SCRATCH, f)
 }
 
 /// Runs `f` with this thread's buffer of indices, kept from call to call as [`with_scratch`]'s
@@ -246,8 +242,14 @@ fn with_indices<R>(f: impl FnOnce(&mut Vec<usize>) -> R) -> R {
     thread_local! {
         static INDICES: std::cell::RefCell<Vec<usize>> = const { std::cell::RefCell::new(Vec::new()) };
     }
-    INDICES.with(|s| match s.try_borrow_mut() {
-        Ok(mut idx) => f(&mut idx),
+    with_kept(&INDICES, f)
+}
+
+/// Runs `f` with the buffer `kept` holds for this thread.
+fn with_kept<T, R>(kept: &'static std::thread::LocalKey<std::cell::RefCell<Vec<T>>>, f: impl FnOnce(&mut Vec<T>) -> R) -> R {
+    kept.with(|s| match s.try_borrow_mut() {
+        Ok(mut buffer) => f(&mut buffer),
+        // A kernel run inside another's task on this thread: a buffer of its own.
         Err(_) => f(&mut Vec::new()),
     })
 }

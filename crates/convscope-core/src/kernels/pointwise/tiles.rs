@@ -36,11 +36,12 @@ const NARROW_BAND: usize = 3 * WIDEST;
 const BAND_ROWS: usize = 32;
 
 /// One task of [`products`]: rows `first..` of image `img`'s product, each cut to its columns
-/// `from..`.
+/// `from..`, the columns of range `part` of the product's cut (a band, when banded).
 struct Task<'o> {
     img: usize,
     first: usize,
     from: usize,
+    part: usize,
     rows: Vec<&'o mut [MaybeUninit<f32>]>,
 }
 
@@ -96,7 +97,7 @@ pub(super) fn products(lhs: Strided, rhs: &[f32], n: usize, [m, k, cols]: [usize
                     rest = tail;
                 }
             }
-            tasks.extend(pieces.into_iter().zip(&cuts).map(|(rows, &from)| Task { img, first: t * task_rows, from, rows }));
+            tasks.extend(pieces.into_iter().zip(&cuts).enumerate().map(|(part, (rows, &from))| Task { img, first: t * task_rows, from, part, rows }));
         }
     }
     let run = |mut t: Task| rows(&mut t.rows, t.first, t.from, lhs, &rhs[t.img * k * cols..], k, cols, bias, clamp, narrow);
@@ -104,8 +105,7 @@ pub(super) fn products(lhs: Strided, rhs: &[f32], n: usize, [m, k, cols]: [usize
         // Each band's tasks, on the band's thread.
         let mut bands: Vec<Vec<Task>> = cuts.iter().map(|_| Vec::new()).collect();
         for t in tasks {
-            let b = cuts.iter().rposition(|&c| c <= t.from).expect("a task starts at a cut");
-            bands[b].push(t);
+            bands[t.part].push(t);
         }
         crate::kernels::on_threads(bands, |tasks| tasks.into_iter().for_each(run));
     } else {
