@@ -608,6 +608,9 @@ mod tests {
             ([3, 3], [2, 2], [[0, 1], [0, 1]], [20, 20]),
             ([5, 5], [2, 2], [[1, 2], [1, 2]], [9, 33]),
             ([3, 5], [1, 2], [[0, 0], [2, 1]], [4, 40]),
+            // Widths a mobile network's blocks do not use: ConvNeXt's 7x7, a 2x2.
+            ([7, 7], [1, 1], [[3, 3], [3, 3]], [9, 30]),
+            ([2, 2], [2, 2], [[0, 0], [0, 0]], [6, 36]),
         ] {
             let g = Geometry { kernel, stride, padding };
             // A batch, and one image (whose rows are cut into bands among the threads).
