@@ -1,7 +1,7 @@
 // convscope page: decodes images, calls the wasm engine, draws. No tensor maths here.
 // The page's settings live in the URL's hash (urlstate.js): every control change rewrites it,
 // and opening a link restores that view.
-import { ActivationsView, AttentionView, attentionMethods, onnxPresets } from './pkg/convscope_web.js';
+import { attentionMethods, onnxPresets } from './pkg/convscope_web.js';
 import * as rt from './runtime.js';
 import { setupActivations } from './activations.js';
 import { setupAttention } from './attention.js';
@@ -200,8 +200,8 @@ function useModel(model, name, source) {
   state.analysis?.free();
   state.analysis = null;
   showModelInputs(name);
-  activations.modelChanged(new ActivationsView(model));
-  attention.modelChanged(new AttentionView(model));
+  activations.modelChanged(model.activationsView());
+  attention.modelChanged(model.attentionView());
   patterns.modelChanged();
   examples.modelChanged();
 }

@@ -9,7 +9,7 @@
 // (runtime.js); their work is queued; until an element is on screen (or clicked) it shows a
 // poster, the input picture, and fetches nothing else. Shadow DOM keeps the host's CSS out.
 // The engine computes and draws the figures; this file only places them.
-import { ActivationsView, AttentionView, attentionMethods, patternGallery } from './pkg/convscope_web.js';
+import { attentionMethods, patternGallery } from './pkg/convscope_web.js';
 import * as rt from './runtime.js';
 import { longWork } from './longwork.js';
 import { DEFAULTS, checkAgainstModel, pairsToHash, parseHash, toHash } from './urlstate.js';
@@ -78,7 +78,7 @@ const FIGURES = {
     const main = await rt.analysis(eng, s.model, s.image, s.fit);
     const other = s.compare ? await rt.analysis(eng, s.model, s.compare, s.fit) : null;
     return rt.enqueue(async () => {
-      const view = new ActivationsView(model);
+      const view = model.activationsView();
       try {
         view.setImage(0, main);
         if (other) view.setImage(1, other);
@@ -107,7 +107,7 @@ const FIGURES = {
     const main = await rt.analysis(eng, s.model, s.image, s.fit);
     const image = await rt.sample(s.image);
     return rt.enqueue(async () => {
-      const view = new AttentionView(model);
+      const view = model.attentionView();
       try {
         view.setImage(main);
         const top = main.top(1)[0];

@@ -5,7 +5,6 @@
 // with progress, the time left and cancel, and what was indexed is kept. The index and a
 // small copy of each example's image stay in this browser (IndexedDB), per model and set:
 // a reload finds them. Nothing leaves the machine. No tensor maths here.
-import { ExampleIndex } from './pkg/convscope_web.js';
 import { engineWorker, loadMessage, SAMPLES, siteUrl } from './runtime.js';
 import { timeLeft } from './longwork.js';
 import { fmt, paint, pct } from './draw.js';
@@ -156,7 +155,7 @@ export function setupExamples(ctx) {
 
   function adopt(json) {
     view.index?.free();
-    view.index = json ? ExampleIndex.fromJson(ctx.model(), json) : null;
+    view.index = json ? ctx.model().exampleIndex(json) : null;
     probe.examples.count = view.index ? view.index.count : 0;
   }
 

@@ -30,6 +30,27 @@ impl WebModel {
 
 #[wasm_bindgen]
 impl WebModel {
+    /// A new activations view of this model. The views are made by the model (not by `new
+    /// ActivationsView(model)` in the page): a page may hold two wasm instances, the CPU
+    /// build and the WebGPU build, and a view must come from its model's own.
+    #[wasm_bindgen(js_name = activationsView)]
+    pub fn activations_view(&self) -> crate::ActivationsView {
+        crate::ActivationsView::new(self)
+    }
+
+    /// A new attention view of this model (see [`WebModel::activations_view`]).
+    #[wasm_bindgen(js_name = attentionView)]
+    pub fn attention_view(&self) -> crate::AttentionView {
+        crate::AttentionView::new(self)
+    }
+
+    /// A dataset examples index of this model read from its JSON (`ExampleIndex.fromJson`,
+    /// from this model's own instance; see [`WebModel::activations_view`]).
+    #[wasm_bindgen(js_name = exampleIndex)]
+    pub fn example_index(&self, json: &str) -> Result<crate::ExampleIndex, JsError> {
+        crate::ExampleIndex::from_json(self, json)
+    }
+
     /// `{name, description, input: {channels, height, width, ...}, layers: [{id, kind, shape,
     /// rectified, weighted, flattens}], classes, labels, patternLayer, preset, drawable}`
     /// (`labels`: how many classes have names; `patternLayer`: the layer the patterns view
