@@ -133,32 +133,47 @@ zoo_compare() {
   return $failed
 }
 
-build_site() {
-  ensure_wasm_tools
-  log "building the wasm (release)"
-  cargo build -p convscope-web --target wasm32-unknown-unknown --profile wasm-release
-  rm -rf dist && mkdir -p dist/pkg dist/weights
-  wasm-bindgen --target web --no-typescript --out-dir dist/pkg "$WASM"
-  log "optimising the wasm"
-  # -ocimfs 0: a function is no longer inlined just because it has one caller, whatever its
-  # size (binaryen's -O3 does that by default; small functions still are inlined). Those merged
-  # functions cost the page's cold start (the wasm's code is compiled lazily, function by
-  # function, as it first runs): with them, navigation to the first prediction took ~1.9 s
-  # against ~1.65 s, and the model's load about 1.5x as long, for a warm forward pass within 1%
-  # (BENCHMARKS.md, "The page's cold start").
+# The wasm-opt every build of the page goes through. -ocimfs 0: a function is no longer
+# inlined just because it has one caller, whatever its size (binaryen's -O3 does that by
+# default; small functions still are inlined). Those merged functions cost the page's cold
+# start (the wasm's code is compiled lazily, function by function, as it first runs): with
+# them, navigation to the first prediction took ~1.9 s against ~1.65 s, and the model's load
+# about 1.5x as long, for a warm forward pass within 1% (BENCHMARKS.md, "The page's cold
+# start").
+optimise_wasm() {
   wasm-opt -O3 -ocimfs 0 --enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext \
     --enable-mutable-globals --enable-reference-types --enable-multivalue --enable-simd \
-    --strip-debug --strip-producers dist/pkg/convscope_web_bg.wasm -o dist/pkg/convscope_web_bg.wasm
+    --strip-debug --strip-producers "$1" -o "$1"
+}
+
+build_site() {
+  ensure_wasm_tools
+  rm -rf dist && mkdir -p dist/pkg dist/pkg-webgpu dist/weights
+  # Two builds of the page's wasm: pkg/ without the WebGPU backend (burn-wgpu and cubecl are
+  # four fifths of the code), which every page loads and the CPU path runs on, and
+  # pkg-webgpu/ with it, loaded only when a WebGPU engine is made (www/runtime.js). The CPU
+  # path's cold start then compiles a fifth of the code (BENCHMARKS.md, "Two builds").
+  log "building the wasm with WebGPU (release)"
+  cargo build -p convscope-web --target wasm32-unknown-unknown --profile wasm-release
+  wasm-bindgen --target web --no-typescript --out-dir dist/pkg-webgpu "$WASM"
+  log "building the wasm without WebGPU (release)"
+  cargo build -p convscope-web --target wasm32-unknown-unknown --profile wasm-release --no-default-features
+  wasm-bindgen --target web --no-typescript --out-dir dist/pkg "$WASM"
+  log "optimising the wasm"
+  optimise_wasm dist/pkg/convscope_web_bg.wasm
+  optimise_wasm dist/pkg-webgpu/convscope_web_bg.wasm
   cp -r www/. dist/
   cp weights/*.csm weights/README.md dist/weights/
   # The offline cache: its name comes from the build's content, written into dist/sw.js.
   local cache
   cache=$(node tools/precache.mjs dist)
   log "service worker cache: $cache"
-  local raw gz
-  raw=$(stat -c %s dist/pkg/convscope_web_bg.wasm)
-  gz=$(gzip -9 -c dist/pkg/convscope_web_bg.wasm | wc -c)
-  log "dist/ ready: wasm $raw bytes, $gz gzipped"
+  local pkg raw gz
+  for pkg in pkg pkg-webgpu; do
+    raw=$(stat -c %s dist/$pkg/convscope_web_bg.wasm)
+    gz=$(gzip -9 -c dist/$pkg/convscope_web_bg.wasm | wc -c)
+    log "dist/$pkg: wasm $raw bytes, $gz gzipped"
+  done
 }
 
 serve() {

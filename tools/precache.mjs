@@ -1,7 +1,11 @@
 #!/usr/bin/env node
 // The offline list of a built site: `node tools/precache.mjs DIR` walks DIR (dist/), hashes
 // every file, and writes
-//   DIR/precache.json  {"cache": "convscope-<hash>", "files": ["./", "index.html", ...]}
+//   DIR/precache.json  {"cache": "convscope-<hash>", "files": ["./", "index.html", ...],
+//                       "lazy": ["pkg-webgpu/...", ...]}
+// (`lazy`: the files the service worker caches when the page first fetches them, not at
+// install: the wasm's WebGPU build, which a visitor on the CPU path never loads, and which
+// would otherwise be downloaded, 21 MB, beside the first visit's start)
 // and the same cache name into DIR/sw.js's `const BUILD = '...';` line, so the service
 // worker's own bytes change whenever the site does (browsers only see an update then).
 //
@@ -16,6 +20,8 @@ import { pathToFileURL } from 'node:url';
 
 const BUILD_LINE = /^const BUILD = '[^']*';$/m;
 const OWN = new Set(['sw.js', 'precache.json']);
+/** The files cached when first used (sw.js's LAZY folder): the WebGPU build. */
+const isLazy = (path) => path.startsWith('pkg-webgpu/');
 
 /** Every file under `dir`, as sorted '/'-separated paths relative to it, dotfiles left out. */
 function walk(dir, prefix = '') {
@@ -47,10 +53,11 @@ export function precache(dir) {
   lines.sort();
   const cache = `convscope-${sha256(lines.join('\n')).slice(0, 16)}`;
   // The page itself under both names it is fetched by ('./' and 'index.html').
-  const list = ['./', ...files];
-  writeFileSync(join(dir, 'precache.json'), JSON.stringify({ cache, files: list }, null, 1) + '\n');
+  const list = ['./', ...files.filter((p) => !isLazy(p))];
+  const lazy = files.filter(isLazy);
+  writeFileSync(join(dir, 'precache.json'), JSON.stringify({ cache, files: list, lazy }, null, 1) + '\n');
   writeFileSync(swPath, template.replace(BUILD_LINE, `const BUILD = '${cache}';`));
-  return { cache, files: list };
+  return { cache, files: list, lazy };
 }
 
 if (process.argv[1] && import.meta.url === pathToFileURL(resolve(process.argv[1])).href) {

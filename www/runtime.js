@@ -1,7 +1,12 @@
 // The one runtime that the full page, the iframe figure and every <conv-scope> element share:
-// one wasm instance, one engine per backend (one GPU device), one loaded copy of each model
-// and sample, one queue of work. Everything is found relative to this file, so the folder can
-// sit under any path of any host. No tensor maths here.
+// one wasm instance of each build, one engine per backend (one GPU device), one loaded copy of
+// each model and sample, one queue of work. Everything is found relative to this file, so the
+// folder can sit under any path of any host. No tensor maths here.
+//
+// The wasm comes in two builds (build.sh): pkg/ has no WebGPU backend and is what every page
+// loads (the CPU engine, the backend choice, the views' pure functions); pkg-webgpu/, five
+// times its size, is fetched and compiled only when a WebGPU engine is made. A model, and
+// everything made from it (its analyses and views), belongs to its engine's instance.
 import init, { Engine, chooseBackend, enableTestHooks } from './pkg/convscope_web.js';
 import { decode, fromBitmap } from './decode.js';
 import { MODELS, SAMPLES } from './urlstate.js';
@@ -14,8 +19,8 @@ export const siteUrl = (path) => new URL(path, base).href;
 export { MODELS, SAMPLES };
 
 let wasm = null;
-let exports = null; // the instance's exports, for its memory's size
-let module = null; // the compiled wasm, handed to the workers so that none compiles it again
+let webgpuWasm = null; // Promise<the WebGPU build's bindings>, once asked for
+const instances = { cpu: null, webgpu: null }; // each build's { module, exports } once loaded
 const decisions = new Map(); // 'auto' | 'webgpu' | 'cpu' -> Promise<{backend, note}>
 const engines = new Map(); // 'webgpu' | 'cpu' -> Promise<Engine>
 const modelBytes = new Map(); // name -> Promise<Uint8Array>
@@ -24,29 +29,48 @@ const samples = new Map(); // name -> Promise<decoded image>
 let headImage = false; // whether the head's early decode gave the page its first image
 let enginesCreated = 0;
 
-/** The wasm module, instantiated once. Under automation (tests) the numbers only tests read
- * may cross the boundary. */
+/** Compile the wasm at `url` (streaming where the host serves it as application/wasm) and
+ * instantiate it with its bindings' `init`. Under automation (tests) the numbers only tests
+ * read may cross the boundary. */
+async function instantiate(url, bindings) {
+  let module;
+  try {
+    module = await WebAssembly.compileStreaming(fetch(url));
+  } catch {
+    // A host that does not serve .wasm as application/wasm.
+    module = await WebAssembly.compile(await (await fetch(url)).arrayBuffer());
+  }
+  const exports = await bindings.default({ module_or_path: module });
+  if (navigator.webdriver) bindings.enableTestHooks();
+  return { module, exports };
+}
+
+/** The wasm build every page runs (no WebGPU backend), instantiated once. */
 export function loadWasm() {
-  wasm ??= (async () => {
-    const url = siteUrl('pkg/convscope_web_bg.wasm');
-    try {
-      module = await WebAssembly.compileStreaming(fetch(url));
-    } catch {
-      // A host that does not serve .wasm as application/wasm.
-      module = await WebAssembly.compile(await (await fetch(url)).arrayBuffer());
-    }
-    exports = await init({ module_or_path: module });
-    if (navigator.webdriver) enableTestHooks();
-  })();
+  wasm ??= instantiate(siteUrl('pkg/convscope_web_bg.wasm'), { default: init, enableTestHooks }).then((i) => {
+    instances.cpu = i;
+  });
   return wasm;
 }
 
-/** The compiled wasm module (after `loadWasm`), for a worker to instantiate: compiling it
- * again in each worker would take the machine's cores from the page for a second or more. */
-export const wasmModule = () => module;
+/** The WebGPU build's bindings, fetched, compiled and instantiated on the first ask. */
+function loadWebgpuWasm() {
+  webgpuWasm ??= (async () => {
+    const bindings = await import('./pkg-webgpu/convscope_web.js');
+    instances.webgpu = await instantiate(siteUrl('pkg-webgpu/convscope_web_bg.wasm'), bindings);
+    return bindings;
+  })();
+  webgpuWasm.catch(() => { webgpuWasm = null; });
+  return webgpuWasm;
+}
 
-/** The bytes the page's wasm instance holds (its memory only grows), for tests and the soak. */
-export const wasmBytes = () => exports?.memory.buffer.byteLength ?? 0;
+/** The compiled wasm module of the build that runs `backend` (after its engine was made), for
+ * a worker to instantiate: compiling it again in each worker would take the machine's cores
+ * from the page for a second or more. */
+export const wasmModule = (backend = 'cpu') => instances[backend === 'webgpu' ? 'webgpu' : 'cpu']?.module ?? null;
+
+/** The bytes the page's wasm instances hold (their memories only grow), for tests and the soak. */
+export const wasmBytes = () => Object.values(instances).reduce((sum, i) => sum + (i?.exports.memory.buffer.byteLength ?? 0), 0);
 
 /** Where a backend choice ('auto' | 'webgpu' | 'cpu') runs, and why: `{backend, note}`, the
  * engine's rule (auto avoids software WebGPU adapters), asked once per choice. */
@@ -74,9 +98,18 @@ function deviceLost(why) {
 /** Whether an error is the engine's word that its GPU device was lost (core's DEVICE_LOST). */
 export const isDeviceLost = (e) => /the GPU device was lost/.test(e && e.message ? e.message : String(e));
 
-/** Create the WebGPU engine, keeping the devices it asks the browser for (to watch them). */
+/** Create the engine for `backend`, the WebGPU one from the WebGPU build, keeping the devices
+ * it asks the browser for (to watch them). A WebGPU build that cannot be loaded gives the CPU
+ * engine, with a note that says why. */
 async function createWatched(backend) {
-  if (backend !== 'webgpu' || !globalThis.GPUAdapter) return Engine.create(backend);
+  if (backend !== 'webgpu') return Engine.create(backend);
+  let bindings;
+  try {
+    bindings = await loadWebgpuWasm();
+  } catch (e) {
+    return Engine.onCpu(`WebGPU unavailable (its build could not be loaded: ${e.message || e}); running on the CPU`);
+  }
+  if (!globalThis.GPUAdapter) return bindings.Engine.create(backend);
   const ask = GPUAdapter.prototype.requestDevice;
   GPUAdapter.prototype.requestDevice = async function requestDevice(...args) {
     const device = await ask.apply(this, args);
@@ -87,7 +120,7 @@ async function createWatched(backend) {
     return device;
   };
   try {
-    return await Engine.create(backend);
+    return await bindings.Engine.create(backend);
   } finally {
     GPUAdapter.prototype.requestDevice = ask;
   }
@@ -210,10 +243,11 @@ export function engineWorker() {
 
 /** The message that loads a model into an engine worker, and what it transfers:
  * `postMessage(...loadMessage({backend, bytes, onnx}))`. The bytes are copied (the page keeps
- * its own) and the page's compiled wasm goes along (no worker compiles it again). */
+ * its own) and the page's compiled wasm of that backend's build goes along (no worker
+ * compiles it again). */
 export function loadMessage({ backend, bytes, onnx }) {
   const copy = bytes.slice();
-  return [{ type: 'load', backend, bytes: copy, onnx, module: wasmModule() }, [copy.buffer]];
+  return [{ type: 'load', backend, bytes: copy, onnx, module: wasmModule(backend) }, [copy.buffer]];
 }
 
 const analyses = new Map(); // `${backend}/${model}/${image}/${fit}` -> Promise<Analysis>

@@ -56,12 +56,17 @@ self.addEventListener('activate', (event) => {
 self.addEventListener('fetch', (event) => {
   const request = event.request;
   if (request.method !== 'GET' || new URL(request.url).origin !== self.location.origin) return;
-  event.respondWith(answer(request));
+  event.respondWith(answer(request, (p) => event.waitUntil(p)));
 });
 
-// From the cache, else the network. The query is ignored ('?backend=cpu' is the cached page),
-// and a navigation to a folder ('blog/') gets that folder's cached index.html.
-async function answer(request) {
+// The folder cached when the page first fetches from it rather than at install (precache.json's
+// `lazy`): the wasm's WebGPU build, which the CPU path never loads.
+const LAZY = '/pkg-webgpu/';
+
+// From the cache, else the network (a file of LAZY is kept as it comes). The query is ignored
+// ('?backend=cpu' is the cached page), and a navigation to a folder ('blog/') gets that
+// folder's cached index.html.
+async function answer(request, keep) {
   const cache = await caches.open(cacheName);
   const options = { ignoreSearch: true, ignoreVary: true };
   let hit = await cache.match(request, options);
@@ -69,7 +74,11 @@ async function answer(request) {
     const url = new URL(request.url);
     if (url.pathname.endsWith('/')) hit = await cache.match(new URL('index.html', url).href, options);
   }
-  return hit || fetch(request);
+  if (hit) return hit;
+  const response = await fetch(request);
+  // Stored while the page reads its copy (`keep` holds the worker up until it is stored).
+  if (response.ok && new URL(request.url).pathname.includes(LAZY)) keep(cache.put(request, response.clone()));
+  return response;
 }
 
 self.addEventListener('message', (event) => {

@@ -16,17 +16,20 @@
 // Messages out: `loaded`, `progress`, `done`, `cancelled`, `result {id, value, raw}`,
 // `index-progress`, `index-saved`, `index-done`, `tile`, `tiles-done`,
 // `error {id, message}`. An attention job is stopped by ending the worker.
-import init, { AttentionView, Engine, ExampleIndex, PatternRun, onProgress } from './pkg/convscope_web.js';
 import { decode } from './decode.js';
 
+// The bindings of the wasm build the loaded model runs on: the WebGPU build for a WebGPU
+// engine, else the CPU one (see runtime.js). Everything made from the model comes from them.
+let api = null;
 let model = null;
 let current = null; // { id, cancelled }
 const tick = () => new Promise((ok) => setTimeout(ok, 0));
 
 async function load({ backend, bytes, onnx, module }) {
+  const bindings = await (backend === 'webgpu' ? import('./pkg-webgpu/convscope_web.js') : import('./pkg/convscope_web.js'));
   // The page's compiled module when it sends one (no second compile), else the file.
-  await init(module ? { module_or_path: module } : undefined);
-  const engine = await Engine.create(backend);
+  await bindings.default(module ? { module_or_path: module } : undefined);
+  const engine = await bindings.Engine.create(backend);
   // What the last model held goes with it: its image's analysis, its view, the model.
   seen?.analysis.free();
   seen = null;
@@ -37,13 +40,14 @@ async function load({ backend, bytes, onnx, module }) {
   model = onnx
     ? engine.loadOnnx(bytes, onnx.name, String(onnx.mean ?? ''), String(onnx.std ?? ''), onnx.bgr, onnx.labels || '')
     : engine.loadModel(bytes);
+  api = bindings;
   postMessage({ type: 'loaded', backend: engine.backend, note: engine.note });
 }
 
 async function run({ id, layer, channels, size, steps, seed, fit, drawEveryMs }) {
   const me = { id, cancelled: false };
   current = me;
-  const pattern = new PatternRun(model, layer, Uint32Array.from(channels), size, seed, fit);
+  const pattern = new api.PatternRun(model, layer, Uint32Array.from(channels), size, seed, fit);
   me.pattern = pattern;
   try {
     postMessage({ type: 'started', id, info: pattern.info() });
@@ -86,10 +90,10 @@ async function attention({ id, op, image, pane, method, cls, against, layer, raw
     seen = null;
     const analysis = await model.analyse(image.name, image.rgba, image.width, image.height, image.fit);
     seen = { key: image.key, analysis };
-    view ??= new AttentionView(model);
+    view ??= model.attentionView();
     view.setImage(analysis);
   }
-  onProgress((done, total) => postMessage({ type: 'progress', id, done, total }));
+  api.onProgress((done, total) => postMessage({ type: 'progress', id, done, total }));
   try {
     if (op === 'explain') {
       const value = await view.explain(pane, method, cls, against, layer);
@@ -102,7 +106,7 @@ async function attention({ id, op, image, pane, method, cls, against, layer, raw
     const value = op === 'faithfulness' ? await view.faithfulness(pane) : await view.sanity(pane);
     postMessage({ type: 'result', id, value });
   } finally {
-    onProgress(null);
+    api.onProgress(null);
   }
 }
 
@@ -126,7 +130,7 @@ async function picture(bitmap) {
 async function index({ id, json, layers, top, fit, files }) {
   const me = { id, cancelled: false };
   indexing = me;
-  const idx = json ? ExampleIndex.fromJson(model, json) : new ExampleIndex(model, layers, top, fit);
+  const idx = json ? model.exampleIndex(json) : new api.ExampleIndex(model, layers, top, fit);
   try {
     const todo = files.filter((f) => !idx.has(f.name));
     const skipped = [];

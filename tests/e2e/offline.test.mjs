@@ -42,6 +42,9 @@ test('the build lists every file of the site and names its cache in sw.js', asyn
     assert.ok(built.files.includes(file), `${file} is not in precache.json`);
   }
   assert.ok(!built.files.includes('sw.js') && !built.files.includes('precache.json'), 'sw.js and precache.json are not listed');
+  // The WebGPU build is cached when first used, not at install (a visitor on the CPU path
+  // never downloads it).
+  assert.deepEqual(built.lazy, ['pkg-webgpu/convscope_web.js', 'pkg-webgpu/convscope_web_bg.wasm']);
   const sw = await readFile(join(DIST, 'sw.js'), 'utf8');
   assert.ok(sw.includes(`const BUILD = '${built.cache}';`), 'dist/sw.js carries the cache name (else browsers see no update)');
 });
@@ -63,6 +66,20 @@ test('offline: with the server stopped, the page predicts, shows layers, Grad-CA
       const answers = server.sent.filter((r) => r.path === big).map((r) => r.status);
       assert.equal(answers.filter((status) => status === 200).length, 1, `${big} was sent whole once, not ${JSON.stringify(answers)}`);
     }
+    // The WebGPU build, once a WebGPU engine has been made online, is kept for offline use.
+    const lazyMissing = await page.evaluate(async (files) => {
+      const rt = await import('./runtime.js');
+      await rt.engine('webgpu');
+      const stored = await caches.open(window.convscopeOffline.cache);
+      const missing = [];
+      for (const file of files) {
+        // Stored as the page reads it: wait for the worker's copy (up to 10 s).
+        for (let i = 0; i < 100 && !(await stored.match(file)); i++) await new Promise((ok) => setTimeout(ok, 100));
+        if (!(await stored.match(file))) missing.push(file);
+      }
+      return missing;
+    }, built.lazy);
+    assert.deepEqual(lazyMissing, [], 'the WebGPU build is cached once used');
 
     const failed = [];
     page.on('requestfailed', (r) => failed.push(`${r.url()}: ${r.failure()?.errorText}`));
@@ -82,6 +99,8 @@ test('offline: with the server stopped, the page predicts, shows layers, Grad-CA
     const raw = await page.evaluate(async () => (await window.convscope.explain({ method: 'gradcam', score: false })).panes[0].raw);
     assert.equal(raw.length, 49, 'Grad-CAM at the last layer is 7x7');
     assert.ok(raw.some((v) => v !== raw[0]), 'the Grad-CAM map is not flat');
+    const gpu = await page.evaluate(async () => (await (await import('./runtime.js')).engine('webgpu')).backend);
+    assert.equal(gpu, 'webgpu', 'a WebGPU engine offline, from the cached build');
 
     // A short run in the patterns worker: its script and its own wasm come from the cache too.
     await page.locator('#patterns-panel').scrollIntoViewIfNeeded();

@@ -50,9 +50,12 @@ test('logits agree across WebGPU and the CPU to 1e-3', () => {
 
 test('auto takes the CPU over a software WebGPU adapter, says why, and WebGPU can still be forced', { timeout: 600_000 }, async () => {
   // Headless Chromium's WebGPU adapter here is a software one (SwiftShader or Mesa's).
-  const { page, consoleErrors } = await openPage(shared.browser.context, shared.server.url);
+  const { page, consoleErrors, requests } = await openPage(shared.browser.context, shared.server.url);
   const state = await page.evaluate(() => ({ backend: window.convscope.backend, note: window.convscope.note }));
   assert.equal(state.backend, 'cpu');
+  // The WebGPU build (pkg-webgpu/) is fetched only for a WebGPU engine.
+  const webgpuBuild = () => requests.filter((u) => u.includes('/pkg-webgpu/')).map((u) => u.split('/').pop()).sort();
+  assert.deepEqual(webgpuBuild(), [], 'auto on the CPU fetches no WebGPU build');
   assert.match(state.note, /^auto chose the CPU: the (WebGPU adapter is (SwiftShader|llvmpipe|lavapipe)|browser marks its WebGPU adapter as a fallback)/);
   assert.match(await page.textContent('#status'), /on the CPU \(auto chose the CPU: .*choose WebGPU to use it anyway\)/);
   const forced = await page.evaluate(async () => {
@@ -60,6 +63,7 @@ test('auto takes the CPU over a software WebGPU adapter, says why, and WebGPU ca
     return { decided: await rt.decide('webgpu'), backend: (await rt.engine('webgpu')).backend };
   });
   assert.deepEqual(forced, { decided: { backend: 'webgpu', note: 'WebGPU was chosen' }, backend: 'webgpu' });
+  assert.deepEqual(webgpuBuild(), ['convscope_web.js', 'convscope_web_bg.wasm'], 'forcing WebGPU fetches its build, once');
   assert.deepEqual(consoleErrors, []);
   await page.close();
 });
@@ -153,7 +157,8 @@ test('a cold load fetches the wasm and the linked model (the hash over the query
     }));
     assert.equal(got.error, null);
     const fetched = (end) => requests.filter((u) => u.endsWith(end)).length;
-    assert.equal(fetched('convscope_web_bg.wasm'), 1, 'the wasm is downloaded once');
+    assert.equal(fetched('/pkg/convscope_web_bg.wasm'), 1, 'the wasm is downloaded once');
+    assert.equal(fetched('/pkg-webgpu/convscope_web_bg.wasm') + fetched('/pkg-webgpu/convscope_web.js'), 0, 'the CPU path does not fetch the WebGPU build');
     assert.equal(fetched('digit-cnn.csm'), 1, "the linked model's weights are downloaded once");
     assert.equal(fetched('efficientnet-lite0.csm'), 0, 'the default model is not downloaded when the link names another');
     for (const file of ['convscope_web_bg.wasm', 'digit-cnn.csm']) {

@@ -137,11 +137,23 @@ impl Engine {
         if backend == "cpu" {
             return cpu(String::new());
         }
-        convscope_core::fusion::turn_off();
-        match Device::wgpu_options().init_async().await {
-            Ok(device) => Engine { device, backend: "webgpu".into(), note: String::new() },
-            Err(e) => cpu(format!("WebGPU unavailable ({e}); running on the CPU")),
+        #[cfg(feature = "webgpu")]
+        {
+            convscope_core::fusion::turn_off();
+            match Device::wgpu_options().init_async().await {
+                Ok(device) => Engine { device, backend: "webgpu".into(), note: String::new() },
+                Err(e) => cpu(format!("WebGPU unavailable ({e}); running on the CPU")),
+            }
         }
+        #[cfg(not(feature = "webgpu"))]
+        cpu("this build has no WebGPU; running on the CPU".into())
+    }
+
+    /// The CPU engine, with `note` saying why it is not on WebGPU (the page could not load the
+    /// WebGPU build).
+    #[wasm_bindgen(js_name = onCpu)]
+    pub fn on_cpu(note: String) -> Engine {
+        Engine { device: Device::flex(), backend: "cpu".into(), note }
     }
 
     /// `"webgpu"` or `"cpu"`.
