@@ -1,6 +1,11 @@
 // The page's CPU path beside ONNX Runtime Web (npm, pinned; its wasm build, one thread) in the
 // same run and the same headless Chromium, on EfficientNet-Lite0 at 224 px: cold navigation to
 // the first result (a fresh profile per round, nothing cached), and warm forward passes.
+// Cold navigation is timed twice, the peers alternated: with the tests' flags, whose page
+// compositing runs on SwiftShader's GL (headless, each frame drawn in software and read back
+// by the GPU process), and with `--disable-gpu`, the software compositing of a browser
+// without a GPU. On two cores the first costs a page that draws something (convscope's
+// controls, text and canvases) CPU time that a blank page (ONNX Runtime Web's) does not pay.
 // ONNX Runtime Web runs an ONNX export of the same network (bench/peer_torch.py writes one
 // with ONNX_OUT; CONVSCOPE_ORT_MODEL names it). Run by `./build.sh bench`; prints a table and
 // one JSON line.
@@ -46,24 +51,27 @@ const timeWarm = (page, call) => page.evaluate(async ([warmup, runs, call]) => {
 
 const ours = await serveDist();
 const theirs = await serveDist({ root: site });
-const cold = { convscope: [], ort: [] };
+// How each cold round's browser composites its pages (see the top of this file).
+const COMPOSITING = { 'SwiftShader GL': [], 'software (--disable-gpu)': ['--disable-gpu'] };
+const cold = Object.fromEntries(Object.keys(COMPOSITING).map((k) => [k, { convscope: [], ort: [] }]));
 const warm = { convscope: [], ort: [] };
 try {
-  for (let round = 0; round < ROUNDS; round++) {
+  for (let round = 0; round < ROUNDS; round++) for (const [mode, args] of Object.entries(COMPOSITING)) {
     for (const who of ['convscope', 'ort']) {
-      const browser = await launchBrowser();
+      const browser = await launchBrowser({ args });
+      const first = round === 0 && args.length === 0;
       try {
         let page;
         if (who === 'convscope') {
           ({ page } = await openPage(browser.context, `${ours.url}?backend=cpu`, 600_000));
-          cold.convscope.push(await page.evaluate(() => window.convscope.firstPredictionMs));
-          if (round === 0) warm.convscope = await timeWarm(page, 'convscope');
+          cold[mode].convscope.push(await page.evaluate(() => window.convscope.firstPredictionMs));
+          if (first) warm.convscope = await timeWarm(page, 'convscope');
         } else {
           page = await browser.context.newPage();
           await page.goto(theirs.url);
           await page.waitForFunction(() => window.firstResultMs, null, { timeout: 600_000 });
-          cold.ort.push(await page.evaluate(() => window.firstResultMs));
-          if (round === 0) warm.ort = await timeWarm(page, 'ort');
+          cold[mode].ort.push(await page.evaluate(() => window.firstResultMs));
+          if (first) warm.ort = await timeWarm(page, 'ort');
         }
       } finally {
         await browser.close();
@@ -75,7 +83,7 @@ try {
   await theirs.close({ now: true });
 }
 const rows = [
-  ['cold navigation to first result (median of rounds)', median(cold.convscope), median(cold.ort)],
+  ...Object.entries(cold).map(([mode, c]) => [`cold navigation to first result, ${mode} compositing (median of rounds)`, median(c.convscope), median(c.ort)]),
   ['warm forward pass (median)', median(warm.convscope), median(warm.ort)],
 ];
 console.log(`\nthe page's CPU path against ONNX Runtime Web (wasm, 1 thread), same Chromium, ${ROUNDS} cold rounds, ${RUNS} warm runs; ms`);
