@@ -195,6 +195,7 @@ run_tests() {
   cargo clippy --workspace --all-targets -- -D warnings
   ensure_wasm_tools
   cargo clippy -p convscope-web --target wasm32-unknown-unknown -- -D warnings
+  cargo clippy -p convscope-web --target wasm32-unknown-unknown --no-default-features -- -D warnings
   log "Rust tests (CPU and wgpu on lavapipe)"
   cargo test --release --workspace
   ensure_onnx_refs

@@ -2,10 +2,11 @@
 // The offline list of a built site: `node tools/precache.mjs DIR` walks DIR (dist/), hashes
 // every file, and writes
 //   DIR/precache.json  {"cache": "convscope-<hash>", "files": ["./", "index.html", ...],
-//                       "lazy": ["pkg-webgpu/...", ...]}
+//                       "lazy": {"pkg-webgpu/...": "<sha256>", ...}}
 // (`lazy`: the files the service worker caches when the page first fetches them, not at
-// install: the wasm's WebGPU build, which a visitor on the CPU path never loads, and which
-// would otherwise be downloaded, 21 MB, beside the first visit's start)
+// install, each with its sha256, so that only this build's copy is kept: the wasm's WebGPU
+// build, which a visitor on the CPU path never loads, and which would otherwise be
+// downloaded, 21 MB, beside the first visit's start)
 // and the same cache name into DIR/sw.js's `const BUILD = '...';` line, so the service
 // worker's own bytes change whenever the site does (browsers only see an update then).
 //
@@ -20,7 +21,7 @@ import { pathToFileURL } from 'node:url';
 
 const BUILD_LINE = /^const BUILD = '[^']*';$/m;
 const OWN = new Set(['sw.js', 'precache.json']);
-/** The files cached when first used (sw.js's LAZY folder): the WebGPU build. */
+/** The files cached when first used: the WebGPU build. */
 const isLazy = (path) => path.startsWith('pkg-webgpu/');
 
 /** Every file under `dir`, as sorted '/'-separated paths relative to it, dotfiles left out. */
@@ -54,7 +55,7 @@ export function precache(dir) {
   const cache = `convscope-${sha256(lines.join('\n')).slice(0, 16)}`;
   // The page itself under both names it is fetched by ('./' and 'index.html').
   const list = ['./', ...files.filter((p) => !isLazy(p))];
-  const lazy = files.filter(isLazy);
+  const lazy = Object.fromEntries(files.filter(isLazy).map((p) => [p, sha256(readFileSync(join(dir, p)))]));
   writeFileSync(join(dir, 'precache.json'), JSON.stringify({ cache, files: list, lazy }, null, 1) + '\n');
   writeFileSync(swPath, template.replace(BUILD_LINE, `const BUILD = '${cache}';`));
   return { cache, files: list, lazy };

@@ -59,13 +59,10 @@ self.addEventListener('fetch', (event) => {
   event.respondWith(answer(request, (p) => event.waitUntil(p)));
 });
 
-// The folder cached when the page first fetches from it rather than at install (precache.json's
-// `lazy`): the wasm's WebGPU build, which the CPU path never loads.
-const LAZY = '/pkg-webgpu/';
-
-// From the cache, else the network (a file of LAZY is kept as it comes). The query is ignored
-// ('?backend=cpu' is the cached page), and a navigation to a folder ('blog/') gets that
-// folder's cached index.html.
+// From the cache, else the network; a file of precache.json's `lazy` (the wasm's WebGPU build,
+// which the CPU path never loads) is kept as it comes, when it is this build's. The query is
+// ignored ('?backend=cpu' is the cached page), and a navigation to a folder ('blog/') gets
+// that folder's cached index.html.
 async function answer(request, keep) {
   const cache = await caches.open(cacheName);
   const options = { ignoreSearch: true, ignoreVary: true };
@@ -75,10 +72,29 @@ async function answer(request, keep) {
     if (url.pathname.endsWith('/')) hit = await cache.match(new URL('index.html', url).href, options);
   }
   if (hit) return hit;
-  const response = await fetch(request);
-  // Stored while the page reads its copy (`keep` holds the worker up until it is stored).
-  if (response.ok && new URL(request.url).pathname.includes(LAZY)) keep(cache.put(request, response.clone()));
+  const want = await lazyHash(cache, request.url);
+  if (!want) return fetch(request);
+  // Asked of the server (the HTTP cache may hold another build's copy), and stored while the
+  // page reads its own copy (`keep` holds the worker up until then), only when its sha256 is
+  // the one this build lists: a server already on a newer build leaves this cache without it.
+  const response = await fetch(request, { cache: 'no-cache' });
+  if (response.ok) {
+    keep(response.clone().arrayBuffer().then(async (body) => {
+      const hash = [...new Uint8Array(await crypto.subtle.digest('SHA-256', body))].map((b) => b.toString(16).padStart(2, '0')).join('');
+      if (hash === want) await cache.put(request, new Response(body, { status: response.status, headers: response.headers }));
+    }));
+  }
   return response;
+}
+
+/** The sha256 this build lists for `url` when it is one of its lazily cached files, else
+ * undefined (precache.json, stored at install, names them relative to the worker's scope). */
+async function lazyHash(cache, url) {
+  const scope = self.registration.scope;
+  const plain = url.split(/[?#]/)[0];
+  if (!plain.startsWith(scope)) return undefined;
+  const list = await cache.match('precache.json');
+  return list ? ((await list.json()).lazy || {})[plain.slice(scope.length)] : undefined;
 }
 
 self.addEventListener('message', (event) => {

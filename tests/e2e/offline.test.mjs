@@ -44,7 +44,8 @@ test('the build lists every file of the site and names its cache in sw.js', asyn
   assert.ok(!built.files.includes('sw.js') && !built.files.includes('precache.json'), 'sw.js and precache.json are not listed');
   // The WebGPU build is cached when first used, not at install (a visitor on the CPU path
   // never downloads it).
-  assert.deepEqual(built.lazy, ['pkg-webgpu/convscope_web.js', 'pkg-webgpu/convscope_web_bg.wasm']);
+  assert.deepEqual(Object.keys(built.lazy), ['pkg-webgpu/convscope_web.js', 'pkg-webgpu/convscope_web_bg.wasm']);
+  for (const [file, hash] of Object.entries(built.lazy)) assert.match(hash, /^[0-9a-f]{64}$/, `${file}'s sha256`);
   const sw = await readFile(join(DIST, 'sw.js'), 'utf8');
   assert.ok(sw.includes(`const BUILD = '${built.cache}';`), 'dist/sw.js carries the cache name (else browsers see no update)');
 });
@@ -78,7 +79,7 @@ test('offline: with the server stopped, the page predicts, shows layers, Grad-CA
         if (!(await stored.match(file))) missing.push(file);
       }
       return missing;
-    }, built.lazy);
+    }, Object.keys(built.lazy));
     assert.deepEqual(lazyMissing, [], 'the WebGPU build is cached once used');
 
     const failed = [];

@@ -153,6 +153,8 @@ impl Engine {
     /// WebGPU build).
     #[wasm_bindgen(js_name = onCpu)]
     pub fn on_cpu(note: String) -> Engine {
+        console_error_panic_hook::set_once();
+        logger::init();
         Engine { device: Device::flex(), backend: "cpu".into(), note }
     }
 
