@@ -26,8 +26,9 @@ const state = {
 // What tests and benchmarks read; the page itself never needs it.
 const probe = { ready: false, backend: null, note: null, lastTop: null, lastMs: null, firstPredictionMs: null, runs: 0, failures: 0, error: null, notice: null, recoveries: 0, startup: {}, firstImage: null, linkNotes: [] };
 window.convscope = probe;
-// The memory the page holds: the wasm instance's and the JS heap's (Chromium), in bytes.
-probe.memory = () => ({ wasm: rt.wasmBytes(), js: performance.memory ? performance.memory.usedJSHeapSize : null });
+// The memory the page holds: the wasm instances' (their size, and what their allocators hold
+// now) and the JS heap's (Chromium), in bytes.
+probe.memory = () => ({ wasm: rt.wasmBytes(), live: rt.liveBytes(), js: performance.memory ? performance.memory.usedJSHeapSize : null });
 // Raw logits of the current image, for tests that compare backends.
 probe.logits = async (fit = state.fit) => {
   const { rgba, width, height } = state.image;

@@ -72,6 +72,10 @@ export const wasmModule = (backend = 'cpu') => instances[backend === 'webgpu' ? 
 /** The bytes the page's wasm instances hold (their memories only grow), for tests and the soak. */
 export const wasmBytes = () => Object.values(instances).reduce((sum, i) => sum + (i?.exports.memory.buffer.byteLength ?? 0), 0);
 
+/** The bytes the page's wasm allocators hold now (allocated, not yet freed): what a leak
+ * raises, where the memories' sizes above are high-water marks that fragmentation also raises. */
+export const liveBytes = () => Object.values(instances).reduce((sum, i) => sum + (i?.exports.liveBytes?.() ?? 0), 0);
+
 /** Where a backend choice ('auto' | 'webgpu' | 'cpu') runs, and why: `{backend, note}`, the
  * engine's rule (auto avoids software WebGPU adapters), asked once per choice. */
 export function decide(choice = 'auto') {

@@ -17,6 +17,7 @@
 #![warn(missing_docs)]
 
 mod activations;
+mod alloc;
 mod analysis;
 mod attention;
 mod examples;
@@ -26,6 +27,7 @@ mod model;
 mod patterns;
 
 pub use activations::ActivationsView;
+pub use alloc::live_bytes;
 pub use analysis::Analysis;
 pub use attention::AttentionView;
 pub use examples::ExampleIndex;
