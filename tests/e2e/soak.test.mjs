@@ -4,8 +4,9 @@
 // short patterns run cancelled, the digit model and back, an ONNX model and back, a
 // 10000x10000 photo), CONVSCOPE_SOAK_OPS operations in all (100 in `./build.sh test`; the
 // 1,000 of RELIABILITY.md by `CONVSCOPE_SOAK_OPS=1000 node --test tests/e2e/soak.test.mjs`).
-// After a garbage collection at the end of each round, the wasm memory and the JS heap stay
-// within 10% of where they stood after the first round. A shorter soak of the cheap
+// After a garbage collection at the end of each round, what the wasm allocator holds and the
+// JS heap stay within 10% of where they stood after the first round, and the wasm memory's
+// size (a high-water mark, which fragmentation raises by a block now and then) within 25%. A shorter soak of the cheap
 // operations runs on WebGPU (the software adapter here is ~20x slower than the CPU).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -161,14 +162,19 @@ async function soak(query, { ops: total, cheap }) {
         done += 1;
       }
       const m = await memoryAfterGc(page);
-      series.push({ round: r + 1, ops: done, seconds: Math.round((Date.now() - t0) / 1000), wasm: m.wasm, js: m.js });
+      series.push({ round: r + 1, ops: done, seconds: Math.round((Date.now() - t0) / 1000), wasm: m.wasm, live: m.live, js: m.js });
     }
     console.log(`soak on ${url}: ${done} operations in ${Math.round((Date.now() - t0) / 1000)} s`);
-    console.log('round  ops  seconds  wasm MB  JS heap MB');
-    for (const s of series) console.log(`${String(s.round).padStart(5)} ${String(s.ops).padStart(4)} ${String(s.seconds).padStart(8)} ${MB(s.wasm).padStart(8)} ${MB(s.js).padStart(11)}`);
+    console.log('round  ops  seconds  wasm MB  allocated MB  JS heap MB');
+    for (const s of series) console.log(`${String(s.round).padStart(5)} ${String(s.ops).padStart(4)} ${String(s.seconds).padStart(8)} ${MB(s.wasm).padStart(8)} ${MB(s.live).padStart(13)} ${MB(s.js).padStart(11)}`);
     assert.ok(series.length >= 2, `${total} operations are more than one round`);
     const [first, last] = [series[0], series.at(-1)];
-    assert.ok(last.wasm <= first.wasm * 1.1, `wasm memory grew from ${MB(first.wasm)} MB after the first round to ${MB(last.wasm)} MB`);
+    // A leak raises what the wasm allocator holds. The memory's size is its high-water mark:
+    // fragmentation raises it now and then by one large block (a 2048 x 2048 photo's RGB,
+    // 12.6 MB, once in round 3 of 10 on 2026-12-05), not by a growth that goes on.
+    assert.ok(first.live > 0, 'the page reports what its wasm allocator holds');
+    assert.ok(last.live <= first.live * 1.1, `the wasm allocator held ${MB(first.live)} MB after the first round and ${MB(last.live)} MB at the end`);
+    assert.ok(last.wasm <= first.wasm * 1.25, `wasm memory grew from ${MB(first.wasm)} MB after the first round to ${MB(last.wasm)} MB`);
     assert.ok(last.js <= first.js * 1.1, `the JS heap grew from ${MB(first.js)} MB after the first round to ${MB(last.js)} MB`);
     assert.equal(await page.evaluate(() => window.convscope.error), null);
     assert.deepEqual(consoleErrors, []);
