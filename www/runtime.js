@@ -6,8 +6,8 @@
 // The wasm comes in two builds (build.sh): pkg/ has no WebGPU backend and is what every page
 // loads (the CPU engine, the backend choice, the views' pure functions); pkg-webgpu/, 4.6
 // times its size (3.8 times gzipped), is fetched and compiled only when a WebGPU engine is
-// made. A model, and
-// everything made from it (its analyses and views), belongs to its engine's instance.
+// made. A model, and everything made from it (its analyses and views), belongs to its
+// engine's instance.
 import init, { Engine, chooseBackend, enableTestHooks } from './pkg/convscope_web.js';
 import { decode, fromBitmap } from './decode.js';
 import { MODELS, SAMPLES } from './urlstate.js';
@@ -69,12 +69,15 @@ function loadWebgpuWasm() {
  * from the page for a second or more. */
 export const wasmModule = (backend = 'cpu') => instances[backend === 'webgpu' ? 'webgpu' : 'cpu']?.module ?? null;
 
+/** `count(exports)` summed over the wasm instances loaded. */
+const overInstances = (count) => Object.values(instances).reduce((sum, i) => sum + (i ? count(i.exports) : 0), 0);
+
 /** The bytes the page's wasm instances hold (their memories only grow), for tests and the soak. */
-export const wasmBytes = () => Object.values(instances).reduce((sum, i) => sum + (i?.exports.memory.buffer.byteLength ?? 0), 0);
+export const wasmBytes = () => overInstances((e) => e.memory.buffer.byteLength);
 
 /** The bytes the page's wasm allocators hold now (allocated, not yet freed): what a leak
  * raises, where the memories' sizes above are high-water marks that fragmentation also raises. */
-export const liveBytes = () => Object.values(instances).reduce((sum, i) => sum + (i?.exports.liveBytes?.() ?? 0), 0);
+export const liveBytes = () => overInstances((e) => e.liveBytes());
 
 /** Where a backend choice ('auto' | 'webgpu' | 'cpu') runs, and why: `{backend, note}`, the
  * engine's rule (auto avoids software WebGPU adapters), asked once per choice. */

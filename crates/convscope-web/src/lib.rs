@@ -135,24 +135,23 @@ impl Engine {
         console_error_panic_hook::set_once();
         logger::init();
         let backend = if backend == "auto" { choose("auto").await.backend } else { backend };
-        let cpu = |note: String| Engine { device: Device::flex(), backend: "cpu".into(), note };
         if backend == "cpu" {
-            return cpu(String::new());
+            return Engine::on_cpu(String::new());
         }
         #[cfg(feature = "webgpu")]
         {
             convscope_core::fusion::turn_off();
             match Device::wgpu_options().init_async().await {
                 Ok(device) => Engine { device, backend: "webgpu".into(), note: String::new() },
-                Err(e) => cpu(format!("WebGPU unavailable ({e}); running on the CPU")),
+                Err(e) => Engine::on_cpu(format!("WebGPU unavailable ({e}); running on the CPU")),
             }
         }
         #[cfg(not(feature = "webgpu"))]
-        cpu("this build has no WebGPU; running on the CPU".into())
+        Engine::on_cpu("this build has no WebGPU; running on the CPU".into())
     }
 
-    /// The CPU engine, with `note` saying why it is not on WebGPU (the page could not load the
-    /// WebGPU build).
+    /// The CPU engine, with `note` saying why it is not on WebGPU (empty when the CPU was asked
+    /// for; from the page when it could not load the WebGPU build).
     #[wasm_bindgen(js_name = onCpu)]
     pub fn on_cpu(note: String) -> Engine {
         console_error_panic_hook::set_once();
