@@ -8,11 +8,10 @@
 
 use std::mem::MaybeUninit;
 
+use macerator::{Scalar, Vector};
+
 use super::Strided;
-use crate::kernels::{
-    Clamp, clamp_value,
-    depthwise::{LANES, madd},
-};
+use crate::kernels::{Clamp, clamp_value, depthwise::LANES};
 
 /// Whether the tiles take a product of depth `k` over `cols` columns: natively, from one
 /// block of columns (narrower products, a squeeze-excite layer's single pixel, would waste
@@ -49,8 +48,9 @@ struct Task<'o> {
 /// then by blocks of rows, then (for a product with few rows, such as a projection to 24
 /// channels over 3,136 pixels) by ranges of columns.
 ///
-/// `narrow` takes the 4 x 16 tiles whatever the vectors (the path of AVX2, for the tests on a
-/// machine with AVX-512).
+/// `narrow` takes tiles of 4 rows by 16 columns whatever the vectors (AVX2's shape, for the
+/// tests on a machine with AVX-512; AVX2's own 8-lane vectors run only on a machine without
+/// AVX-512).
 #[allow(clippy::too_many_arguments)]
 pub(super) fn products(lhs: Strided, rhs: &[f32], n: usize, [m, k, cols]: [usize; 3], bias: Option<&[f32]>, clamp: Option<Clamp>, narrow: bool) -> Vec<f32> {
     let len = n * m * cols;
@@ -122,8 +122,9 @@ pub(super) fn products(lhs: Strided, rhs: &[f32], n: usize, [m, k, cols]: [usize
     out
 }
 
-/// The tile for the vectors of the machine: 8 rows of 2 blocks on AVX-512 (16 accumulators of
-/// its 32 registers), 4 rows of 1 block elsewhere (8 of AVX2's 16, or of SIMD128's).
+/// The tile for the vectors of the machine: 8 rows of 32 columns on AVX-512 (16 accumulators
+/// of its 32 registers), 4 rows of 16 columns elsewhere (8 of AVX2's 16 registers, or 16 of
+/// SIMD128's and SSE's 4-lane ones).
 // The lifetimes are named for `with_simd`, which takes no elided ones.
 #[allow(clippy::extra_unused_type_parameters, clippy::too_many_arguments, clippy::needless_lifetimes)]
 #[macerator::with_simd]
@@ -139,20 +140,21 @@ fn rows<'a, 'b, S: macerator::Simd>(
     clamp: Option<Clamp>,
     narrow: bool,
 ) {
-    if !narrow && S::lanes32() >= 16 {
-        rows_tiled::<S, 8, 2>(out, first, from, lhs, rhs, k, cols, bias, clamp);
-    } else {
-        rows_tiled::<S, 4, 1>(out, first, from, lhs, rhs, k, cols, bias, clamp);
+    match f32::lanes::<S>() {
+        16.. if !narrow => rows_tiled::<S, 8, 2>(out, first, from, lhs, rhs, k, cols, bias, clamp),
+        16.. => rows_tiled::<S, 4, 1>(out, first, from, lhs, rhs, k, cols, bias, clamp),
+        8 => rows_tiled::<S, 4, 2>(out, first, from, lhs, rhs, k, cols, bias, clamp),
+        _ => rows_tiled::<S, 4, 4>(out, first, from, lhs, rhs, k, cols, bias, clamp),
     }
 }
 
 /// `out`: rows `first..` of the product, each its columns `from..` (all the same length) =
-/// `lhs[first.., ..] x rhs`, then bias and clamp. `rhs` starts at this image's `[k, cols]`
-/// matrix; whatever follows it in the slice may be read (not used) by a tile that overhangs
-/// the last column.
+/// `lhs[first.., ..] x rhs`, then bias and clamp, on tiles of `MR` rows by `V` vectors.
+/// `rhs` starts at this image's `[k, cols]` matrix; whatever follows it in the slice may be
+/// read (not used) by a tile that overhangs the last column.
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
-fn rows_tiled<S: macerator::Simd, const MR: usize, const NV: usize>(
+fn rows_tiled<S: macerator::Simd, const MR: usize, const V: usize>(
     out: &mut [&mut [MaybeUninit<f32>]],
     first: usize,
     from: usize,
@@ -165,7 +167,8 @@ fn rows_tiled<S: macerator::Simd, const MR: usize, const NV: usize>(
 ) {
     let rows = out.len();
     let here = out.first().map_or(0, |r| r.len());
-    let width = NV * LANES;
+    let width = V * f32::lanes::<S>();
+    assert!(width <= WIDEST, "a tile is wider than its row buffer");
     assert!(rhs.len() >= k * cols, "the right matrix is smaller than its shape");
     assert!(rows == 0 || lhs.end(first + rows, k) <= lhs.data.len(), "the left matrix is smaller than its shape");
     assert!(from + here <= cols && out.iter().all(|r| r.len() == here), "the rows' columns are not one range");
@@ -184,10 +187,10 @@ fn rows_tiled<S: macerator::Simd, const MR: usize, const NV: usize>(
             let dst = &mut out[r..r + mr];
             if mr == MR {
                 let b: [f32; MR] = std::array::from_fn(|i| bias.map_or(0.0, |b| b[first + r + i]));
-                tile::<S, MR, NV>(dst, at, n, lhs, first + r, &rhs[c0..], cols, k, direct, b, lo, hi);
+                tile::<S, MR, V>(dst, at, n, lhs, first + r, &rhs[c0..], cols, k, direct, b, lo, hi);
             } else {
                 let b = [bias.map_or(0.0, |b| b[first + r])];
-                tile::<S, 1, NV>(dst, at, n, lhs, first + r, &rhs[c0..], cols, k, direct, b, lo, hi);
+                tile::<S, 1, V>(dst, at, n, lhs, first + r, &rhs[c0..], cols, k, direct, b, lo, hi);
             }
             r += mr;
         }
@@ -195,11 +198,15 @@ fn rows_tiled<S: macerator::Simd, const MR: usize, const NV: usize>(
 }
 
 /// One tile: rows `row..row + MR` of the product (written to `dst`'s rows from `at`), `n`
-/// columns (at most `NV * LANES`) from `x`'s first; `x` holds `k` rows `xs` apart, of which
-/// the first `direct` can be read a whole `NV * LANES` wide.
+/// columns (at most `V` vectors) from `x`'s first; `x` holds `k` rows `xs` apart, of which
+/// the first `direct` can be read a whole `V` vectors wide.
+///
+/// The accumulators are the machine's own vectors, not arrays of floats left to the
+/// compiler: on AVX2, 16-float arrays were vectorized 4 lanes at a time with half the
+/// accumulators on the stack (the 1x1 layers 3.9x onnxruntime's on an AMD EPYC).
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
-fn tile<S: macerator::Simd, const MR: usize, const NV: usize>(
+fn tile<S: macerator::Simd, const MR: usize, const V: usize>(
     dst: &mut [&mut [MaybeUninit<f32>]],
     at: usize,
     n: usize,
@@ -213,43 +220,50 @@ fn tile<S: macerator::Simd, const MR: usize, const NV: usize>(
     lo: f32,
     hi: f32,
 ) {
-    let mut acc: [[[f32; LANES]; NV]; MR] = std::array::from_fn(|i| [[bias[i]; LANES]; NV]);
+    let lanes = f32::lanes::<S>();
+    let width = V * lanes;
+    let mut acc: [[Vector<S, f32>; V]; MR] = std::array::from_fn(|i| [bias[i].splat::<S>(); V]);
     let base = row * lhs.rs;
     // Checked once, so that the loop has no exit but its end (a bounds check's exit kept
     // every accumulator stored to memory at each step).
-    assert!(direct == 0 || (direct - 1) * xs + NV * LANES <= x.len(), "the tile reads past the right matrix");
+    assert!(direct == 0 || (direct - 1) * xs + width <= x.len(), "the tile reads past the right matrix");
     for d in 0..direct {
-        // SAFETY: `d * xs + NV * LANES <= x.len()` for every `d < direct` (checked above);
-        // unaligned reads of plain floats.
-        let xv: [[f32; LANES]; NV] = unsafe { x.as_ptr().add(d * xs).cast::<[[f32; LANES]; NV]>().read_unaligned() };
-        step::<S, MR, NV>(&mut acc, &xv, lhs, base + d * lhs.cs);
+        // SAFETY: `d * xs + width <= x.len()` for every `d < direct` (checked above);
+        // unaligned loads of plain floats.
+        let xv: [Vector<S, f32>; V] = std::array::from_fn(|j| unsafe { f32::vload_unaligned::<S>(x.as_ptr().add(d * xs + j * lanes)) });
+        step::<S, MR, V>(&mut acc, &xv, lhs, base + d * lhs.cs);
     }
     for d in direct..k {
-        let mut xv = [[0.0; LANES]; NV];
+        let mut pad = [0.0; WIDEST];
         let src = &x[d * xs..];
-        for (j, v) in xv.as_flattened_mut().iter_mut().take(n.min(src.len())).enumerate() {
+        for (j, v) in pad.iter_mut().take(n.min(src.len())).enumerate() {
             *v = src[j];
         }
-        step::<S, MR, NV>(&mut acc, &xv, lhs, base + d * lhs.cs);
+        // SAFETY: `width <= WIDEST` (checked by the caller).
+        let xv: [Vector<S, f32>; V] = std::array::from_fn(|j| unsafe { f32::vload_unaligned::<S>(pad.as_ptr().add(j * lanes)) });
+        step::<S, MR, V>(&mut acc, &xv, lhs, base + d * lhs.cs);
     }
     for (a, dst) in acc.iter().zip(dst.iter_mut()) {
-        // Clamped in registers, then copied out: the accumulators are only ever indexed by
-        // constants, so they stay in registers across the depth loop.
-        let mut row = [[0.0; LANES]; NV];
-        for (r, a) in row.iter_mut().zip(a) {
-            for l in 0..LANES {
-                r[l] = clamp_value(a[l], lo, hi);
-            }
+        // Out of the registers, then clamped and copied out.
+        let mut row = [0.0; WIDEST];
+        for (j, v) in a.iter().enumerate() {
+            // SAFETY: `(j + 1) * lanes <= width <= WIDEST`.
+            unsafe { f32::vstore_unaligned::<S>(row.as_mut_ptr().add(j * lanes), *v) };
+        }
+        for v in &mut row[..width] {
+            *v = clamp_value(*v, lo, hi);
         }
         let dst = &mut dst[at..][..n];
-        if n == NV * LANES {
+        if n == width {
             // A whole tile's row, stored as vectors (a loop over `n` became a `memcpy` call
             // per row, 4% of a forward pass).
-            // SAFETY: `dst` holds exactly `NV * LANES` floats, the size of `row`; an
-            // unaligned write of plain floats into memory the caller owns.
-            unsafe { dst.as_mut_ptr().cast::<[[f32; LANES]; NV]>().write_unaligned(row) };
+            for j in 0..V {
+                // SAFETY: `dst` and `row` hold at least `width` floats; unaligned reads and
+                // writes of plain floats, into memory the caller owns.
+                unsafe { f32::vstore_unaligned::<S>(dst.as_mut_ptr().cast::<f32>().add(j * lanes), f32::vload_unaligned::<S>(row.as_ptr().add(j * lanes))) };
+            }
         } else {
-            store_part(dst, row.as_flattened());
+            store_part(dst, &row[..n]);
         }
     }
 }
@@ -278,17 +292,17 @@ fn store_part(dst: &mut [MaybeUninit<f32>], src: &[f32]) {
     run::<1>(dst, src, &mut at);
 }
 
-/// One depth step of a tile: `acc[i] += lhs[at + i * rs] * xv`.
+/// One depth step of a tile: `acc[i] += lhs[at + i * rs] * xv`, fused where the machine
+/// has a fused multiply-add (as the depthwise kernels' `madd` rounds).
 #[inline(always)]
-fn step<S: macerator::Simd, const MR: usize, const NV: usize>(acc: &mut [[[f32; LANES]; NV]; MR], xv: &[[f32; LANES]; NV], lhs: Strided, at: usize) {
+fn step<S: macerator::Simd, const MR: usize, const V: usize>(acc: &mut [[Vector<S, f32>; V]; MR], xv: &[Vector<S, f32>; V], lhs: Strided, at: usize) {
+    let fused = <f32 as macerator::VFma>::is_accelerated::<S>();
     for (i, a) in acc.iter_mut().enumerate() {
         // SAFETY: the tile's rows and every column of `lhs` lie within its data (checked by
         // the caller against `lhs.end`).
-        let w = unsafe { *lhs.data.get_unchecked(at + i * lhs.rs) };
-        for (av, xv) in a.iter_mut().zip(xv) {
-            for l in 0..LANES {
-                av[l] = madd::<S>(w, xv[l], av[l]);
-            }
+        let w = unsafe { *lhs.data.get_unchecked(at + i * lhs.rs) }.splat::<S>();
+        for (av, &xv) in a.iter_mut().zip(xv) {
+            *av = if fused { w.fma(xv, *av) } else { w * xv + *av };
         }
     }
 }
