@@ -298,12 +298,14 @@ function setupInputs() {
     state.fit = e.target.value;
     await predict(true);
   }));
-  // A new backend needs a new engine: the page reloads with the same link.
+  // A new backend needs a new engine: the page reloads with the same link. Before the page
+  // has booted (no model yet, so no view has settings), that is the link it was opened with.
   $('backend-select').addEventListener('change', (e) => {
     state.backend = e.target.value;
+    const link = state.booted ? currentLink() : { ...readLink().state, backend: state.backend };
     const query = new URLSearchParams(location.search);
     query.delete('backend');
-    history.replaceState(null, '', `${location.pathname}${query.size ? `?${query}` : ''}${toHash(currentLink(), { all: true })}`);
+    history.replaceState(null, '', `${location.pathname}${query.size ? `?${query}` : ''}${toHash(link, { all: true })}`);
     location.reload();
   });
 }

@@ -7,7 +7,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer } from 'node:http';
 import { readFileSync } from 'node:fs';
-import { openPage, serveDist, sharedBrowser } from './harness.mjs';
+import { launchBrowser, openPage, serveDist, sharedBrowser } from './harness.mjs';
 
 const shared = await sharedBrowser();
 const maxAbsDiff = (a, b) => a.reduce((m, v, i) => Math.max(m, Math.abs(v - b[i])), 0);
@@ -152,6 +152,38 @@ test('bad link settings each get a message naming the key; the rest of the link 
   assert.equal(await page.evaluate(() => document.activeElement.dataset.share), 'embed', 'focus goes back to the button');
   assert.deepEqual(consoleErrors, []);
   await page.close();
+});
+
+test('a backend chosen while the page is still loading reloads it on that backend, with the link it was opened with', { timeout: 600_000 }, async () => {
+  // A fresh profile (no service worker), the model's weights held back until the choice is
+  // made, so that it is made before the page has a model.
+  const browser = await launchBrowser();
+  try {
+    const page = await browser.context.newPage();
+    const errors = [];
+    page.on('pageerror', (e) => errors.push(String(e)));
+    let held = true;
+    const waiting = [];
+    await page.route('**/weights/*.csm', (route) => (held ? waiting.push(route) : route.continue()));
+    await page.goto(`${shared.server.url}#v=2&view=attention&image=coffee.png&method=layercam&backend=cpu`);
+    await page.waitForSelector('#backend-select');
+    assert.equal(await page.evaluate(() => window.convscope?.runs ?? 0), 0);
+    await page.selectOption('#backend-select', 'auto');
+    // The reloaded page gets its weights; the first one never did.
+    held = false;
+    await page.waitForFunction(() => performance.getEntriesByType('navigation')[0]?.type === 'reload' && window.convscope && (window.convscope.runs > 0 || window.convscope.error), null, { timeout: 240_000 });
+    for (const route of waiting) route.abort().catch(() => {});
+    const r = await page.evaluate(() => ({ hash: location.hash, backend: document.getElementById('backend-select').value, error: window.convscope.error, method: document.getElementById('method-select').value }));
+    assert.equal(r.error, null);
+    assert.equal(r.backend, 'auto');
+    const link = new URLSearchParams(r.hash.slice(1));
+    // (auto is the default backend: a link leaves it out)
+    assert.deepEqual([link.get('backend') ?? 'auto', link.get('view'), link.get('image'), link.get('method')], ['auto', 'attention', 'coffee.png', 'layercam'], r.hash);
+    assert.equal(r.method, 'layercam');
+    assert.deepEqual(errors, []);
+  } finally {
+    await browser.close();
+  }
 });
 
 test('a blog on another origin: an iframe and two elements drawn with the full page\'s numbers, one engine, lazy, isolated', { timeout: 900_000 }, async () => {
