@@ -244,6 +244,20 @@ mod tests {
     }
 
     #[test]
+    fn the_clamp_keeps_a_nan() {
+        // A NaN pixel stays a NaN through the clamp (a max/min that took the bound would hide
+        // a broken input as 0 or 6), on the tiles and on `gemm`'s path alike.
+        for s in [Shape { n: 1, c: 24, o: 20, hw: 196 }, Shape { n: 1, c: 24, o: 20, hw: 3 }] {
+            let (mut x, w, b) = (values(s.c * s.hw, 1), values(s.o * s.c, 2), values(s.o, 3));
+            x[5] = f32::NAN;
+            let y = forward(&x, &w, &b, s, Some(Clamp { min: 0.0, max: 6.0 }));
+            for (i, v) in y.iter().enumerate() {
+                assert_eq!(v.is_nan(), i % s.hw == 5 % s.hw, "value {i} of {s:?}: {v}");
+            }
+        }
+    }
+
+    #[test]
     #[should_panic(expected = "do not match their shape")]
     fn a_short_input_is_refused() {
         forward(&[0.0; 10], &[0.0; 4], &[0.0; 2], Shape { n: 1, c: 2, o: 2, hw: 6 }, None);

@@ -1,7 +1,7 @@
 //! convscope's own matrix product for the 1x1 convolutions, in their layout (`[k, cols]` per
-//! image, the left matrix read through strides): register tiles of `MR` output rows by `NV`
-//! blocks of [`LANES`] columns, each accumulated across the whole depth in registers, the
-//! bias added before and the clamp applied at the store. Nothing is packed: a column block of
+//! image, the left matrix read through strides): register tiles of `MR` output rows by `V`
+//! vectors of columns, each accumulated across the whole depth in registers, the bias added
+//! before and the clamp applied in the registers before the store. Nothing is packed: a column block of
 //! the right matrix is one contiguous load per depth step, and each left value one broadcast.
 //! `gemm`, which flex calls, packs both matrices on every call and then leaves the bias and
 //! clamp to a second pass over the output.
@@ -11,7 +11,7 @@ use std::mem::MaybeUninit;
 use macerator::{Scalar, Vector};
 
 use super::Strided;
-use crate::kernels::{Clamp, clamp_value, depthwise::LANES};
+use crate::kernels::{Clamp, depthwise::LANES};
 
 /// Whether the tiles take a product of depth `k` over `cols` columns: natively, from one
 /// block of columns (narrower products, a squeeze-excite layer's single pixel, would waste
@@ -31,6 +31,9 @@ const BAND: usize = 8 * WIDEST;
 /// Fewest columns of a thread's band of a projection: 3 tiles (planes of 14 x 14 cut in two).
 const NARROW_BAND: usize = 3 * WIDEST;
 
+/// The bytes of a right matrix read whole for each block of rows (see [`rows_tiled`]).
+const SMALL_RHS: usize = 64 << 10;
+
 /// Most rows of a block of a band (see [`products`]).
 const BAND_ROWS: usize = 32;
 
@@ -48,7 +51,7 @@ struct Task<'o> {
 /// then by blocks of rows, then (for a product with few rows, such as a projection to 24
 /// channels over 3,136 pixels) by ranges of columns.
 ///
-/// `narrow` takes tiles of 4 rows by 16 columns whatever the vectors (AVX2's shape, for the
+/// `narrow` takes tiles of 6 rows by 16 columns whatever the vectors (AVX2's shape, for the
 /// tests on a machine with AVX-512; AVX2's own 8-lane vectors run only on a machine without
 /// AVX-512).
 #[allow(clippy::too_many_arguments)]
@@ -123,8 +126,9 @@ pub(super) fn products(lhs: Strided, rhs: &[f32], n: usize, [m, k, cols]: [usize
 }
 
 /// The tile for the vectors of the machine: 8 rows of 32 columns on AVX-512 (16 accumulators
-/// of its 32 registers), 4 rows of 16 columns elsewhere (8 of AVX2's 16 registers, or 16 of
-/// SIMD128's and SSE's 4-lane ones).
+/// of its 32 registers), 6 rows of 16 columns on AVX2 (12 of its 16 registers: with 8, four
+/// rows, the 1x1 layers took 5% longer on an AMD EPYC), 4 rows of 16 columns on 4-lane
+/// vectors (16 of SSE's registers).
 // The lifetimes are named for `with_simd`, which takes no elided ones.
 #[allow(clippy::extra_unused_type_parameters, clippy::too_many_arguments, clippy::needless_lifetimes)]
 #[macerator::with_simd]
@@ -142,8 +146,8 @@ fn rows<'a, 'b, S: macerator::Simd>(
 ) {
     match f32::lanes::<S>() {
         16.. if !narrow => rows_tiled::<S, 8, 2>(out, first, from, lhs, rhs, k, cols, bias, clamp),
-        16.. => rows_tiled::<S, 4, 1>(out, first, from, lhs, rhs, k, cols, bias, clamp),
-        8 => rows_tiled::<S, 4, 2>(out, first, from, lhs, rhs, k, cols, bias, clamp),
+        16.. => rows_tiled::<S, 6, 1>(out, first, from, lhs, rhs, k, cols, bias, clamp),
+        8 => rows_tiled::<S, 6, 2>(out, first, from, lhs, rhs, k, cols, bias, clamp),
         _ => rows_tiled::<S, 4, 4>(out, first, from, lhs, rhs, k, cols, bias, clamp),
     }
 }
@@ -173,28 +177,73 @@ fn rows_tiled<S: macerator::Simd, const MR: usize, const V: usize>(
     assert!(rows == 0 || lhs.end(first + rows, k) <= lhs.data.len(), "the left matrix is smaller than its shape");
     assert!(from + here <= cols && out.iter().all(|r| r.len() == here), "the rows' columns are not one range");
     let (lo, hi) = Clamp::bounds(clamp);
-    // Each block of columns of `rhs` (`k` x `width`) is read by every block of rows in turn
-    // while it is in cache: rows outer would stream the whole of `rhs` once per block of
-    // rows, which makes a projection to few channels over many pixels bound by memory.
-    for at in (0..here).step_by(width) {
-        let (c0, n) = (from + at, width.min(here - at));
-        // Depth steps whose block of `width` columns lies wholly inside `rhs`: read in
-        // place; the rest (only near the end of the slice) through a zero-padded copy.
-        let direct = if rhs.len() >= c0 + width { ((rhs.len() - c0 - width) / cols + 1).min(k) } else { 0 };
-        let mut r = 0;
-        while r < rows {
-            let mr = if rows - r >= MR { MR } else { 1 };
-            let dst = &mut out[r..r + mr];
-            if mr == MR {
-                let b: [f32; MR] = std::array::from_fn(|i| bias.map_or(0.0, |b| b[first + r + i]));
-                tile::<S, MR, V>(dst, at, n, lhs, first + r, &rhs[c0..], cols, k, direct, b, lo, hi);
-            } else {
-                let b = [bias.map_or(0.0, |b| b[first + r])];
-                tile::<S, 1, V>(dst, at, n, lhs, first + r, &rhs[c0..], cols, k, direct, b, lo, hi);
+    let part = Part { first, from, here, lhs, rhs, k, cols, bias, lo, hi };
+    // The blocks of rows: whole tiles, then what is left in tiles of 4, 2 and 1.
+    let mut blocks = Vec::with_capacity(rows / MR + 3);
+    let mut r = 0;
+    while r < rows {
+        let left = rows - r;
+        let mr = [MR, 4, 2, 1].into_iter().find(|&t| t <= left).expect("a tile of 1 row");
+        blocks.push((r, mr));
+        r += mr;
+    }
+    if k * cols * size_of::<f32>() <= SMALL_RHS {
+        // A right matrix that stays in cache (a 7 x 7 plane's: 192 x 49 floats) is read once
+        // per block of rows, and each row's weights once: columns outer read the whole left
+        // matrix (1152 x 192 floats, more than the core's cache) once per block of columns.
+        for &(r, mr) in &blocks {
+            for at in (0..here).step_by(width) {
+                block::<S, MR, V>(&mut out[r..r + mr], r, at, &part);
             }
-            r += mr;
+        }
+    } else {
+        // Each block of columns of `rhs` (`k` x `width`) is read by every block of rows in
+        // turn while it is in cache: rows outer would stream the whole of `rhs` once per
+        // block of rows, which makes a projection to few channels over many pixels bound by
+        // memory.
+        for at in (0..here).step_by(width) {
+            for &(r, mr) in &blocks {
+                block::<S, MR, V>(&mut out[r..r + mr], r, at, &part);
+            }
         }
     }
+}
+
+/// What every block of a task shares (see [`rows_tiled`]).
+struct Part<'a> {
+    first: usize,
+    from: usize,
+    here: usize,
+    lhs: Strided<'a>,
+    rhs: &'a [f32],
+    k: usize,
+    cols: usize,
+    bias: Option<&'a [f32]>,
+    lo: f32,
+    hi: f32,
+}
+
+/// Rows `r..r + dst.len()` of a task (a whole tile's, or fewer at the end) by its block of
+/// columns at `at`.
+#[inline(always)]
+fn block<S: macerator::Simd, const MR: usize, const V: usize>(dst: &mut [&mut [MaybeUninit<f32>]], r: usize, at: usize, p: &Part) {
+    let width = V * f32::lanes::<S>();
+    let (c0, n) = (p.from + at, width.min(p.here - at));
+    // Depth steps whose block of `width` columns lies wholly inside `rhs`: read in place;
+    // the rest (only near the end of the slice) through a zero-padded copy.
+    let direct = if p.rhs.len() >= c0 + width { ((p.rhs.len() - c0 - width) / p.cols + 1).min(p.k) } else { 0 };
+    let (x, row, (lhs, cols, k, lo, hi)) = (&p.rhs[c0..], p.first + r, (p.lhs, p.cols, p.k, p.lo, p.hi));
+    match dst.len() {
+        m if m == MR => tile::<S, MR, V>(dst, at, n, lhs, row, x, cols, k, direct, biases(p.bias, row), lo, hi),
+        4 => tile::<S, 4, V>(dst, at, n, lhs, row, x, cols, k, direct, biases(p.bias, row), lo, hi),
+        2 => tile::<S, 2, V>(dst, at, n, lhs, row, x, cols, k, direct, biases(p.bias, row), lo, hi),
+        _ => tile::<S, 1, V>(dst, at, n, lhs, row, x, cols, k, direct, biases(p.bias, row), lo, hi),
+    }
+}
+
+/// The biases of rows `row..row + R` (zeros without any).
+fn biases<const R: usize>(bias: Option<&[f32]>, row: usize) -> [f32; R] {
+    std::array::from_fn(|i| bias.map_or(0.0, |b| b[row + i]))
 }
 
 /// One tile: rows `row..row + MR` of the product (written to `dst`'s rows from `at`), `n`
@@ -227,11 +276,17 @@ fn tile<S: macerator::Simd, const MR: usize, const V: usize>(
     // Checked once, so that the loop has no exit but its end (a bounds check's exit kept
     // every accumulator stored to memory at each step).
     assert!(direct == 0 || (direct - 1) * xs + width <= x.len(), "the tile reads past the right matrix");
+    // The rows' offsets from the first: each depth step moves one pointer (an index per row,
+    // as the compiler chose from `at + i * rs`, was an add per row at each step).
+    let rows: [usize; MR] = std::array::from_fn(|i| i * lhs.rs);
     for d in 0..direct {
         // SAFETY: `d * xs + width <= x.len()` for every `d < direct` (checked above);
         // unaligned loads of plain floats.
         let xv: [Vector<S, f32>; V] = std::array::from_fn(|j| unsafe { f32::vload_unaligned::<S>(x.as_ptr().add(d * xs + j * lanes)) });
-        step::<S, MR, V>(&mut acc, &xv, lhs, base + d * lhs.cs);
+        // SAFETY: row `row`'s element at depth `d` lies within the left matrix (checked by the
+        // caller against `lhs.end`).
+        let w = unsafe { lhs.data.as_ptr().add(base + d * lhs.cs) };
+        step::<S, MR, V>(&mut acc, &xv, w, &rows);
     }
     for d in direct..k {
         let mut pad = [0.0; WIDEST];
@@ -241,28 +296,31 @@ fn tile<S: macerator::Simd, const MR: usize, const V: usize>(
         }
         // SAFETY: `width <= WIDEST` (checked by the caller).
         let xv: [Vector<S, f32>; V] = std::array::from_fn(|j| unsafe { f32::vload_unaligned::<S>(pad.as_ptr().add(j * lanes)) });
-        step::<S, MR, V>(&mut acc, &xv, lhs, base + d * lhs.cs);
+        // SAFETY: as above.
+        let w = unsafe { lhs.data.as_ptr().add(base + d * lhs.cs) };
+        step::<S, MR, V>(&mut acc, &xv, w, &rows);
     }
+    // Clamped in the registers (`max(lo, v)` then `min(hi, v)`: x86's take the second operand
+    // where either is a NaN, so a NaN stays a NaN; without a clamp the bounds are infinite).
+    let (lo, hi) = (lo.splat::<S>(), hi.splat::<S>());
     for (a, dst) in acc.iter().zip(dst.iter_mut()) {
-        // Out of the registers, then clamped and copied out.
-        let mut row = [0.0; WIDEST];
-        for (j, v) in a.iter().enumerate() {
-            // SAFETY: `(j + 1) * lanes <= width <= WIDEST`.
-            unsafe { f32::vstore_unaligned::<S>(row.as_mut_ptr().add(j * lanes), *v) };
-        }
-        for v in &mut row[..width] {
-            *v = clamp_value(*v, lo, hi);
-        }
+        let a: [Vector<S, f32>; V] = std::array::from_fn(|j| hi.min(lo.max(a[j])));
         let dst = &mut dst[at..][..n];
         if n == width {
             // A whole tile's row, stored as vectors (a loop over `n` became a `memcpy` call
             // per row, 4% of a forward pass).
-            for j in 0..V {
-                // SAFETY: `dst` and `row` hold at least `width` floats; unaligned reads and
-                // writes of plain floats, into memory the caller owns.
-                unsafe { f32::vstore_unaligned::<S>(dst.as_mut_ptr().cast::<f32>().add(j * lanes), f32::vload_unaligned::<S>(row.as_ptr().add(j * lanes))) };
+            for (j, v) in a.iter().enumerate() {
+                // SAFETY: `dst` holds at least `width` floats; unaligned writes of plain
+                // floats, into memory the caller owns.
+                unsafe { f32::vstore_unaligned::<S>(dst.as_mut_ptr().cast::<f32>().add(j * lanes), *v) };
             }
         } else {
+            // Out of the registers, then the row's first `n` copied out.
+            let mut row = [0.0; WIDEST];
+            for (j, v) in a.iter().enumerate() {
+                // SAFETY: `(j + 1) * lanes <= width <= WIDEST`.
+                unsafe { f32::vstore_unaligned::<S>(row.as_mut_ptr().add(j * lanes), *v) };
+            }
             store_part(dst, &row[..n]);
         }
     }
@@ -292,15 +350,16 @@ fn store_part(dst: &mut [MaybeUninit<f32>], src: &[f32]) {
     run::<1>(dst, src, &mut at);
 }
 
-/// One depth step of a tile: `acc[i] += lhs[at + i * rs] * xv`, fused where the machine
-/// has a fused multiply-add (as the depthwise kernels' `madd` rounds).
+/// One depth step of a tile: `acc[i] += w[rows[i]] * xv`, fused where the machine has a
+/// fused multiply-add (as the depthwise kernels' `madd` rounds); `w` points to the tile's
+/// first row at this depth, `rows` holds its rows' offsets.
 #[inline(always)]
-fn step<S: macerator::Simd, const MR: usize, const V: usize>(acc: &mut [[Vector<S, f32>; V]; MR], xv: &[Vector<S, f32>; V], lhs: Strided, at: usize) {
+fn step<S: macerator::Simd, const MR: usize, const V: usize>(acc: &mut [[Vector<S, f32>; V]; MR], xv: &[Vector<S, f32>; V], w: *const f32, rows: &[usize; MR]) {
     let fused = <f32 as macerator::VFma>::is_accelerated::<S>();
-    for (i, a) in acc.iter_mut().enumerate() {
+    for (a, &r) in acc.iter_mut().zip(rows) {
         // SAFETY: the tile's rows and every column of `lhs` lie within its data (checked by
         // the caller against `lhs.end`).
-        let w = unsafe { *lhs.data.get_unchecked(at + i * lhs.rs) }.splat::<S>();
+        let w = unsafe { *w.add(r) }.splat::<S>();
         for (av, &xv) in a.iter_mut().zip(xv) {
             *av = if fused { w.fma(xv, *av) } else { w * xv + *av };
         }
