@@ -214,11 +214,21 @@ mod tests {
         // One image and a batch; planes of 7x7 to 56x56; depths from 3 to 96; products big
         // enough to be split among threads, by rows and (few rows) by columns, with rows
         // past the last whole tile and columns past the last whole block; a projection of a
-        // 14 x 14 plane (banded from fewer columns).
+        // 14 x 14 plane (banded from fewer columns); an expansion (each block of rows across
+        // all the columns).
         // Then the vector paths: one pixel (a squeeze-excite layer), one output or one input
         // channel, a depth of 2, and no input channel at all.
-        let shapes =
-            [(1, 3, 5, 49), (3, 16, 24, 196), (2, 40, 8, 3136), (1, 96, 144, 3136), (1, 96, 21, 3000), (1, 240, 44, 196), (1, 17, 1, 20), (5, 1, 1, 1)];
+        let shapes = [
+            (1, 3, 5, 49),
+            (3, 16, 24, 196),
+            (2, 40, 8, 3136),
+            (1, 96, 144, 3136),
+            (1, 96, 21, 3000),
+            (1, 240, 44, 196),
+            (1, 17, 1, 20),
+            (5, 1, 1, 1),
+            (1, 16, 96, 3136),
+        ];
         let vector = [(2, 24, 96, 1), (1, 8, 1, 300), (1, 1, 8, 300), (2, 2, 6, 50), (1, 0, 4, 9)];
         // One image's columns are cut into bands among the threads: pools of 1 to 3.
         super::super::on_pools(|| shapes.into_iter().chain(vector).for_each(matches));
