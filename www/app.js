@@ -533,5 +533,5 @@ probe.settle = () => rt.enqueue(() => null);
 // Test hook: lose the GPU device as a driver reset would (the page then recovers).
 if (navigator.webdriver) probe.loseDevice = () => rt.loseDevice();
 
-registerOffline();
-enqueue(main);
+// The service worker registers once the first prediction is drawn (or has failed).
+registerOffline({ after: enqueue(main) });

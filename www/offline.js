@@ -3,11 +3,14 @@
 // the page reloads once, after a click on "Update". Pages opened from file://, browsers
 // without service workers and embeds (pages inside an iframe) register nothing.
 
-/** Register the worker once, from the full page. `onUpdateReady(worker)`, if given, is called
- * when a new build is installed and waiting (the banner shows either way). Sets and returns
- * `window.convscopeOffline` = { enabled, ready, updateReady, cache } for tests: `ready`
- * resolves with the cache name once an active worker controls the page. */
-export function registerOffline({ onUpdateReady } = {}) {
+/** Register the worker once, from the full page, when `after` settles (the page's first
+ * prediction: a worker installing meanwhile copied the wasm and the weights into its cache
+ * while the page compiled and loaded them, and the first prediction came a fifth later on two
+ * cores). `onUpdateReady(worker)`, if given, is called when a new build is installed and
+ * waiting (the banner shows either way). Sets and returns `window.convscopeOffline` =
+ * { enabled, ready, updateReady, cache } at once, for tests: `ready` resolves with the cache
+ * name once an active worker controls the page. */
+export function registerOffline({ onUpdateReady, after = Promise.resolve() } = {}) {
   const state = { enabled: false, ready: Promise.resolve(null), updateReady: false, cache: null };
   window.convscopeOffline = state;
   if (location.protocol === 'file:' || !('serviceWorker' in navigator) || window.top !== window) return state;
@@ -67,7 +70,8 @@ export function registerOffline({ onUpdateReady } = {}) {
     check();
   }
 
-  sw.register(new URL('./sw.js', import.meta.url)).then((registration) => {
+  const settled = Promise.resolve(after).catch(() => {});
+  settled.then(() => sw.register(new URL('./sw.js', import.meta.url))).then((registration) => {
     if (registration.waiting) watch(registration, registration.waiting);
     watch(registration, registration.installing);
     registration.addEventListener('updatefound', () => watch(registration, registration.installing));

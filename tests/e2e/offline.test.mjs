@@ -194,6 +194,32 @@ test('update: a new build is offered with a banner and applied once, on the clic
   }
 });
 
+test('the service worker is registered once the first prediction is drawn, not during the start', { timeout: 300_000 }, async () => {
+  // Installing, it copies the wasm and the weights into its cache: on two cores, beside the
+  // page's own compile and load, that made the first prediction a fifth later.
+  const server = await serveDist();
+  const browser = await launchBrowser();
+  try {
+    await browser.context.addInitScript(() => {
+      const sw = navigator.serviceWorker;
+      const register = sw.register.bind(sw);
+      sw.register = (...args) => {
+        window.swRegisteredAt = performance.now();
+        return register(...args);
+      };
+    });
+    const { page } = await openPage(browser.context, `${server.url}?backend=cpu`);
+    const sw = await whenControlled(page);
+    assert.equal(sw.error, undefined, sw.error);
+    const at = await page.evaluate(() => ({ registered: window.swRegisteredAt, first: window.convscope.firstPredictionMs }));
+    assert.ok(at.registered > 0 && at.first > 0, `times recorded: ${JSON.stringify(at)}`);
+    assert.ok(at.registered >= at.first, `registered at ${at.registered.toFixed(0)} ms, before the first prediction at ${at.first.toFixed(0)} ms`);
+  } finally {
+    await browser.close();
+    await server.close({ now: true });
+  }
+});
+
 test('inside an iframe (an embed), the page registers no service worker', { timeout: 300_000 }, async () => {
   const server = await serveDist();
   const browser = await launchBrowser();
