@@ -246,7 +246,7 @@ mod tests {
         let wt: Vec<f32> = (0..c * o).map(|i| w[(i % o) * c + i / o]).collect();
         let back = Shape { n, c: o, o: c, hw };
         close(&input_grad(&dy, &w, s), &naive(&dy, &wt, &vec![0.0; c], back));
-        // The tiles of 4 rows by 16 columns (AVX2's shape), on any machine.
+        // The tiles of 6 rows by 16 columns (AVX2's shape), on any machine.
         if tiles::suits(c, hw) {
             let lhs = Strided { data: &w, rs: c, cs: 1 };
             close(&tiles::products(lhs, &x, n, [o, c, hw], Some(&b), Some(clamp), true), &clamped);

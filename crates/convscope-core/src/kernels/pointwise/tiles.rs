@@ -8,10 +8,10 @@
 
 use std::mem::MaybeUninit;
 
-use macerator::{Scalar, Vector};
+use macerator::{Scalar, VOrd, Vector};
 
 use super::Strided;
-use crate::kernels::{Clamp, depthwise::LANES};
+use crate::kernels::{Clamp, clamp_value, depthwise::LANES};
 
 /// Whether the tiles take a product of depth `k` over `cols` columns: natively, from one
 /// block of columns (narrower products, a squeeze-excite layer's single pixel, would waste
@@ -303,26 +303,35 @@ fn tile<S: macerator::Simd, const MR: usize, const V: usize>(
         let w = unsafe { lhs.data.as_ptr().add(base + d * lhs.cs) };
         step::<S, MR, V>(&mut acc, &xv, w, &rows);
     }
-    // Clamped in the registers (`max(lo, v)` then `min(hi, v)`: x86's take the second operand
-    // where either is a NaN, so a NaN stays a NaN; without a clamp the bounds are infinite).
-    let (lo, hi) = (lo.splat::<S>(), hi.splat::<S>());
+    // Clamped in the registers, `max(lo, v)` then `min(hi, v)`, where that keeps a NaN (x86's
+    // take the second operand where either is a NaN; NEON's and SIMD128's return the NaN);
+    // elsewhere (macerator's scalar fallback is `f32::max`, which drops it) value by value.
+    // Without a clamp the bounds are infinite.
+    let in_registers =
+        <f32 as VOrd>::is_min_max_accelerated::<S>() && cfg!(any(target_arch = "x86", target_arch = "x86_64", target_arch = "aarch64", target_arch = "wasm32"));
+    let (lo_v, hi_v) = (lo.splat::<S>(), hi.splat::<S>());
     for (a, dst) in acc.iter().zip(dst.iter_mut()) {
-        let a: [Vector<S, f32>; V] = std::array::from_fn(|j| hi.min(lo.max(a[j])));
         let dst = &mut dst[at..][..n];
-        if n == width {
+        if in_registers && n == width {
             // A whole tile's row, stored as vectors (a loop over `n` became a `memcpy` call
             // per row, 4% of a forward pass).
             for (j, v) in a.iter().enumerate() {
                 // SAFETY: `dst` holds at least `width` floats; unaligned writes of plain
                 // floats, into memory the caller owns.
-                unsafe { f32::vstore_unaligned::<S>(dst.as_mut_ptr().cast::<f32>().add(j * lanes), *v) };
+                unsafe { f32::vstore_unaligned::<S>(dst.as_mut_ptr().cast::<f32>().add(j * lanes), hi_v.min(lo_v.max(*v))) };
             }
         } else {
             // Out of the registers, then the row's first `n` copied out.
             let mut row = [0.0; WIDEST];
             for (j, v) in a.iter().enumerate() {
+                let v = if in_registers { hi_v.min(lo_v.max(*v)) } else { *v };
                 // SAFETY: `(j + 1) * lanes <= width <= WIDEST`.
-                unsafe { f32::vstore_unaligned::<S>(row.as_mut_ptr().add(j * lanes), *v) };
+                unsafe { f32::vstore_unaligned::<S>(row.as_mut_ptr().add(j * lanes), v) };
+            }
+            if !in_registers {
+                for v in &mut row[..n] {
+                    *v = clamp_value(*v, lo, hi);
+                }
             }
             store_part(dst, &row[..n]);
         }
