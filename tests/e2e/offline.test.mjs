@@ -194,7 +194,7 @@ test('update: a new build is offered with a banner and applied once, on the clic
   }
 });
 
-test('the service worker is registered once the first prediction is drawn, not during the start', { timeout: 300_000 }, async () => {
+test('the service worker is registered once the first prediction is drawn, not during the start', { timeout: 480_000 }, async () => {
   // Installing, it copies the wasm and the weights into its cache: on two cores, beside the
   // page's own compile and load, that made the first prediction a fifth later.
   const server = await serveDist();
