@@ -6,8 +6,9 @@
 /** Register the worker once, from the full page, when `after` settles (the page's start-up,
  * its first prediction included: a worker installing meanwhile copied the wasm and the
  * weights into its cache while the page compiled and loaded them, and the first prediction
- * came a fifth later on two cores; a start-up that never ends registers nothing). `onUpdateReady(worker)`, if given, is called when a new build is installed and
- * waiting (the banner shows either way). Sets and returns `window.convscopeOffline` =
+ * came a fifth later on two cores; a start-up that never ends registers nothing).
+ * `onUpdateReady(worker)`, if given, is called when a new build is installed and waiting (the
+ * banner shows either way). Sets and returns `window.convscopeOffline` =
  * { enabled, ready, updateReady, cache } at once, for tests: `ready` resolves with the cache
  * name once an active worker controls the page. */
 export function registerOffline({ onUpdateReady, after = Promise.resolve() } = {}) {

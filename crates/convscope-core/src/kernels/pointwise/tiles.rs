@@ -1,8 +1,9 @@
 //! convscope's own matrix product for the 1x1 convolutions, in their layout (`[k, cols]` per
 //! image, the left matrix read through strides): register tiles of `MR` output rows by `V`
 //! vectors of columns, each accumulated across the whole depth in registers, the bias added
-//! before and the clamp applied in the registers before the store. Nothing is packed: a column block of
-//! the right matrix is one contiguous load per depth step, and each left value one broadcast.
+//! before and the clamp applied in the registers before the store. Nothing is packed: a
+//! column block of the right matrix is one contiguous load per depth step, and each left
+//! value one broadcast.
 //! `gemm`, which flex calls, packs both matrices on every call and then leaves the bias and
 //! clamp to a second pass over the output.
 
@@ -311,6 +312,7 @@ fn tile<S: macerator::Simd, const MR: usize, const V: usize>(
         <f32 as VOrd>::is_min_max_accelerated::<S>() && cfg!(any(target_arch = "x86", target_arch = "x86_64", target_arch = "aarch64", target_arch = "wasm32"));
     let (lo_v, hi_v) = (lo.splat::<S>(), hi.splat::<S>());
     for (a, dst) in acc.iter().zip(dst.iter_mut()) {
+        let a: [Vector<S, f32>; V] = if in_registers { std::array::from_fn(|j| hi_v.min(lo_v.max(a[j]))) } else { *a };
         let dst = &mut dst[at..][..n];
         if in_registers && n == width {
             // A whole tile's row, stored as vectors (a loop over `n` became a `memcpy` call
@@ -318,15 +320,14 @@ fn tile<S: macerator::Simd, const MR: usize, const V: usize>(
             for (j, v) in a.iter().enumerate() {
                 // SAFETY: `dst` holds at least `width` floats; unaligned writes of plain
                 // floats, into memory the caller owns.
-                unsafe { f32::vstore_unaligned::<S>(dst.as_mut_ptr().cast::<f32>().add(j * lanes), hi_v.min(lo_v.max(*v))) };
+                unsafe { f32::vstore_unaligned::<S>(dst.as_mut_ptr().cast::<f32>().add(j * lanes), *v) };
             }
         } else {
             // Out of the registers, then the row's first `n` copied out.
             let mut row = [0.0; WIDEST];
             for (j, v) in a.iter().enumerate() {
-                let v = if in_registers { hi_v.min(lo_v.max(*v)) } else { *v };
                 // SAFETY: `(j + 1) * lanes <= width <= WIDEST`.
-                unsafe { f32::vstore_unaligned::<S>(row.as_mut_ptr().add(j * lanes), v) };
+                unsafe { f32::vstore_unaligned::<S>(row.as_mut_ptr().add(j * lanes), *v) };
             }
             if !in_registers {
                 for v in &mut row[..n] {
