@@ -323,6 +323,8 @@ export function setupExamples(ctx) {
       return;
     }
     const ex = index.examples(layer, channel);
+    // Read now: the index may be replaced (and freed) while the pictures load below.
+    const fit = index.info().fit;
     head.textContent = `Top ${ex.top.length} of ${ex.images} images in ${view.set.name} · mean ${fmt(ex.mean)} · active at ${pct(ex.active)} of positions`;
     const grid = document.createElement('div');
     grid.className = 'examples';
@@ -355,7 +357,7 @@ export function setupExamples(ctx) {
       return;
     }
     if (view.strips.get(el) !== strip) return;
-    view.worker.postMessage({ type: 'tiles', id: strip.id, layer, channel, examples: ex.top.map(({ image, y, x }) => ({ image, y, x })), hi: ex.top[0].value, size: TILE_PX, fit: index.info().fit, pictures });
+    view.worker.postMessage({ type: 'tiles', id: strip.id, layer, channel, examples: ex.top.map(({ image, y, x }) => ({ image, y, x })), hi: ex.top[0].value, size: TILE_PX, fit, pictures });
   }
 
   // An example's image: the set's own file while the page has it, else the copy kept.
