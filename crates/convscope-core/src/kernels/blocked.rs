@@ -42,8 +42,14 @@ fn gather_at(buf: &mut Vec<f32>, from: usize, planes: &[f32], nc: usize, input: 
         // in registers, and written a pixel vector at a time.
         for r in 0..h {
             let mut tile = [[0.0f32; LANES]; LANES];
-            for (t, plane) in tile.iter_mut().zip(planes.chunks_exact(h * w)) {
-                super::depthwise::copy_short(&mut t[..w], &plane[r * w..][..w]);
+            for (k, t) in tile.iter_mut().enumerate() {
+                // A whole block read where the planes hold one past the row (its lanes past
+                // `w` are never transposed out); the short copy only at the planes' end.
+                let at = (k * h + r) * w;
+                match planes.get(at..at + LANES) {
+                    Some(block) => t.copy_from_slice(block),
+                    None => super::depthwise::copy_short(&mut t[..w], &planes[at..at + w]),
+                }
             }
             let at = ((r + pad[0][0]) * wp + pad[1][0]) * LANES;
             let dst: &mut [[f32; LANES]] = buf[at..at + w * LANES].as_chunks_mut::<LANES>().0;

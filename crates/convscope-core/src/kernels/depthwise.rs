@@ -143,12 +143,30 @@ pub(super) fn copy_short(dst: &mut [f32], src: &[f32]) {
     for (d, s) in whole.iter_mut().zip(from) {
         *d = *s;
     }
-    // A loop of a fixed count, so that it is not turned back into a `memmove` call.
-    for l in 0..LANES {
-        if l < tail.len() {
-            tail[l] = rest[l];
-        }
+    // The tail in pieces of 8, 4, 2 and 1 values, each a fixed-size copy (a vector move): a
+    // loop over the tail's values was one compare and one scalar store each, and is turned
+    // back into a `memmove` call when its count is not fixed.
+    copy_tail(tail, rest);
+}
+
+/// `dst = src` for fewer than [`LANES`] values, in fixed-size pieces.
+#[inline(always)]
+fn copy_tail(dst: &mut [f32], src: &[f32]) {
+    let mut at = 0;
+    macro_rules! piece {
+        ($n:literal) => {
+            if dst.len() - at >= $n {
+                let d: &mut [f32; $n] = (&mut dst[at..at + $n]).try_into().expect("a piece");
+                *d = src[at..at + $n].try_into().expect("a piece");
+                at += $n;
+            }
+        };
     }
+    piece!(8);
+    piece!(4);
+    piece!(2);
+    piece!(1);
+    debug_assert_eq!(at, dst.len(), "a tail of fewer than 16 values");
 }
 
 /// Lanes of one block of [`accumulate`]: two AVX2 registers, one AVX-512 register.
@@ -226,9 +244,11 @@ struct Window<'a> {
 }
 
 impl<'a> Window<'a> {
-    /// Slots of a window: the padded rows that [`ROWS`] output rows read.
+    /// Slots of a window: the padded rows that [`ROWS`] output rows read, rounded up to a
+    /// power of two, so that a row's slot is a mask of its index (a division by any count
+    /// was a `div` instruction for each kernel row of every [`ROWS`] output rows).
     fn slots(g: &Geometry) -> usize {
-        (ROWS - 1) * g.stride[0] + g.kernel[0]
+        ((ROWS - 1) * g.stride[0] + g.kernel[0]).next_power_of_two()
     }
 
     /// An empty window in `data`, `held` its slots' rows ([`Window::slots`] of them).
@@ -246,7 +266,7 @@ impl<'a> Window<'a> {
     /// Inlined into the kernel that calls it, so the copy is compiled for its vectors too.
     #[inline(always)]
     fn row(&mut self, r: usize, x: &[f32], g: &Geometry, input: [usize; 2]) -> usize {
-        let k = r % self.slots;
+        let k = r & (self.slots - 1);
         let at = k * self.slot;
         if self.held[k] != r {
             self.held[k] = r;
@@ -299,6 +319,7 @@ fn forward_plane<S: macerator::Simd>(
         *t = (j % g.stride[1]) * win.len + j / g.stride[1];
     }
     let taps = &*taps;
+    let max_tap = taps.iter().max().copied().unwrap_or(0);
     let (lo, hi) = Clamp::bounds(clamp);
     // Two blocks of columns at a time where the row has them and the registers hold them (a
     // block is one AVX-512 register; two or four of AVX2's or SIMD128's, which would spill):
@@ -316,13 +337,16 @@ fn forward_plane<S: macerator::Simd>(
             }
         }
         let data = &win.data[..];
+        // The furthest start of a block's first read (column 0): the same for every block
+        // of these rows, so found once here, not by each block.
+        let reach = base.iter().flatten().max().copied().unwrap_or(0) + max_tap;
         let mut c = 0;
         while c < ow {
             if wide && c + LANES < ow {
-                row_blocks::<S, 2>(out, data, w, kw, base, taps, bias, [at, rows, c], ow, lo, hi);
+                row_blocks::<S, 2>(out, data, w, kw, base, taps, reach, bias, [at, rows, c], ow, lo, hi);
                 c += 2 * LANES;
             } else {
-                row_blocks::<S, 1>(out, data, w, kw, base, taps, bias, [at, rows, c], ow, lo, hi);
+                row_blocks::<S, 1>(out, data, w, kw, base, taps, reach, bias, [at, rows, c], ow, lo, hi);
                 c += LANES;
             }
         }
@@ -331,7 +355,8 @@ fn forward_plane<S: macerator::Simd>(
 
 /// Rows `first..first + rows` of `out` (at most [`ROWS`]), columns `c..` (`NV` blocks, the
 /// last cut at `ow`), from the window `data` whose rows for these outputs start at `base`
-/// (kernel row by output row) and whose kernel columns start at `taps` past them.
+/// (kernel row by output row) and whose kernel columns start at `taps` past them; `reach` is
+/// the largest of `base` plus the largest of `taps`.
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
 fn row_blocks<S: macerator::Simd, const NV: usize>(
@@ -341,6 +366,7 @@ fn row_blocks<S: macerator::Simd, const NV: usize>(
     kw: usize,
     base: &[[usize; ROWS]],
     taps: &[usize],
+    reach: usize,
     bias: f32,
     [first, rows, c]: [usize; 3],
     ow: usize,
@@ -351,7 +377,8 @@ fn row_blocks<S: macerator::Simd, const NV: usize>(
     // slack past them, and a block starts before `ow`. Checked once here, so that the loop
     // over the taps has no exit but its end (a bounds check's exit kept the accumulators in
     // memory).
-    let last = base.iter().flatten().max().copied().unwrap_or(0) + taps.iter().max().copied().unwrap_or(0) + c + (NV - 1) * LANES;
+    debug_assert_eq!(reach, base.iter().flatten().max().copied().unwrap_or(0) + taps.iter().max().copied().unwrap_or(0));
+    let last = reach + c + (NV - 1) * LANES;
     assert!(last + LANES <= data.len(), "a tap reads past the window");
     let mut acc = [[[bias; LANES]; NV]; ROWS];
     for (kernel_row, b) in w.chunks_exact(kw).zip(base) {
