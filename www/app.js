@@ -533,6 +533,6 @@ probe.settle = () => rt.enqueue(() => null);
 // Test hook: lose the GPU device as a driver reset would (the page then recovers).
 if (navigator.webdriver) probe.loseDevice = () => rt.loseDevice();
 
-// The service worker registers once the start-up job is over: the first prediction and the
-// views drawn for it, or its failure.
+// The service worker registers once the start-up job is over (the first prediction and the
+// views drawn for it, or its failure), or 10 s after the page opened if it is not.
 registerOffline({ after: enqueue(main) });

@@ -6,12 +6,14 @@
 /** Register the worker once, from the full page, when `after` settles (the page's start-up,
  * its first prediction included: a worker installing meanwhile copied the wasm and the
  * weights into its cache while the page compiled and loaded them, and the first prediction
- * came a fifth later on two cores; a start-up that never ends registers nothing).
+ * came a fifth later on two cores), or `withinMs` after the call if it has not settled by
+ * then (a stalled fetch, an adapter request that never answers, a very slow machine: the
+ * offline copy is not held back for ever).
  * `onUpdateReady(worker)`, if given, is called when a new build is installed and waiting (the
  * banner shows either way). Sets and returns `window.convscopeOffline` =
  * { enabled, ready, updateReady, cache } at once, for tests: `ready` resolves with the cache
  * name once an active worker controls the page. */
-export function registerOffline({ onUpdateReady, after = Promise.resolve() } = {}) {
+export function registerOffline({ onUpdateReady, after = Promise.resolve(), withinMs = 10_000 } = {}) {
   const state = { enabled: false, ready: Promise.resolve(null), updateReady: false, cache: null };
   window.convscopeOffline = state;
   if (location.protocol === 'file:' || !('serviceWorker' in navigator) || window.top !== window) return state;
@@ -71,7 +73,10 @@ export function registerOffline({ onUpdateReady, after = Promise.resolve() } = {
     check();
   }
 
-  const settled = Promise.resolve(after).catch(() => {});
+  const settled = Promise.race([
+    Promise.resolve(after).catch(() => {}),
+    new Promise((ok) => setTimeout(ok, withinMs)),
+  ]);
   settled.then(() => sw.register(new URL('./sw.js', import.meta.url))).then((registration) => {
     if (registration.waiting) watch(registration, registration.waiting);
     watch(registration, registration.installing);

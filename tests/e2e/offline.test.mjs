@@ -220,6 +220,35 @@ test('the service worker is registered once the first prediction is drawn, not d
   }
 });
 
+test('a start-up that never ends still registers the service worker, 10 s after the page opened', { timeout: 300_000 }, async () => {
+  // The page's fetch of the model never answers (the worker's own fetches are not routed).
+  const server = await serveDist();
+  const browser = await launchBrowser();
+  try {
+    await browser.context.addInitScript(() => {
+      const sw = navigator.serviceWorker;
+      const register = sw.register.bind(sw);
+      sw.register = (...args) => {
+        window.swRegisteredAt = performance.now();
+        return register(...args);
+      };
+    });
+    const page = await browser.context.newPage();
+    let stalled = 0;
+    await page.route('**/weights/*.csm', () => { stalled += 1; });
+    await page.goto(`${server.url}?backend=cpu`);
+    await page.waitForFunction(() => window.swRegisteredAt > 0, null, { timeout: 120_000 });
+    const at = await page.evaluate(() => ({ registered: window.swRegisteredAt, runs: window.convscope ? window.convscope.runs : null, first: window.convscope && window.convscope.firstPredictionMs }));
+    assert.ok(stalled > 0, 'the page asked for the model (the stall was in place)');
+    assert.equal(at.runs, 0, `the start-up was still stalled when the worker registered: ${JSON.stringify(at)}`);
+    assert.ok(!at.first, `no first prediction yet: ${JSON.stringify(at)}`);
+    assert.ok(at.registered >= 9_000, `registered at ${at.registered.toFixed(0)} ms: not before the 10 s bound`);
+  } finally {
+    await browser.close();
+    await server.close({ now: true });
+  }
+});
+
 test('inside an iframe (an embed), the page registers no service worker', { timeout: 300_000 }, async () => {
   const server = await serveDist();
   const browser = await launchBrowser();
