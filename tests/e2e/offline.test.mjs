@@ -194,20 +194,26 @@ test('update: a new build is offered with a banner and applied once, on the clic
   }
 });
 
+/** Every page of `context` records when it calls `navigator.serviceWorker.register`, in
+ * `window.swRegisteredAt` (ms since it opened). */
+function recordRegistration(context) {
+  return context.addInitScript(() => {
+    const sw = navigator.serviceWorker;
+    const register = sw.register.bind(sw);
+    sw.register = (...args) => {
+      window.swRegisteredAt = performance.now();
+      return register(...args);
+    };
+  });
+}
+
 test('the service worker is registered once the first prediction is drawn, not during the start', { timeout: 480_000 }, async () => {
   // Installing, it copies the wasm and the weights into its cache: on two cores, beside the
   // page's own compile and load, that made the first prediction a fifth later.
   const server = await serveDist();
   const browser = await launchBrowser();
   try {
-    await browser.context.addInitScript(() => {
-      const sw = navigator.serviceWorker;
-      const register = sw.register.bind(sw);
-      sw.register = (...args) => {
-        window.swRegisteredAt = performance.now();
-        return register(...args);
-      };
-    });
+    await recordRegistration(browser.context);
     const { page } = await openPage(browser.context, `${server.url}?backend=cpu`);
     const sw = await whenControlled(page);
     assert.equal(sw.error, undefined, sw.error);
@@ -225,14 +231,7 @@ test('a start-up that never ends still registers the service worker, 10 s after 
   const server = await serveDist();
   const browser = await launchBrowser();
   try {
-    await browser.context.addInitScript(() => {
-      const sw = navigator.serviceWorker;
-      const register = sw.register.bind(sw);
-      sw.register = (...args) => {
-        window.swRegisteredAt = performance.now();
-        return register(...args);
-      };
-    });
+    await recordRegistration(browser.context);
     const page = await browser.context.newPage();
     let stalled = 0;
     await page.route('**/weights/*.csm', () => { stalled += 1; });
